@@ -1,0 +1,40 @@
+//! The command line: `mphost run` and `mphost check`, as clap sees them.
+//! Parsing only; what each command does is in `main.rs`.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "mphost",
+    version,
+    about = "Run Rhai scripts whose functions run in parallel in their own processes"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run a script; its extra arguments are the array constant ARGS.
+    Run(RunArgs),
+    /// Parse a script without running it and report syntax errors.
+    Check {
+        /// The script to check.
+        file: PathBuf,
+    },
+}
+
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    /// Default number of worker processes for pool_map (default: the number of CPUs).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=4096))]
+    pub workers: Option<u32>,
+    /// The script to run.
+    pub file: PathBuf,
+    /// Arguments passed to the script as ARGS.
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub args: Vec<String>,
+}

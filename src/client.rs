@@ -1,0 +1,96 @@
+//! An interpreter's connection to the hub: the one socket on fd 3, spoken in
+//! strict request/reply order. Lives in every interpreter process, never in
+//! the hub. If the hub is gone the process has nothing left to do and exits
+//! (the kernel would kill it anyway, through PR_SET_PDEATHSIG).
+
+use std::cell::RefCell;
+use std::fs::File;
+use std::io::{BufReader, BufWriter, Write};
+use std::os::fd::FromRawFd;
+
+use crate::wire::{FrameError, HubError, Reply, Request, read_frame, write_frame};
+
+struct Connection {
+    reader: BufReader<File>,
+    writer: BufWriter<File>,
+}
+
+thread_local! {
+    static CONNECTION: RefCell<Option<Connection>> = const { RefCell::new(None) };
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("{}", .0.message)]
+    Hub(HubError),
+    #[error("cannot send this request: {0}")]
+    Encode(FrameError),
+    #[error("the hub answered out of turn: {0:?}")]
+    Unexpected(Box<Reply>),
+}
+
+/// Takes ownership of `fd` as this process's link to the hub.
+pub fn connect(fd: i32) {
+    // SAFETY: `launch` put the socket on `fd` and closed every other copy.
+    let file = unsafe { File::from_raw_fd(fd) };
+    let Ok(second) = file.try_clone() else {
+        hub_lost()
+    };
+    let connection = Connection {
+        reader: BufReader::with_capacity(64 * 1024, file),
+        writer: BufWriter::with_capacity(64 * 1024, second),
+    };
+    CONNECTION.with(|c| *c.borrow_mut() = Some(connection));
+}
+
+fn hub_lost() -> ! {
+    // SAFETY: ends this process at once; nothing is left to clean up.
+    unsafe { libc::_exit(70) }
+}
+
+fn with_connection<T>(
+    f: impl FnOnce(&mut Connection) -> Result<T, FrameError>,
+) -> Result<T, ClientError> {
+    CONNECTION.with(|c| {
+        let mut c = c.borrow_mut();
+        let Some(connection) = c.as_mut() else {
+            hub_lost()
+        };
+        match f(connection) {
+            Ok(v) => Ok(v),
+            Err(e @ (FrameError::TooLarge(_) | FrameError::Malformed(_))) => {
+                Err(ClientError::Encode(e))
+            }
+            Err(_) => hub_lost(),
+        }
+    })
+}
+
+/// Sends a one-way request.
+pub fn send(request: &Request) -> Result<(), ClientError> {
+    debug_assert!(!request.expects_reply());
+    with_connection(|c| {
+        write_frame(&mut c.writer, request)?;
+        c.writer.flush()?;
+        Ok(())
+    })
+}
+
+/// Sends `request` and waits for the hub's answer; a `Reply::Error` becomes `Err`.
+pub fn call(request: &Request) -> Result<Reply, ClientError> {
+    debug_assert!(request.expects_reply());
+    let reply = with_connection(|c| {
+        write_frame(&mut c.writer, request)?;
+        c.writer.flush()?;
+        read_frame::<Reply>(&mut c.reader)
+    })?;
+    match reply {
+        Reply::Error(e) => Err(ClientError::Hub(e)),
+        other => Ok(other),
+    }
+}
+
+/// For replies of a fixed shape: turns any other shape into an error.
+pub fn unexpected<T>(reply: Reply) -> Result<T, ClientError> {
+    Err(ClientError::Unexpected(Box::new(reply)))
+}

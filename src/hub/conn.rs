@@ -1,0 +1,115 @@
+//! The hub's end of one interpreter's socket: non-blocking reads into a frame
+//! decoder, and replies queued until the socket takes them, so a slow or
+//! stopped reader can never block the hub.
+
+use std::io;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+
+use crate::wire::{FrameDecoder, FrameError, Reply, Request, encode_frame};
+
+pub struct Conn {
+    fd: OwnedFd,
+    decoder: FrameDecoder,
+    outgoing: Vec<u8>,
+    sent: usize,
+    /// The peer closed its end (it exited, or is about to).
+    pub closed: bool,
+}
+
+/// What one round of reading produced.
+pub enum ReadOutcome {
+    /// Everything available was read; the peer is still there.
+    Open,
+    /// The peer closed its end; every byte before that was read.
+    Closed,
+}
+
+impl Conn {
+    pub fn new(fd: OwnedFd) -> Self {
+        Conn {
+            fd,
+            decoder: FrameDecoder::default(),
+            outgoing: Vec::new(),
+            sent: 0,
+            closed: false,
+        }
+    }
+
+    pub fn fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+
+    /// Reads all that is available now into the decoder.
+    pub fn fill(&mut self) -> io::Result<ReadOutcome> {
+        let mut chunk = [0u8; 64 * 1024];
+        loop {
+            // SAFETY: reads into a stack buffer of the given length from an fd we own.
+            let n =
+                unsafe { libc::read(self.fd.as_raw_fd(), chunk.as_mut_ptr().cast(), chunk.len()) };
+            if n > 0 {
+                self.decoder.extend(&chunk[..n as usize]);
+                continue;
+            }
+            if n == 0 {
+                self.closed = true;
+                return Ok(ReadOutcome::Closed);
+            }
+            let err = io::Error::last_os_error();
+            match err.kind() {
+                io::ErrorKind::Interrupted => continue,
+                io::ErrorKind::WouldBlock => return Ok(ReadOutcome::Open),
+                _ if err.raw_os_error() == Some(libc::ECONNRESET) => {
+                    self.closed = true;
+                    return Ok(ReadOutcome::Closed);
+                }
+                _ => return Err(err),
+            }
+        }
+    }
+
+    pub fn next_request(&mut self) -> Result<Option<Request>, FrameError> {
+        self.decoder.next()
+    }
+
+    /// True when the peer closed in the middle of a message.
+    pub fn ended_mid_frame(&self) -> bool {
+        self.closed && self.decoder.has_partial()
+    }
+
+    /// Queues `reply` and writes what the socket takes now.
+    pub fn queue_reply(&mut self, reply: &Reply) -> Result<(), FrameError> {
+        let frame = encode_frame(reply)?;
+        if self.closed {
+            return Ok(());
+        }
+        self.outgoing.extend_from_slice(&frame);
+        self.flush();
+        Ok(())
+    }
+
+    /// Writes queued bytes until done or the socket is full. A peer that is
+    /// gone drops its replies: nobody is left to read them.
+    pub fn flush(&mut self) {
+        while self.sent < self.outgoing.len() {
+            let rest = &self.outgoing[self.sent..];
+            // SAFETY: writes from a live slice to an fd we own.
+            let n = unsafe { libc::write(self.fd.as_raw_fd(), rest.as_ptr().cast(), rest.len()) };
+            if n >= 0 {
+                self.sent += n as usize;
+                continue;
+            }
+            let err = io::Error::last_os_error();
+            match err.kind() {
+                io::ErrorKind::Interrupted => continue,
+                io::ErrorKind::WouldBlock => return,
+                _ => break,
+            }
+        }
+        self.outgoing.clear();
+        self.sent = 0;
+    }
+
+    pub fn wants_write(&self) -> bool {
+        self.sent < self.outgoing.len()
+    }
+}

@@ -1,0 +1,128 @@
+//! The hub's record of each interpreter process: who it is, what state it is
+//! in, and what it is waiting for. Only the hub reads or writes these.
+
+use nix::unistd::Pid;
+
+use super::conn::Conn;
+use super::waits::Parked;
+use crate::wire::{FnRef, Outcome, ProcId, ProcessInfo, Value};
+
+/// Identifies one `pool_map` call in progress.
+pub type RunId = u64;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProcKind {
+    /// The script's top level.
+    Main,
+    /// Made by `spawn` or `process`.
+    Spawned,
+    /// A worker of a `pool_map` call.
+    PoolWorker { run: RunId },
+}
+
+/// How a process ended, as `waitpid` told it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExitStatus {
+    Code(i32),
+    Signal(i32),
+}
+
+impl ExitStatus {
+    /// The script-visible `exitcode`: the code, or `-N` after signal N.
+    pub fn exitcode(self) -> i32 {
+        match self {
+            ExitStatus::Code(c) => c,
+            ExitStatus::Signal(s) => -s,
+        }
+    }
+
+    pub fn describe(self) -> String {
+        match self {
+            ExitStatus::Code(c) => format!("exited with code {c}"),
+            ExitStatus::Signal(s) => {
+                format!("was killed by signal {s} ({})", super::signals::name(s))
+            }
+        }
+    }
+}
+
+pub enum Lifecycle {
+    /// `process(f, args)`: made, not started.
+    Created {
+        target: FnRef,
+        args: Vec<Value>,
+    },
+    Running {
+        pid: Pid,
+    },
+    Ended {
+        pid: Pid,
+        status: ExitStatus,
+    },
+}
+
+pub struct Proc {
+    pub id: ProcId,
+    pub name: String,
+    pub kind: ProcKind,
+    pub state: Lifecycle,
+    pub conn: Option<Conn>,
+    /// What the process's function gave, told by the process before exiting.
+    pub outcome: Option<Outcome>,
+    pub parked: Option<Parked>,
+}
+
+impl Proc {
+    pub fn new(id: ProcId, name: String, kind: ProcKind, state: Lifecycle) -> Self {
+        Proc {
+            id,
+            name,
+            kind,
+            state,
+            conn: None,
+            outcome: None,
+            parked: None,
+        }
+    }
+
+    pub fn pid(&self) -> Option<Pid> {
+        match self.state {
+            Lifecycle::Created { .. } => None,
+            Lifecycle::Running { pid } | Lifecycle::Ended { pid, .. } => Some(pid),
+        }
+    }
+
+    pub fn is_running(&self) -> bool {
+        matches!(self.state, Lifecycle::Running { .. })
+    }
+
+    pub fn status(&self) -> Option<ExitStatus> {
+        match self.state {
+            Lifecycle::Ended { status, .. } => Some(status),
+            _ => None,
+        }
+    }
+
+    pub fn info(&self) -> ProcessInfo {
+        ProcessInfo {
+            pid: self.pid().map(|p| p.as_raw()),
+            exitcode: self.status().map(ExitStatus::exitcode),
+        }
+    }
+
+    /// The value its function returned, or `()`.
+    pub fn returned(&self) -> Value {
+        match &self.outcome {
+            Some(Outcome::Returned(v)) => v.clone(),
+            _ => Value::Unit,
+        }
+    }
+
+    /// "Process-1 (pid 4242)", as every message names a process.
+    pub fn label(&self) -> String {
+        match self.pid() {
+            Some(pid) => format!("{} (pid {pid})", self.name),
+            None => self.name.clone(),
+        }
+    }
+}

@@ -1,0 +1,109 @@
+//! Requests the hub holds back: a process blocked in `get`, `put`, `acquire`,
+//! `join` or `pool_map` is "parked" until another process's action or its
+//! deadline answers it. Each process has at most one request in flight, so a
+//! parked request lives on the process record; wait lists only name processes
+//! and are cleaned lazily (a name whose process is no longer parked on that
+//! key is skipped).
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::time::{Duration, Instant};
+
+use super::processes::RunId;
+use crate::wire::{ObjectId, ProcId, Value};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum WaitKey {
+    QueueGet(ObjectId),
+    QueuePut(ObjectId),
+    Lock(ObjectId),
+    Join(ProcId),
+    PoolMap(RunId),
+}
+
+impl WaitKey {
+    /// What a process parked here is doing, for messages.
+    pub fn describe(self) -> &'static str {
+        match self {
+            WaitKey::QueueGet(_) => "waiting in queue get",
+            WaitKey::QueuePut(_) => "waiting in queue put",
+            WaitKey::Lock(_) => "waiting to acquire a lock",
+            WaitKey::Join(_) => "waiting to join a process",
+            WaitKey::PoolMap(_) => "waiting for pool_map",
+        }
+    }
+}
+
+pub struct Parked {
+    pub key: WaitKey,
+    /// The item of a blocked `put`.
+    pub value: Option<Value>,
+    pub deadline: Option<Instant>,
+    /// Ties timers to this parking and no later one.
+    pub ticket: u64,
+}
+
+#[derive(Default)]
+pub struct Waits {
+    lists: HashMap<WaitKey, VecDeque<ProcId>>,
+    timers: BinaryHeap<Reverse<(Instant, ProcId, u64)>>,
+    next_ticket: u64,
+}
+
+impl Waits {
+    /// Makes the parked record for `who` and files it under `key`.
+    pub fn park(
+        &mut self,
+        who: ProcId,
+        key: WaitKey,
+        value: Option<Value>,
+        timeout: Option<f64>,
+    ) -> Parked {
+        self.next_ticket += 1;
+        let ticket = self.next_ticket;
+        let deadline = timeout.map(|secs| Instant::now() + Duration::from_secs_f64(secs.min(1e9)));
+        if let Some(deadline) = deadline {
+            self.timers.push(Reverse((deadline, who, ticket)));
+        }
+        self.lists.entry(key).or_default().push_back(who);
+        Parked {
+            key,
+            value,
+            deadline,
+            ticket,
+        }
+    }
+
+    /// The waiters filed under `key`, oldest first, removed from the list.
+    pub fn take_list(&mut self, key: WaitKey) -> VecDeque<ProcId> {
+        self.lists.remove(&key).unwrap_or_default()
+    }
+
+    /// Puts back waiters that could not be served yet, ahead of newer ones.
+    pub fn restore_list(&mut self, key: WaitKey, mut rest: VecDeque<ProcId>) {
+        if rest.is_empty() {
+            return;
+        }
+        if let Some(newer) = self.lists.remove(&key) {
+            rest.extend(newer);
+        }
+        self.lists.insert(key, rest);
+    }
+
+    /// Timers that are due: `(process, ticket)` pairs.
+    pub fn due(&mut self, now: Instant) -> Vec<(ProcId, u64)> {
+        let mut due = Vec::new();
+        while let Some(Reverse((at, who, ticket))) = self.timers.peek().copied() {
+            if at > now {
+                break;
+            }
+            self.timers.pop();
+            due.push((who, ticket));
+        }
+        due
+    }
+
+    pub fn next_deadline(&self) -> Option<Instant> {
+        self.timers.peek().map(|Reverse((at, ..))| *at)
+    }
+}

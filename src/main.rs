@@ -1,0 +1,83 @@
+//! mphost: runs a Rhai script whose functions run in parallel, each in its
+//! own OS process. This file only wires the command line to the parts:
+//! `cli` (flags), `script` (engine and bindings), `hub` (the supervisor),
+//! `interpreter` (what each forked process runs), `client` (a process's link
+//! to the hub), `wire` (what crosses between them), `store` (shared objects).
+
+mod cli;
+mod client;
+mod diagnostics;
+mod hub;
+mod interpreter;
+mod script;
+mod store;
+mod wire;
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use clap::Parser;
+
+/// Exit status for usage errors and scripts that cannot be read or parsed.
+const EXIT_USAGE: u8 = 2;
+
+fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    match cli.command {
+        cli::Command::Check { file } => check(&file),
+        cli::Command::Run(args) => run(args),
+    }
+}
+
+fn read_script(path: &Path) -> Result<String, String> {
+    let bytes = std::fs::read(path).map_err(|e| {
+        let reason = match e.kind() {
+            std::io::ErrorKind::NotFound => "no such file".to_string(),
+            _ if path.is_dir() => "is a directory".to_string(),
+            _ => e.to_string(),
+        };
+        format!("mphost: cannot read {}: {reason}", path.display())
+    })?;
+    String::from_utf8(bytes).map_err(|e| {
+        format!(
+            "mphost: cannot read {}: not UTF-8 text (invalid byte at offset {})",
+            path.display(),
+            e.utf8_error().valid_up_to()
+        )
+    })
+}
+
+fn check(path: &Path) -> ExitCode {
+    let source = match read_script(path) {
+        Ok(s) => s,
+        Err(message) => return fail(&message, EXIT_USAGE),
+    };
+    match script::check(&source) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(&diagnostics::parse_error(path, &e), EXIT_USAGE),
+    }
+}
+
+fn run(args: cli::RunArgs) -> ExitCode {
+    let source = match read_script(&args.file) {
+        Ok(s) => s,
+        Err(message) => return fail(&message, EXIT_USAGE),
+    };
+    let workers = args.workers.map_or_else(
+        || std::thread::available_parallelism().map_or(1, |n| n.get()),
+        |n| n as usize,
+    );
+    let program = match script::load(&source, args.file.clone(), args.args, workers) {
+        Ok(p) => p,
+        Err(e) => return fail(&diagnostics::parse_error(&args.file, &e), EXIT_USAGE),
+    };
+    match hub::run(&program) {
+        Ok(code) => ExitCode::from(code.clamp(0, 255) as u8),
+        Err(e) => fail(&format!("mphost: {e}"), 1),
+    }
+}
+
+fn fail(message: &str, code: u8) -> ExitCode {
+    eprintln!("{message}");
+    ExitCode::from(code)
+}

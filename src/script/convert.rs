@@ -1,0 +1,187 @@
+//! `Dynamic` to `Value` and back: what a script value becomes when it leaves
+//! its process. Captured variables (shared cells) travel as copies; a value
+//! that means nothing elsewhere (a timestamp, a native function) is refused
+//! with its type name at the call that tried to send it.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+
+use rhai::{AST, Array, Blob, Dynamic, FLOAT, FnPtr, INT, ImmutableString, Map};
+
+use super::list::ListHandle;
+use super::lock::LockHandle;
+use super::process::ProcessHandle;
+use super::queue::QueueHandle;
+use crate::wire::{FnRef, Handle, Value};
+
+thread_local! {
+    /// Closures by their hidden `anon$…` names: `FnPtr::new` refuses those
+    /// names, so a closure arriving from another process is rebuilt from its
+    /// definition instead.
+    static CLOSURES: RefCell<HashMap<String, FnPtr>> = RefCell::new(HashMap::new());
+}
+
+pub fn index_closures(ast: &AST) {
+    CLOSURES.with(|c| {
+        let mut c = c.borrow_mut();
+        for def in ast.iter_fn_def() {
+            if def.name.starts_with("anon$") {
+                c.insert(def.name.to_string(), FnPtr::from(def.clone()));
+            }
+        }
+    });
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("a value of type '{0}' cannot be sent to another process")]
+pub struct Unsendable(pub String);
+
+pub fn to_wire(value: &Dynamic) -> Result<Value, Unsendable> {
+    if value.is_unit() {
+        return Ok(Value::Unit);
+    }
+    if let Ok(b) = value.as_bool() {
+        return Ok(Value::Bool(b));
+    }
+    if let Ok(i) = value.as_int() {
+        return Ok(Value::Int(i));
+    }
+    if let Ok(f) = value.as_float() {
+        return Ok(Value::Float(f));
+    }
+    if let Ok(c) = value.as_char() {
+        return Ok(Value::Char(c));
+    }
+    if let Some(s) = value.read_lock::<ImmutableString>() {
+        return Ok(Value::Str(s.to_string()));
+    }
+    if let Some(a) = value.read_lock::<Array>() {
+        return a
+            .iter()
+            .map(to_wire)
+            .collect::<Result<_, _>>()
+            .map(Value::Array);
+    }
+    if let Some(m) = value.read_lock::<Map>() {
+        return m
+            .iter()
+            .map(|(k, v)| Ok((k.to_string(), to_wire(v)?)))
+            .collect::<Result<_, _>>()
+            .map(Value::Map);
+    }
+    if let Some(b) = value.read_lock::<Blob>() {
+        return Ok(Value::Blob(b.clone()));
+    }
+    if let Some(f) = value.read_lock::<FnPtr>() {
+        return fn_ref(&f).map(Value::Fn);
+    }
+    if let Some(h) = value.read_lock::<ProcessHandle>() {
+        return Ok(Value::Handle(h.handle()));
+    }
+    if let Some(h) = value.read_lock::<QueueHandle>() {
+        return Ok(Value::Handle(h.handle()));
+    }
+    if let Some(h) = value.read_lock::<LockHandle>() {
+        return Ok(Value::Handle(h.handle()));
+    }
+    if let Some(h) = value.read_lock::<ListHandle>() {
+        return Ok(Value::Handle(h.handle()));
+    }
+    Err(Unsendable(value.type_name().to_string()))
+}
+
+/// `to_wire` for a binding's argument: the error names the call.
+pub fn sendable(call: &str, value: &Dynamic) -> Result<Value, Box<rhai::EvalAltResult>> {
+    to_wire(value).map_err(|e| super::script_error(format!("{call}: {e}")))
+}
+
+/// A function argument that another process will call with `args` more values.
+pub fn target(call: &str, f: &FnPtr, args: usize) -> Result<FnRef, Box<rhai::EvalAltResult>> {
+    let target = fn_ref(f).map_err(|e| super::script_error(format!("{call}: {e}")))?;
+    super::script().check_target(call, &target, args)?;
+    Ok(target)
+}
+
+pub fn fn_ref(f: &FnPtr) -> Result<FnRef, Unsendable> {
+    let curry = f.curry().iter().map(to_wire).collect::<Result<_, _>>()?;
+    Ok(FnRef {
+        name: f.fn_name().to_string(),
+        curry,
+    })
+}
+
+pub fn from_wire(value: Value) -> Dynamic {
+    match value {
+        Value::Unit => Dynamic::UNIT,
+        Value::Bool(b) => Dynamic::from_bool(b),
+        Value::Int(i) => Dynamic::from_int(i as INT),
+        Value::Float(f) => Dynamic::from_float(f as FLOAT),
+        Value::Char(c) => Dynamic::from_char(c),
+        Value::Str(s) => Dynamic::from(s),
+        Value::Array(items) => Dynamic::from_array(items.into_iter().map(from_wire).collect()),
+        Value::Map(entries) => Dynamic::from_map(
+            entries
+                .into_iter()
+                .map(|(k, v)| (k.into(), from_wire(v)))
+                .collect(),
+        ),
+        Value::Blob(bytes) => Dynamic::from_blob(bytes),
+        Value::Fn(f) => match fn_ptr(&f) {
+            Some(ptr) => Dynamic::from(ptr),
+            None => Dynamic::from(f.name),
+        },
+        Value::Handle(Handle::Process { id, name }) => {
+            Dynamic::from(ProcessHandle::new(id, name, None))
+        }
+        Value::Handle(Handle::Queue { id, maxsize }) => Dynamic::from(QueueHandle { id, maxsize }),
+        Value::Handle(Handle::Lock { id }) => Dynamic::from(LockHandle { id }),
+        Value::Handle(Handle::List { id }) => Dynamic::from(ListHandle { id }),
+    }
+}
+
+/// Rebuilds a function pointer in this process.
+pub fn fn_ptr(f: &FnRef) -> Option<FnPtr> {
+    let mut ptr = match FnPtr::new(f.name.as_str()) {
+        Ok(ptr) => ptr,
+        Err(_) => CLOSURES.with(|c| c.borrow().get(&f.name).cloned())?,
+    };
+    ptr.set_curry(f.curry.iter().cloned().map(from_wire));
+    Some(ptr)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_plain_value_round_trips() {
+        let mut map = Map::new();
+        map.insert(
+            "k".into(),
+            Dynamic::from_array(vec![Dynamic::from_char('é'), Dynamic::UNIT]),
+        );
+        let values = [
+            Dynamic::from_bool(true),
+            Dynamic::from_int(-7),
+            Dynamic::from_float(0.1 + 0.2),
+            Dynamic::from("text"),
+            Dynamic::from_map(map),
+            Dynamic::from_blob(vec![0, 255]),
+        ];
+        for v in values {
+            let back = from_wire(to_wire(&v).unwrap());
+            assert_eq!(back.to_string(), v.to_string());
+            assert_eq!(back.type_name(), v.type_name());
+        }
+        let bits = from_wire(to_wire(&Dynamic::from_float(0.1 + 0.2)).unwrap())
+            .as_float()
+            .unwrap();
+        assert_eq!(bits.to_bits(), (0.1f64 + 0.2).to_bits());
+    }
+
+    #[test]
+    fn a_timestamp_is_refused_by_name() {
+        let err = to_wire(&Dynamic::from(std::time::Instant::now())).unwrap_err();
+        assert!(err.to_string().contains("cannot be sent"), "{err}");
+    }
+}

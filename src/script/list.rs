@@ -1,0 +1,123 @@
+//! `ManagerList`: `manager_list()` / `manager_list(array)`, a list that lives
+//! in the hub; every call is one atomic operation there. Calls that cannot
+//! fail (`push`, `append`, `clear`) go one-way.
+
+use rhai::{Array, Dynamic, Engine, EvalAltResult, INT};
+
+use super::convert::{from_wire, sendable};
+use crate::client::{self, unexpected};
+use crate::wire::{Handle, ListOp, ObjectId, Reply, Request, Value};
+
+type Result<T> = std::result::Result<T, Box<EvalAltResult>>;
+
+#[derive(Clone, Debug)]
+pub struct ListHandle {
+    pub id: ObjectId,
+}
+
+impl ListHandle {
+    pub fn handle(&self) -> Handle {
+        Handle::List { id: self.id }
+    }
+
+    fn ask(&self, op: ListOp) -> Result<Dynamic> {
+        match client::call(&Request::List {
+            id: self.id,
+            op,
+            reply: true,
+        })? {
+            Reply::Value(v) => Ok(from_wire(v)),
+            other => Ok(unexpected(other)?),
+        }
+    }
+
+    fn tell(&self, op: ListOp) -> Result<()> {
+        client::send(&Request::List {
+            id: self.id,
+            op,
+            reply: false,
+        })?;
+        Ok(())
+    }
+
+    fn contents(&self) -> Result<Array> {
+        Ok(self.ask(ListOp::ToArray)?.into_array().unwrap_or_default())
+    }
+}
+
+impl IntoIterator for ListHandle {
+    type Item = Result<Dynamic>;
+    type IntoIter = Box<dyn Iterator<Item = Result<Dynamic>>>;
+
+    /// Iterates over a snapshot taken when the loop starts.
+    fn into_iter(self) -> Self::IntoIter {
+        match self.contents() {
+            Ok(items) => Box::new(items.into_iter().map(Ok)),
+            Err(e) => Box::new(std::iter::once(Err(e))),
+        }
+    }
+}
+
+fn values(call: &str, items: &Array) -> Result<Vec<Value>> {
+    items.iter().map(|v| sendable(call, v)).collect()
+}
+
+fn new_list(items: Vec<Value>) -> Result<ListHandle> {
+    match client::call(&Request::ListNew { items })? {
+        Reply::Handle(Handle::List { id }) => Ok(ListHandle { id }),
+        other => Ok(unexpected(other)?),
+    }
+}
+
+fn show(l: &mut ListHandle) -> Result<String> {
+    Ok(format!("{:?}", Dynamic::from_array(l.contents()?)))
+}
+
+pub fn register(engine: &mut Engine) {
+    engine.register_type_with_name::<ListHandle>("ManagerList");
+    engine.register_iterator_result::<ListHandle, Dynamic>();
+    engine.register_fn("manager_list", || new_list(Vec::new()));
+    engine.register_fn("manager_list", |items: Array| {
+        new_list(values("manager_list", &items)?)
+    });
+    engine.register_fn("push", |l: &mut ListHandle, v: Dynamic| {
+        l.tell(ListOp::Push(sendable("push", &v)?))
+    });
+    engine.register_fn("append", |l: &mut ListHandle, items: Array| {
+        l.tell(ListOp::Append(values("append", &items)?))
+    });
+    engine.register_fn("clear", |l: &mut ListHandle| l.tell(ListOp::Clear));
+    engine.register_fn("pop", |l: &mut ListHandle| l.ask(ListOp::Pop));
+    engine.register_fn(
+        "insert",
+        |l: &mut ListHandle, i: INT, v: Dynamic| -> Result<()> {
+            l.ask(ListOp::Insert(i, sendable("insert", &v)?))
+                .map(|_| ())
+        },
+    );
+    engine.register_fn("remove", |l: &mut ListHandle, i: INT| {
+        l.ask(ListOp::Remove(i))
+    });
+    engine.register_fn("len", |l: &mut ListHandle| -> Result<INT> {
+        Ok(l.ask(ListOp::Len)?.as_int().unwrap_or(0))
+    });
+    engine.register_fn("is_empty", |l: &mut ListHandle| -> Result<bool> {
+        Ok(l.ask(ListOp::Len)?.as_int().unwrap_or(0) == 0)
+    });
+    engine.register_fn(
+        "contains",
+        |l: &mut ListHandle, v: Dynamic| -> Result<bool> {
+            Ok(l.ask(ListOp::Contains(sendable("contains", &v)?))?
+                .as_bool()
+                .unwrap_or(false))
+        },
+    );
+    engine.register_fn("to_array", |l: &mut ListHandle| l.contents());
+    engine.register_indexer_get(|l: &mut ListHandle, i: INT| l.ask(ListOp::Get(i)));
+    engine.register_indexer_set(|l: &mut ListHandle, i: INT, v: Dynamic| -> Result<()> {
+        l.ask(ListOp::Set(i, sendable("list index", &v)?))
+            .map(|_| ())
+    });
+    engine.register_fn("to_string", show);
+    engine.register_fn("to_debug", show);
+}

@@ -1,0 +1,168 @@
+//! Script bindings: everything a Rhai script can call, one file per
+//! script-visible type, and the `Program` every interpreter runs.
+//!
+//! The engine and the compiled script are made once, in the hub, before any
+//! fork; every interpreter process inherits them and builds only a fresh
+//! `Scope`. Bindings run only in interpreter processes and reach shared state
+//! through `client`; they never touch hub state directly.
+
+mod convert;
+mod list;
+mod lock;
+mod pool;
+mod process;
+mod queue;
+mod system;
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::rc::Rc;
+
+use rhai::{AST, Dynamic, Engine, EvalAltResult, Position};
+
+pub use convert::{from_wire, to_wire};
+pub use system::{take_exit_request, write_output};
+
+use crate::client::ClientError;
+use crate::wire::FnRef;
+
+/// What the interpreters run: the engine, the compiled script, the options.
+pub struct Program {
+    pub engine: Engine,
+    pub info: Rc<ScriptInfo>,
+}
+
+/// The script and run settings, readable from inside native functions.
+pub struct ScriptInfo {
+    pub ast: AST,
+    /// As given on the command line, for messages.
+    pub path: PathBuf,
+    pub args: Vec<String>,
+    /// The default number of workers for `pool_map`.
+    pub workers: usize,
+    /// Script function names and the arities they are defined with.
+    functions: HashMap<String, Vec<usize>>,
+}
+
+thread_local! {
+    static SCRIPT: RefCell<Option<Rc<ScriptInfo>>> = const { RefCell::new(None) };
+}
+
+/// The running script; set in the hub before any interpreter is forked.
+pub fn script() -> Rc<ScriptInfo> {
+    SCRIPT
+        .with(|s| s.borrow().clone())
+        .expect("the script is set before interpreters start")
+}
+
+impl ScriptInfo {
+    /// Checks that `target` names a script function taking `args` more values.
+    pub fn check_target(
+        &self,
+        call: &str,
+        target: &FnRef,
+        args: usize,
+    ) -> Result<(), Box<EvalAltResult>> {
+        let wanted = target.curry.len() + args;
+        match self.functions.get(&target.name) {
+            Some(arities) if arities.contains(&wanted) => Ok(()),
+            Some(arities) => Err(script_error(format!(
+                "{call}: function '{}' takes {} argument(s), but would be called with {args}",
+                target.name,
+                arities
+                    .iter()
+                    .map(|a| (a - target.curry.len()).to_string())
+                    .collect::<Vec<_>>()
+                    .join(" or "),
+            ))),
+            None => Err(script_error(format!(
+                "{call}: no function named '{}' in the script",
+                target.name
+            ))),
+        }
+    }
+}
+
+/// Makes the engine with every binding registered, compiles `source`, and
+/// makes the result the running script.
+pub fn load(
+    source: &str,
+    path: PathBuf,
+    args: Vec<String>,
+    workers: usize,
+) -> Result<Program, Box<rhai::ParseError>> {
+    let engine = build_engine();
+    let ast = engine.compile(source).map_err(Box::new)?;
+    let mut functions: HashMap<String, Vec<usize>> = HashMap::new();
+    for f in ast.iter_functions() {
+        functions
+            .entry(f.name.to_string())
+            .or_default()
+            .push(f.params.len());
+    }
+    convert::index_closures(&ast);
+    let info = Rc::new(ScriptInfo {
+        ast,
+        path,
+        args,
+        workers,
+        functions,
+    });
+    SCRIPT.with(|s| *s.borrow_mut() = Some(info.clone()));
+    Ok(Program { engine, info })
+}
+
+/// Compiles without running, for `mphost check`.
+pub fn check(source: &str) -> Result<(), Box<rhai::ParseError>> {
+    build_engine().compile(source).map(|_| ()).map_err(Box::new)
+}
+
+fn build_engine() -> Engine {
+    let mut engine = Engine::new();
+    // Debug builds of Rhai default to 8 nested calls and release builds to
+    // 64; set the limits so recursion behaves the same in both.
+    engine.set_max_call_levels(256);
+    engine.set_max_expr_depths(256, 256);
+    system::register(&mut engine);
+    process::register(&mut engine);
+    queue::register(&mut engine);
+    lock::register(&mut engine);
+    list::register(&mut engine);
+    pool::register(&mut engine);
+    engine
+}
+
+/// A runtime error raised by a binding; the engine fills in the call's position.
+pub fn script_error(message: impl Into<String>) -> Box<EvalAltResult> {
+    Box::new(EvalAltResult::ErrorRuntime(
+        Dynamic::from(message.into()),
+        Position::NONE,
+    ))
+}
+
+impl From<ClientError> for Box<EvalAltResult> {
+    fn from(e: ClientError) -> Self {
+        script_error(e.to_string())
+    }
+}
+
+/// Reads a timeout argument: seconds as an int or a float, never negative or NaN.
+pub fn timeout_arg(call: &str, value: &Dynamic) -> Result<f64, Box<EvalAltResult>> {
+    let secs = if let Ok(i) = value.as_int() {
+        i as f64
+    } else if let Ok(f) = value.as_float() {
+        f
+    } else {
+        return Err(script_error(format!(
+            "{call}: the timeout must be a number of seconds, not {}",
+            value.type_name()
+        )));
+    };
+    if secs.is_nan() || secs < 0.0 {
+        return Err(script_error(format!(
+            "{call}: the timeout must be a non-negative number of seconds, not {secs}"
+        )));
+    }
+    Ok(secs)
+}

@@ -1,0 +1,212 @@
+//! The conversation between an interpreter process and the hub.
+//!
+//! Every interpreter (the main script, each spawned process, each pool worker)
+//! holds one socket to the hub and talks in strict request/reply order: it sends
+//! a `Request` and, unless the request is one-way (`Request::expects_reply`),
+//! blocks until the matching `Reply`. The hub may hold a reply back (a `get` on
+//! an empty queue) but never sends anything unasked.
+
+use serde::{Deserialize, Serialize};
+
+use super::value::{FnRef, Handle, ObjectId, Value};
+
+/// The hub's number for an interpreter process; stable for the whole run.
+pub type ProcId = u64;
+
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stream {
+    Stdout,
+    Stderr,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub enum Request {
+    /// One-way: whole lines for the hub to write.
+    Output {
+        stream: Stream,
+        text: String,
+    },
+    /// One-way, the last message of a spawned process: what its function gave.
+    Finished {
+        outcome: Outcome,
+    },
+    Spawn {
+        target: FnRef,
+        args: Vec<Value>,
+        start: bool,
+    },
+    Start {
+        id: ProcId,
+    },
+    Join {
+        id: ProcId,
+        timeout: Option<f64>,
+    },
+    Status {
+        id: ProcId,
+    },
+    Signal {
+        id: ProcId,
+        signal: i32,
+    },
+    QueueNew {
+        maxsize: Option<usize>,
+    },
+    /// One-way when `reply` is false (unbounded queues: a put cannot block).
+    QueuePut {
+        id: ObjectId,
+        value: Value,
+        timeout: Option<f64>,
+        reply: bool,
+    },
+    QueueGet {
+        id: ObjectId,
+        timeout: Option<f64>,
+    },
+    QueueLen {
+        id: ObjectId,
+    },
+    LockNew,
+    LockAcquire {
+        id: ObjectId,
+        timeout: Option<f64>,
+    },
+    LockRelease {
+        id: ObjectId,
+    },
+    LockIsLocked {
+        id: ObjectId,
+    },
+    ListNew {
+        items: Vec<Value>,
+    },
+    /// One-way when `reply` is false (operations that cannot fail, like `push`).
+    List {
+        id: ObjectId,
+        op: ListOp,
+        reply: bool,
+    },
+    PoolMap {
+        target: FnRef,
+        items: Vec<Value>,
+        workers: usize,
+        chunksize: usize,
+    },
+    /// From a pool worker: the report on its last task (if any), and a request for the next.
+    PoolNext {
+        report: Option<TaskReport>,
+    },
+}
+
+impl Request {
+    /// Whether the sender waits for a `Reply`.
+    pub fn expects_reply(&self) -> bool {
+        match self {
+            Request::Output { .. } | Request::Finished { .. } => false,
+            Request::QueuePut { reply, .. } | Request::List { reply, .. } => *reply,
+            _ => true,
+        }
+    }
+}
+
+/// How a spawned process's function ended, as the process itself saw it.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub enum Outcome {
+    Returned(Value),
+    Failed(String),
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub enum ListOp {
+    Push(Value),
+    Pop,
+    Insert(i64, Value),
+    Remove(i64),
+    Len,
+    Clear,
+    Contains(Value),
+    Append(Vec<Value>),
+    Get(i64),
+    Set(i64, Value),
+    ToArray,
+}
+
+/// A pool worker's account of one chunk.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub enum TaskReport {
+    Done {
+        results: Vec<Value>,
+    },
+    /// `index` is the item's index in the whole input.
+    Failed {
+        index: usize,
+        message: String,
+    },
+}
+
+/// One chunk of a pool map: call `target` on each item; `first` is the index of `items[0]`.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct PoolTask {
+    pub target: FnRef,
+    pub first: usize,
+    pub items: Vec<Value>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct ProcessInfo {
+    pub pid: Option<i32>,
+    /// `None` while running or not started; the exit code, or `-signal`.
+    pub exitcode: Option<i32>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub enum Reply {
+    Unit,
+    Bool(bool),
+    Int(i64),
+    Value(Value),
+    Values(Vec<Value>),
+    Handle(Handle),
+    Spawned {
+        id: ProcId,
+        name: String,
+        pid: Option<i32>,
+    },
+    Process(ProcessInfo),
+    /// `p.join()`: the state after waiting, and what the function returned.
+    Joined {
+        info: ProcessInfo,
+        value: Value,
+    },
+    Task(PoolTask),
+    /// A pool worker is no longer needed and should exit.
+    Stop,
+    Error(HubError),
+}
+
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// A timed `get` found nothing; the message starts with `Empty`.
+    Empty,
+    /// A timed `put` found no room; the message starts with `Full`.
+    Full,
+    /// A worker raised, died or was killed during a pool map.
+    Pool,
+    /// A request that makes no sense for the object (bad index, releasing a free lock...).
+    Invalid,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct HubError {
+    pub kind: ErrorKind,
+    pub message: String,
+}
+
+impl HubError {
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        HubError {
+            kind,
+            message: message.into(),
+        }
+    }
+}

@@ -1,0 +1,19 @@
+//! The wire between processes: every byte that crosses a socket is made here.
+//!
+//! `value` is the process-independent form of a script value, `message` the
+//! requests and replies exchanged with the hub, and `frame` the length-prefixed
+//! encoding (bincode 2 over serde). Nothing outside this module knows the
+//! encoding, so the format can be swapped by changing `frame` alone.
+//! This module does no I/O policy: it encodes, decodes and reads/writes whole
+//! frames on a blocking stream for the interpreter side.
+
+mod frame;
+mod message;
+mod value;
+
+pub use frame::{FrameDecoder, FrameError, encode_frame, read_frame, write_frame};
+pub use message::{
+    ErrorKind, HubError, ListOp, Outcome, PoolTask, ProcId, ProcessInfo, Reply, Request, Stream,
+    TaskReport,
+};
+pub use value::{FnRef, Handle, ObjectId, Value};

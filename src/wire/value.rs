@@ -1,0 +1,46 @@
+//! `Value`: a script value in a form that can leave its process.
+//!
+//! Rhai's `Dynamic` cannot be decoded by bincode (its `Deserialize` needs
+//! `deserialize_any`), and some of its types (shared cells, handles) mean
+//! nothing in another process. `Value` is the closed set that can cross;
+//! conversion to and from `Dynamic` lives in `script::convert`.
+
+use serde::{Deserialize, Serialize};
+
+/// Identifies a shared object (queue, lock, list, ...) owned by the hub.
+pub type ObjectId = u64;
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub enum Value {
+    Unit,
+    Bool(bool),
+    Int(i64),
+    /// Kept as `f64`; bincode writes its bits, so it crosses bit-exact (NaN payloads too).
+    Float(f64),
+    Char(char),
+    Str(String),
+    Array(Vec<Value>),
+    /// An object map, in key order.
+    Map(Vec<(String, Value)>),
+    Blob(Vec<u8>),
+    Fn(FnRef),
+    Handle(Handle),
+}
+
+/// A function value: a script function's name plus the values curried into it
+/// (a closure's captured variables travel this way, as copies).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct FnRef {
+    pub name: String,
+    pub curry: Vec<Value>,
+}
+
+/// A reference to something the hub owns. Handles are plain ids, which is what
+/// lets them travel through queues, lists and arguments to any process.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub enum Handle {
+    Process { id: u64, name: String },
+    Queue { id: ObjectId, maxsize: Option<u64> },
+    Lock { id: ObjectId },
+    List { id: ObjectId },
+}

@@ -346,11 +346,13 @@ impl Hub<'_> {
         self.check_stuck = true;
 
         for lock in self.store.release_locks_of(id) {
-            self.warn(format!(
-                "{label} {} while holding lock #{lock}; the lock passes on",
-                status.describe()
-            ));
-            self.serve_lock(lock);
+            // The main script ending with a lock nobody waits for is no news.
+            if self.serve_lock(lock) || kind != ProcKind::Main {
+                self.warn(format!(
+                    "{label} {} while holding lock #{lock}; the lock passes on",
+                    status.describe()
+                ));
+            }
         }
         if let Some(waits::Parked {
             key: WaitKey::PoolMap(run),
@@ -823,13 +825,14 @@ impl Hub<'_> {
 
     fn lock_release(&mut self, id: u64) -> HubResult<Reply> {
         self.store.lock_release(id)?;
-        self.serve_lock(id);
+        let _ = self.serve_lock(id);
         Ok(Reply::Unit)
     }
 
-    /// Hands a free lock to the longest-waiting live process.
-    fn serve_lock(&mut self, id: u64) {
+    /// Hands a free lock to the longest-waiting live process; true if one got it.
+    fn serve_lock(&mut self, id: u64) -> bool {
         let mut waiters = self.waits.take_list(WaitKey::Lock(id));
+        let mut handed = false;
         while let Some(waiter) = waiters.pop_front() {
             if !self.is_parked_on(waiter, WaitKey::Lock(id)) {
                 continue;
@@ -837,12 +840,14 @@ impl Hub<'_> {
             if let Ok(true) = self.store.lock_try_acquire(id, waiter) {
                 self.unpark(waiter);
                 self.reply(waiter, Reply::Bool(true));
+                handed = true;
             } else {
                 waiters.push_front(waiter);
             }
             break;
         }
         self.waits.restore_list(WaitKey::Lock(id), waiters);
+        handed
     }
 
     // ----- lists ----------------------------------------------------------

@@ -38,6 +38,13 @@ fn exit_with(value: Dynamic) -> Result<(), Box<EvalAltResult>> {
     Err(Box::new(EvalAltResult::Exit(value, Position::NONE)))
 }
 
+fn sleep(secs: Dynamic) -> Result<(), Box<EvalAltResult>> {
+    std::thread::sleep(Duration::from_secs_f64(
+        timeout_arg("sleep", &secs)?.min(1e9),
+    ));
+    Ok(())
+}
+
 pub fn register(engine: &mut Engine) {
     engine.on_print(|text| write_output(Stream::Stdout, format!("{text}\n")));
     engine.on_debug(|text, source, position| {
@@ -52,11 +59,11 @@ pub fn register(engine: &mut Engine) {
     engine.register_fn("cpu_count", || {
         std::thread::available_parallelism().map_or(1, |n| n.get()) as INT
     });
-    engine.register_fn("sleep", |secs: Dynamic| -> Result<(), Box<EvalAltResult>> {
-        std::thread::sleep(Duration::from_secs_f64(
-            timeout_arg("sleep", &secs)?.min(1e9),
-        ));
-        Ok(())
+    // Typed, not `Dynamic`: Rhai's own `sleep(INT)` / `sleep(FLOAT)` would
+    // otherwise be preferred, and they accept negative times.
+    engine.register_fn("sleep", |secs: INT| sleep(Dynamic::from_int(secs)));
+    engine.register_fn("sleep", |secs: rhai::FLOAT| {
+        sleep(Dynamic::from_float(secs))
     });
     engine.register_fn("exit", || exit_with(Dynamic::UNIT));
     engine.register_fn("exit", exit_with);

@@ -60,7 +60,12 @@ impl LocalStore {
 
     object_accessors!(queue, queue_mut, Queue, Queue, "queue");
     object_accessors!(lock, lock_mut, Lock, Lock, "lock");
-    object_accessors!(list, list_mut, List, Vec<Value>, "list");
+    fn list_mut(&mut self, id: ObjectId) -> StoreResult<&mut Vec<Value>> {
+        match self.objects.get_mut(&id) {
+            Some(Object::List(o)) => Ok(o),
+            _ => Err(StoreError::Unknown { kind: "list", id }),
+        }
+    }
 }
 
 impl ObjectStore for LocalStore {

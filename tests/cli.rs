@@ -1,0 +1,154 @@
+//! The command line: exit codes, ARGS, and how bad input is reported.
+
+mod common;
+use common::*;
+use std::process::Command;
+
+fn mphost(args: &[&str]) -> std::process::Output {
+    Command::new(BIN).args(args).output().expect("run mphost")
+}
+
+fn one_line(stderr: &[u8]) -> String {
+    let text = String::from_utf8_lossy(stderr).to_string();
+    assert_eq!(
+        text.trim_end().lines().count(),
+        1,
+        "expected one line, got: {text}"
+    );
+    assert!(
+        !text.contains("panicked") && !text.contains("RUST_BACKTRACE"),
+        "{text}"
+    );
+    text
+}
+
+#[test]
+fn a_script_that_finishes_exits_zero_and_sees_its_args() {
+    let r = run_with(
+        "print(ARGS); print(type_of(ARGS));",
+        &[],
+        &["a", "--b", "3"],
+    );
+    assert_eq!(r.code, Some(0));
+    assert_eq!(r.lines(), ["[\"a\", \"--b\", \"3\"]", "array"]);
+}
+
+#[test]
+fn args_is_a_constant() {
+    let r = run("ARGS = [];");
+    assert_eq!(r.code, Some(1));
+}
+
+#[test]
+fn exit_sets_the_status() {
+    assert_eq!(run("print(1); exit(7); print(2);").code, Some(7));
+    assert_eq!(run("exit();").code, Some(0));
+    assert_eq!(run("fn f() { exit(5) } f();").code, Some(5));
+}
+
+#[test]
+fn an_uncaught_error_is_file_line_col_and_exit_one() {
+    let s = script("let x = 1;\nlet y = 2;\n  throw \"it broke\";\n");
+    let r = finish(start_file(&s.path, &[]));
+    assert_eq!(r.code, Some(1));
+    let line = one_line(r.stderr.as_bytes());
+    assert_eq!(
+        line.trim_end(),
+        format!("{}:3:3: it broke", s.path.display())
+    );
+}
+
+#[test]
+fn an_error_inside_a_function_names_where_it_happened() {
+    let s = script("fn inner() {\n    1 / 0\n}\nfn outer() { inner() }\nouter();\n");
+    let r = finish(start_file(&s.path, &[]));
+    assert_eq!(r.code, Some(1));
+    let line = one_line(r.stderr.as_bytes());
+    assert!(
+        line.starts_with(&format!("{}:2:", s.path.display())),
+        "{line}"
+    );
+    assert!(line.contains("Division by zero"), "{line}");
+}
+
+#[test]
+fn a_parse_error_has_line_and_column_and_exit_two() {
+    let s = script("let a = 1;\nlet b = ;\n");
+    for cmd in ["run", "check"] {
+        let out = mphost(&[cmd, s.path.to_str().unwrap()]);
+        assert_eq!(out.status.code(), Some(2), "{cmd}");
+        let line = one_line(&out.stderr);
+        assert!(
+            line.starts_with(&format!("{}:2:9: ", s.path.display())),
+            "{cmd}: {line}"
+        );
+    }
+}
+
+#[test]
+fn check_accepts_a_good_script_without_running_it() {
+    let s = script("print(\"ran\");");
+    let out = mphost(&["check", s.path.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn unreadable_inputs_are_one_line_exit_two() {
+    let dir = tempfile::tempdir().unwrap();
+    let garbage = dir.path().join("garbage.rhai");
+    std::fs::write(&garbage, [0xff, 0xfe, 0x00, 0x81, 0x92]).unwrap();
+    let missing = dir.path().join("missing.rhai");
+    let cases = [
+        (missing.to_str().unwrap().to_string(), "no such file"),
+        (dir.path().to_str().unwrap().to_string(), "is a directory"),
+        (garbage.to_str().unwrap().to_string(), "not UTF-8"),
+    ];
+    for (path, reason) in cases {
+        let out = mphost(&["run", &path]);
+        assert_eq!(out.status.code(), Some(2), "{path}");
+        let line = one_line(&out.stderr);
+        assert!(line.contains(&path) && line.contains(reason), "{line}");
+    }
+}
+
+#[test]
+fn usage_errors_exit_two() {
+    assert_eq!(mphost(&["run"]).status.code(), Some(2));
+    assert_eq!(mphost(&["frobnicate"]).status.code(), Some(2));
+    assert_eq!(
+        mphost(&["run", "--workers", "0", "x.rhai"]).status.code(),
+        Some(2)
+    );
+}
+
+#[test]
+fn help_and_version() {
+    let out = mphost(&["--version"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("mphost "));
+    let out = mphost(&["-h"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("run"));
+}
+
+#[test]
+fn workers_flag_sets_the_pool_map_default() {
+    let source = "fn f(x) { getpid() } let items = []; for i in 0..40 { items.push(i); } \
+                  let pids = pool_map(f, items); \
+                  let seen = #{}; for p in pids { seen[p.to_string()] = true; } print(seen.len());";
+    let r = run_with(source, &["--workers", "1"], &[]);
+    assert_eq!(r.code, Some(0), "{r:?}");
+    assert_eq!(r.lines(), ["1"]);
+}
+
+#[test]
+fn cpu_count_getpid_and_sleep() {
+    let lines = run_ok(
+        "print(cpu_count() >= 1); print(getpid() > 1); sleep(0); sleep(0.01); print(\"ok\");",
+    );
+    assert_eq!(lines, ["true", "true", "ok"]);
+    let r = run("sleep(-1);");
+    assert_eq!(r.code, Some(1));
+    assert!(r.stderr.contains("non-negative"), "{}", r.stderr);
+}

@@ -1,0 +1,223 @@
+//! Deaths and signals: nothing hangs, nothing is left behind, output survives.
+
+mod common;
+use common::*;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+
+fn kill(pid: i32, signal: i32) {
+    // SAFETY: sends a signal to a pid this test started or read from its child.
+    unsafe { libc_kill(pid, signal) };
+}
+
+unsafe extern "C" {
+    #[link_name = "kill"]
+    fn libc_kill(pid: i32, sig: i32) -> i32;
+}
+
+/// Starts a script whose stdout is read line by line while it runs.
+fn start_streaming(
+    source: &str,
+) -> (
+    Script,
+    std::process::Child,
+    BufReader<std::process::ChildStdout>,
+) {
+    let s = script(source);
+    let mut child = Command::new(BIN)
+        .arg("run")
+        .arg(&s.path)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start mphost");
+    let out = BufReader::new(child.stdout.take().unwrap());
+    (s, child, out)
+}
+
+fn read_line(out: &mut BufReader<std::process::ChildStdout>) -> String {
+    let mut line = String::new();
+    out.read_line(&mut line).expect("read a line");
+    line.trim_end().to_string()
+}
+
+fn children_of(pid: i32) -> Vec<i32> {
+    let mut kids = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(p) = entry.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{p}/stat")) else {
+            continue;
+        };
+        let fields: Vec<&str> = stat
+            .rsplit(')')
+            .next()
+            .unwrap_or("")
+            .split_whitespace()
+            .collect();
+        if fields.get(1).and_then(|f| f.parse::<i32>().ok()) == Some(pid) {
+            kids.push(p);
+        }
+    }
+    kids
+}
+
+#[test]
+fn a_pool_worker_killed_by_sigkill_fails_pool_map_naming_item_and_signal() {
+    let (_s, mut child, mut out) = start_streaming(
+        "fn f(x) { if x == 1 { print(getpid()); sleep(60); } x }
+         try { pool_map(f, [0, 1, 2, 3], #{workers: 2, chunksize: 1}); } catch (e) { print(e); }
+         print(pool_map(f, [0, 2], 2));",
+    );
+    let pid: i32 = read_line(&mut out).parse().expect("worker pid");
+    kill(pid, 9);
+    let message = read_line(&mut out);
+    assert!(
+        message.starts_with("pool_map: worker PoolWorker-"),
+        "{message}"
+    );
+    assert!(
+        message.ends_with(&format!(
+            "(pid {pid}) was killed by signal 9 (SIGKILL) while computing item 1"
+        )),
+        "{message}"
+    );
+    assert_eq!(read_line(&mut out), "[0, 2]");
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+}
+
+#[test]
+fn workers_die_when_the_supervisor_is_killed() {
+    let (_s, mut child, mut out) = start_streaming(
+        "fn w() { print(getpid()); sleep(60); }
+         let a = spawn(w); let b = spawn(w);
+         a.join(); b.join();",
+    );
+    let pids: Vec<i32> = (0..2)
+        .map(|_| read_line(&mut out).parse().unwrap())
+        .collect();
+    let hub = child.id() as i32;
+    let mut everyone = children_of(hub);
+    assert!(everyone.len() >= 3, "main and two workers: {everyone:?}");
+    everyone.extend(&pids);
+    kill(hub, 9);
+    let _ = child.wait();
+    eventually("every worker of a killed supervisor exits", || {
+        everyone.iter().all(|&p| !alive(p))
+    });
+}
+
+#[test]
+fn sigterm_and_sigint_stop_everything_and_exit_143_and_130() {
+    for (signal, code, name) in [(15, 143, "SIGTERM"), (2, 130, "SIGINT")] {
+        let (_s, mut child, mut out) = start_streaming(
+            "fn w() { print(getpid()); sleep(60); }
+             let p = spawn(w); p.join();",
+        );
+        let worker: i32 = read_line(&mut out).parse().unwrap();
+        let hub = child.id() as i32;
+        let everyone = children_of(hub);
+        kill(hub, signal);
+        let status = child.wait().unwrap();
+        assert_eq!(status.code(), Some(code), "{name}");
+        let mut stderr = String::new();
+        std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+        assert!(
+            stderr.contains(&format!("interrupted by {name}")),
+            "{stderr}"
+        );
+        assert!(
+            stderr.contains("MainProcess") && stderr.contains("Process-1"),
+            "{stderr}"
+        );
+        assert!(!alive(worker));
+        assert!(everyone.iter().all(|&p| !alive(p)), "{everyone:?}");
+    }
+}
+
+#[test]
+fn thousands_of_spawns_leave_no_zombie_and_no_descriptor() {
+    let (_s, mut child, mut out) = start_streaming(
+        "fn f(x) { x }
+         let sum = 0;
+         for i in 0..2000 { sum += spawn(f, [i]).join(); }
+         print(sum);
+         print(\"ready\");
+         sleep(60);",
+    );
+    assert_eq!(read_line(&mut out), "1999000");
+    assert_eq!(read_line(&mut out), "ready");
+    let hub = child.id() as i32;
+    let kids = children_of(hub);
+    assert_eq!(kids.len(), 1, "only the main interpreter is left: {kids:?}");
+    let fds = std::fs::read_dir(format!("/proc/{hub}/fd"))
+        .unwrap()
+        .count();
+    assert!(fds < 16, "the hub holds {fds} descriptors");
+    let main = kids[0];
+    let main_fds = std::fs::read_dir(format!("/proc/{main}/fd"))
+        .unwrap()
+        .count();
+    assert!(
+        main_fds <= 5,
+        "the main interpreter holds {main_fds} descriptors"
+    );
+    kill(hub, 15);
+    let _ = child.wait();
+}
+
+#[test]
+fn many_processes_printing_at_once_never_cut_or_lose_a_line() {
+    let lines = run_ok(
+        "fn chatter(id) { for i in 0..10000 { print(`worker ${id} line ${i} ----------------------------------------`); } }
+         let ps = []; for id in 0..4 { ps.push(spawn(chatter, [id])); }
+         for p in ps { p.join(); }",
+    );
+    assert_eq!(lines.len(), 40_000);
+    let mut next = [0usize; 4];
+    for line in &lines {
+        let parts: Vec<&str> = line.split(' ').collect();
+        assert_eq!(parts.len(), 5, "cut line: {line:?}");
+        let id: usize = parts[1].parse().unwrap();
+        let i: usize = parts[3].parse().unwrap();
+        assert_eq!(i, next[id], "worker {id}'s lines out of order or lost");
+        next[id] += 1;
+    }
+}
+
+#[test]
+fn output_written_just_before_exit_is_not_lost() {
+    let r = run("fn last_words(n) { print(`bye ${n}`); exit(n); }
+         fn dies_by_error(n) { print(`oops ${n}`); throw \"fail\"; }
+         for n in 1..=20 { spawn(last_words, [n]); spawn(dies_by_error, [n]); }");
+    assert_eq!(r.code, Some(0));
+    for n in 1..=20 {
+        assert!(
+            r.lines().contains(&format!("bye {n}").as_str()),
+            "bye {n} lost"
+        );
+        assert!(
+            r.lines().contains(&format!("oops {n}").as_str()),
+            "oops {n} lost"
+        );
+    }
+    assert_eq!(
+        r.stderr.matches(": fail (line 2, position").count(),
+        20,
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn the_main_script_ending_stops_processes_that_would_wait_forever() {
+    let r = run("fn waits(q) { q.get() }
+         spawn(waits, [queue()]);
+         print(\"main done\");");
+    assert_eq!(r.code, Some(0));
+    assert_eq!(r.lines(), ["main done"]);
+    assert!(r.stderr.contains("wait forever"), "{}", r.stderr);
+}

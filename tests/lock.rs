@@ -1,0 +1,80 @@
+//! `lock()`.
+
+mod common;
+use common::*;
+
+#[test]
+fn acquire_release_and_timeouts() {
+    let lines = run_ok(
+        "let l = lock();
+         print(l.is_locked()); print(l.acquire()); print(l.is_locked());
+         print(l.acquire(0.05)); print(l.acquire(0));
+         l.release(); print(l.is_locked());
+         try { l.release(); } catch (e) { print(e); }",
+    );
+    assert_eq!(
+        lines,
+        [
+            "false",
+            "true",
+            "true",
+            "false",
+            "false",
+            "false",
+            "release: the lock is not held"
+        ]
+    );
+}
+
+#[test]
+fn a_lock_makes_read_modify_write_atomic_across_processes() {
+    let lines = run_ok(
+        "fn add(l, counter, n) { for i in 0..n { l.acquire(); let v = counter[0]; counter[0] = v + 1; l.release(); } }
+         let l = lock(); let counter = manager_list([0]);
+         let ps = []; for i in 0..3 { ps.push(spawn(add, [l, counter, 100])); }
+         for p in ps { p.join(); }
+         print(counter[0]);",
+    );
+    assert_eq!(lines, ["300"]);
+}
+
+#[test]
+fn a_lock_held_by_a_dead_process_passes_on_with_a_warning() {
+    let r = run(
+        "fn hold(l, ready) { l.acquire(); ready.put(true); sleep(30); }
+         let l = lock(); let ready = queue();
+         let p = spawn(hold, [l, ready]);
+         ready.get();
+         print(l.acquire(0.01));
+         p.kill();
+         print(l.acquire(20));
+         print(l.is_locked());",
+    );
+    assert_eq!(r.code, Some(0), "{r:?}");
+    assert_eq!(r.lines(), ["false", "true", "true"]);
+    assert!(
+        r.stderr.contains("Process-1 (pid ")
+            && r.stderr
+                .contains("killed by signal 9 (SIGKILL) while holding lock"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn a_waiting_acquire_gets_the_lock_when_the_holder_dies_mid_wait() {
+    let r = run(
+        "fn hold(l, ready) { l.acquire(); ready.put(true); sleep(0.2); exit(4); }
+         let l = lock(); let ready = queue();
+         let p = spawn(hold, [l, ready]);
+         ready.get();
+         print(l.acquire());
+         p.join(); print(p.exitcode);",
+    );
+    assert_eq!(r.lines(), ["true", "4"]);
+    assert!(
+        r.stderr.contains("exited with code 4 while holding lock"),
+        "{}",
+        r.stderr
+    );
+}

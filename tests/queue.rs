@@ -1,0 +1,132 @@
+//! `queue()` and `queue(maxsize)`.
+
+mod common;
+use common::*;
+
+#[test]
+fn items_come_out_in_order_across_processes() {
+    let lines = run_ok(
+        "fn produce(q, n) { for i in 0..n { q.put(i); } q.put(()); }
+         let q = queue();
+         let p = spawn(produce, [q, 1000]);
+         let sum = 0; let count = 0; let last = -1; let ordered = true;
+         loop { let v = q.get(); if v == () { break; } if v != last + 1 { ordered = false; } last = v; sum += v; count += 1; }
+         p.join();
+         print(count); print(sum); print(ordered);",
+    );
+    assert_eq!(lines, ["1000", "499500", "true"]);
+}
+
+#[test]
+fn a_child_that_puts_much_before_join_does_not_deadlock() {
+    // Python deadlocks here: its child waits for a feeder thread to flush a pipe nobody reads.
+    let lines = run_ok(
+        "fn produce(q) { for i in 0..200000 { q.put(i); } }
+         let q = queue();
+         let p = spawn(produce, [q]);
+         p.join();
+         print(q.len());
+         let sum = 0;
+         for i in 0..200000 { sum += q.get(); }
+         print(sum); print(q.is_empty());",
+    );
+    assert_eq!(lines, ["200000", "19999900000", "true"]);
+}
+
+#[test]
+fn timed_get_and_put_raise_empty_and_full() {
+    let lines = run_ok(
+        "let q = queue(2);
+         print(q.is_full());
+         q.put(1); q.put(2, 1);
+         print(q.is_full()); print(q.len());
+         try { q.put(3, 0.05); } catch (e) { print(e.sub_string(0, 4)); }
+         try { q.put(3, 0); } catch (e) { print(e.sub_string(0, 4)); }
+         print(q.get()); print(q.get(0.5));
+         try { q.get(0.05); } catch (e) { print(e.sub_string(0, 5)); }
+         try { q.get(0); } catch (e) { print(e.sub_string(0, 5)); }
+         print(q.is_empty());",
+    );
+    assert_eq!(
+        lines,
+        [
+            "false", "true", "2", "Full", "Full", "1", "2", "Empty", "Empty", "true"
+        ]
+    );
+}
+
+#[test]
+fn a_blocked_put_resumes_when_a_consumer_takes_an_item() {
+    let lines = run_ok(
+        "fn consume(q, out) { sleep(0.1); out.put(q.get()); out.put(q.get()); }
+         let q = queue(1); let out = queue();
+         q.put(\"a\");
+         let p = spawn(consume, [q, out]);
+         q.put(\"b\");
+         p.join();
+         print(out.get()); print(out.get());",
+    );
+    assert_eq!(lines, ["a", "b"]);
+}
+
+#[test]
+fn a_blocked_get_resumes_when_a_producer_puts() {
+    let lines = run_ok(
+        "fn produce(q) { sleep(0.1); q.put(42); }
+         let q = queue();
+         let p = spawn(produce, [q]);
+         print(q.get()); p.join();",
+    );
+    assert_eq!(lines, ["42"]);
+}
+
+#[test]
+fn several_consumers_share_the_items_without_loss_or_duplicates() {
+    let lines = run_ok(
+        "fn consume(q, out) { let n = 0; loop { let v = q.get(); if v == () { break; } out.put(v); n += 1; } n }
+         let q = queue(10); let out = queue();
+         let ps = []; for i in 0..3 { ps.push(spawn(consume, [q, out])); }
+         for i in 0..300 { q.put(i); }
+         for i in 0..3 { q.put(()); }
+         let total = 0; for p in ps { total += p.join(); }
+         let seen = []; for i in 0..300 { seen.push(out.get()); }
+         seen.sort();
+         let ok = true; for i in 0..300 { if seen[i] != i { ok = false; } }
+         print(total); print(ok);",
+    );
+    assert_eq!(lines, ["300", "true"]);
+}
+
+#[test]
+fn bad_queue_arguments_are_errors() {
+    let lines = run_ok(
+        "try { queue(-1); } catch (e) { print(e); }
+         try { queue(0); } catch (e) { print(e); }
+         let q = queue();
+         try { q.get(-0.5); } catch (e) { print(e); }
+         try { q.put(1, 0.0 / 0.0); } catch (e) { print(e); }",
+    );
+    assert_eq!(
+        lines,
+        [
+            "queue: maxsize must be at least 1 (queue() makes an unbounded queue), not -1",
+            "queue: maxsize must be at least 1 (queue() makes an unbounded queue), not 0",
+            "get: the timeout must be a non-negative number of seconds, not -0.5",
+            "put: the timeout must be a non-negative number of seconds, not NaN",
+        ]
+    );
+}
+
+#[test]
+fn waiting_forever_with_nobody_to_wake_is_a_deadlock_error_not_a_hang() {
+    let lines = run_ok(
+        "let q = queue();
+         try { q.get(); } catch (e) { print(e.sub_string(0, 8)); }
+         fn waits(q) { q.get() }
+         let p = spawn(waits, [q]);
+         try { p.join(); } catch (e) { print(e.sub_string(0, 8)); }
+         q.put(5);
+         print(p.join());",
+    );
+    assert_eq!(lines, ["Deadlock", "Deadlock", "5"]);
+}

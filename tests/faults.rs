@@ -221,3 +221,36 @@ fn the_main_script_ending_stops_processes_that_would_wait_forever() {
     assert_eq!(r.lines(), ["main done"]);
     assert!(r.stderr.contains("wait forever"), "{}", r.stderr);
 }
+
+#[test]
+fn the_main_interpreter_killed_by_a_signal_ends_the_run_with_128_plus_n() {
+    let (_s, mut child, mut out) =
+        start_streaming("print(getpid()); fn w() { sleep(60); } let p = spawn(w); p.join();");
+    let main: i32 = read_line(&mut out).parse().unwrap();
+    let hub = child.id() as i32;
+    let everyone = children_of(hub);
+    kill(main, 9);
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(137));
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+    assert!(
+        stderr.contains("the main script MainProcess (pid") && stderr.contains("SIGKILL"),
+        "{stderr}"
+    );
+    assert!(everyone.iter().all(|&p| !alive(p)), "{everyone:?}");
+}
+
+#[test]
+fn runaway_recursion_fails_the_worker_alone() {
+    let r = run("fn r(n) { if n == 0 { 0 } else { 1 + r(n - 1) } }
+         let p = spawn(r, [1000000]); p.join();
+         print(p.exitcode); print(spawn(r, [100]).join());");
+    assert_eq!(r.code, Some(0), "{r:?}");
+    assert_eq!(r.lines(), ["1", "100"]);
+    assert!(
+        r.stderr.contains("Process-1 (pid ") && r.stderr.contains("Stack overflow"),
+        "{}",
+        r.stderr
+    );
+}

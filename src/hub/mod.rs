@@ -182,20 +182,18 @@ impl Hub<'_> {
 
     /// The run is over when the main script has ended and no spawned process
     /// is still running (like Python, the end of the script waits for its
-    /// processes; pool workers are not waited for).
+    /// processes; pool workers are not waited for). A main script killed by a
+    /// signal ends the run at once: nobody is left to join anything.
     fn finished_code(&self) -> Option<i32> {
-        let status = self.main_status?;
+        let code = match self.main_status? {
+            ExitStatus::Signal(s) => return Some(128 + s),
+            ExitStatus::Code(c) => c,
+        };
         let waiting = self
             .procs
             .values()
             .any(|p| p.kind == ProcKind::Spawned && p.is_running());
-        if waiting {
-            return None;
-        }
-        Some(match status {
-            ExitStatus::Code(c) => c,
-            ExitStatus::Signal(s) => 128 + s,
-        })
+        (!waiting).then_some(code)
     }
 
     fn shut_down(&mut self, code: i32) -> i32 {
@@ -367,7 +365,12 @@ impl Hub<'_> {
             }
         }
         match kind {
-            ProcKind::Main => self.main_status = Some(status),
+            ProcKind::Main => {
+                if let ExitStatus::Signal(_) = status {
+                    self.warn(format!("the main script {label} {}", status.describe()));
+                }
+                self.main_status = Some(status);
+            }
             ProcKind::PoolWorker { run } => self.pool_worker_ended(run, id, &label, status),
             ProcKind::Spawned => {}
         }

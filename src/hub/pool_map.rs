@@ -1,137 +1,182 @@
-//! The bookkeeping of one `pool_map` call: its chunks, who holds which, and
-//! the results so far. The hub drives it (forks the workers, hands out chunks
-//! as workers ask, notices deaths); this module only keeps the accounts.
+//! Driving `pool_map` calls: forking their workers, handing out chunks as
+//! workers ask, and answering the caller with results or the first failure.
+//! The accounts of one call live in `pool_run`.
 
-use std::collections::{HashMap, VecDeque};
+use nix::errno::Errno;
+use nix::sys::signal::{Signal, kill};
 
-use crate::wire::{FnRef, PoolTask, ProcId, Value};
+use super::pool_run::{PoolRun, default_chunksize};
+use super::processes::{ExitStatus, Lifecycle, Proc, ProcKind, RunId};
+use super::waits::WaitKey;
+use super::{Hub, invalid};
+use crate::interpreter::Role;
+use crate::wire::{ErrorKind, FnRef, HubError, ProcId, Reply, TaskReport, Value};
 
-/// Python's `Pool.map` default: about four chunks per worker.
-pub fn default_chunksize(items: usize, workers: usize) -> usize {
-    let per = workers.max(1) * 4;
-    let (size, extra) = (items / per, items % per);
-    (size + usize::from(extra > 0)).max(1)
-}
+impl Hub<'_> {
+    // ----- pool_map -------------------------------------------------------
 
-pub struct PoolRun {
-    pub caller: ProcId,
-    pub target: FnRef,
-    pending: VecDeque<(usize, Vec<Value>)>,
-    /// Which items each busy worker holds: `(first index, count)`.
-    held: HashMap<ProcId, (usize, usize)>,
-    results: Vec<Value>,
-    remaining: usize,
-    pub workers: Vec<ProcId>,
-    /// Answered (results or error): later events about it are ignored.
-    pub finished: bool,
-}
-
-impl PoolRun {
-    pub fn new(caller: ProcId, target: FnRef, items: Vec<Value>, chunksize: usize) -> Self {
-        let total = items.len();
-        let mut pending = VecDeque::new();
-        let mut items = items.into_iter();
-        let mut first = 0;
-        while first < total {
-            let chunk: Vec<Value> = items.by_ref().take(chunksize).collect();
-            let len = chunk.len();
-            pending.push_back((first, chunk));
-            first += len;
+    pub(super) fn pool_map(
+        &mut self,
+        from: ProcId,
+        target: FnRef,
+        items: Vec<Value>,
+        workers: usize,
+        chunksize: usize,
+    ) {
+        if items.is_empty() {
+            return self.reply(from, Reply::Values(Vec::new()));
         }
-        PoolRun {
-            caller,
-            target,
-            pending,
-            held: HashMap::new(),
-            results: vec![Value::Unit; total],
-            remaining: total,
-            workers: Vec::new(),
-            finished: false,
-        }
-    }
-
-    pub fn chunk_count(&self) -> usize {
-        self.pending.len()
-    }
-
-    /// Hands `worker` the next chunk, if any is left.
-    pub fn assign(&mut self, worker: ProcId) -> Option<PoolTask> {
-        let (first, items) = self.pending.pop_front()?;
-        self.held.insert(worker, (first, items.len()));
-        Some(PoolTask {
-            target: self.target.clone(),
-            first,
-            items,
-        })
-    }
-
-    /// Files a worker's results; true when every item is done.
-    pub fn complete(&mut self, worker: ProcId, results: Vec<Value>) -> bool {
-        if let Some((first, count)) = self.held.remove(&worker) {
-            for (slot, value) in self.results[first..first + count].iter_mut().zip(results) {
-                *slot = value;
-            }
-            self.remaining -= count;
-        }
-        self.remaining == 0
-    }
-
-    /// The items `worker` was computing, as words for an error message.
-    pub fn held_by(&self, worker: ProcId) -> Option<String> {
-        self.held.get(&worker).map(|&(first, count)| match count {
-            1 => format!("item {first}"),
-            _ => format!("one of items {first} to {}", first + count - 1),
-        })
-    }
-
-    pub fn has_pending(&self) -> bool {
-        !self.pending.is_empty()
-    }
-
-    pub fn take_results(&mut self) -> Vec<Value> {
-        std::mem::take(&mut self.results)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn chunksize_matches_python() {
-        // Python: divmod(len, workers * 4), plus one when there is a remainder.
-        assert_eq!(default_chunksize(5, 3), 1);
-        assert_eq!(default_chunksize(200_000, 2), 25_000);
-        assert_eq!(default_chunksize(100, 3), 9);
-        assert_eq!(default_chunksize(0, 2), 1);
-    }
-
-    #[test]
-    fn results_land_in_input_order_whatever_the_finishing_order() {
-        let items: Vec<Value> = (0..5).map(Value::Int).collect();
-        let target = FnRef {
-            name: "f".into(),
-            curry: vec![],
+        let chunksize = if chunksize == 0 {
+            default_chunksize(items.len(), workers)
+        } else {
+            chunksize
         };
-        let mut run = PoolRun::new(1, target, items, 2);
-        assert_eq!(run.chunk_count(), 3);
-        let a = run.assign(10).unwrap();
-        let b = run.assign(11).unwrap();
-        assert_eq!(run.held_by(11).as_deref(), Some("one of items 2 to 3"));
-        assert!(!run.complete(11, b.items.iter().map(|_| Value::Str("b".into())).collect()));
-        let c = run.assign(11).unwrap();
-        assert_eq!(run.held_by(11).as_deref(), Some("item 4"));
-        assert!(run.assign(12).is_none());
-        assert!(!run.complete(10, a.items.iter().map(|_| Value::Str("a".into())).collect()));
-        assert!(run.complete(11, c.items.iter().map(|_| Value::Str("c".into())).collect()));
-        let got: Vec<String> = run
-            .take_results()
-            .into_iter()
-            .map(|v| match v {
-                Value::Str(s) => s,
-                other => panic!("unexpected {other:?}"),
-            })
-            .collect();
-        assert_eq!(got, ["a", "a", "b", "b", "c"]);
+        self.next_run += 1;
+        let run_id = self.next_run;
+        let run = PoolRun::new(from, target, items, chunksize);
+        let count = workers.max(1).min(run.chunk_count());
+        self.runs.insert(run_id, run);
+        self.park(from, WaitKey::PoolMap(run_id), None, None);
+        for _ in 0..count {
+            if let Err(e) = self.add_pool_worker(run_id) {
+                self.fail_run(run_id, format!("pool_map: cannot start a worker: {e}"));
+                return;
+            }
+        }
+    }
+
+    pub(super) fn add_pool_worker(&mut self, run: RunId) -> Result<(), Errno> {
+        self.pool_worker_count += 1;
+        let name = format!("PoolWorker-{}", self.pool_worker_count);
+        let state = Lifecycle::Created {
+            target: FnRef {
+                name: String::new(),
+                curry: vec![],
+            },
+            args: vec![],
+        };
+        let id = self.add_proc(name.clone(), ProcKind::PoolWorker { run }, state);
+        if let Some(r) = self.runs.get_mut(&run) {
+            r.workers.push(id);
+        }
+        self.start(id, Role::PoolWorker { name })?;
+        Ok(())
+    }
+
+    pub(super) fn pool_next(&mut self, from: ProcId, report: Option<TaskReport>) {
+        let Some(ProcKind::PoolWorker { run: run_id }) = self.procs.get(&from).map(|p| p.kind)
+        else {
+            return self.reply(
+                from,
+                Reply::Error(invalid("only a pool worker asks for tasks")),
+            );
+        };
+        let Some(run) = self.runs.get_mut(&run_id) else {
+            return self.reply(from, Reply::Stop);
+        };
+        if run.finished {
+            return self.reply(from, Reply::Stop);
+        }
+        match report {
+            Some(TaskReport::Done { results }) => {
+                if !run.complete(from, results) {
+                    return self.assign_next(run_id, from);
+                }
+                run.finished = true;
+                let (caller, values) = (run.caller, run.take_results());
+                self.unpark(caller);
+                self.reply(caller, Reply::Values(values));
+                self.finish_run(run_id);
+                return self.reply(from, Reply::Stop);
+            }
+            Some(TaskReport::Failed { index, message }) => {
+                let label = self.procs.get(&from).map(Proc::label).unwrap_or_default();
+                self.fail_run(
+                    run_id,
+                    format!("pool_map: item {index} failed in {label}: {message}"),
+                );
+                return self.reply(from, Reply::Stop);
+            }
+            None => {}
+        }
+        self.assign_next(run_id, from);
+    }
+
+    /// Gives `worker` its next chunk, or tells it to stop when none is left.
+    fn assign_next(&mut self, run_id: RunId, worker: ProcId) {
+        let task = self
+            .runs
+            .get_mut(&run_id)
+            .and_then(|run| run.assign(worker));
+        match task {
+            Some(task) => self.reply(worker, Reply::Task(task)),
+            None => self.reply(worker, Reply::Stop),
+        }
+    }
+
+    pub(super) fn pool_worker_ended(
+        &mut self,
+        run_id: RunId,
+        id: ProcId,
+        label: &str,
+        status: ExitStatus,
+    ) {
+        let Some(run) = self.runs.get_mut(&run_id) else {
+            return;
+        };
+        if run.finished {
+            return;
+        }
+        if let Some(items) = run.held_by(id) {
+            let message = format!(
+                "pool_map: worker {label} {} while computing {items}",
+                status.describe()
+            );
+            return self.fail_run(run_id, message);
+        }
+        // It died between tasks: if work is left, a new worker takes its place.
+        if run.has_pending()
+            && let Err(e) = self.add_pool_worker(run_id)
+        {
+            self.fail_run(run_id, format!("pool_map: cannot replace a worker: {e}"));
+        }
+    }
+
+    pub(super) fn fail_run(&mut self, run_id: RunId, message: String) {
+        let Some(run) = self.runs.get_mut(&run_id) else {
+            return;
+        };
+        run.finished = true;
+        let caller = run.caller;
+        self.unpark(caller);
+        self.reply(
+            caller,
+            Reply::Error(HubError::new(ErrorKind::Pool, message)),
+        );
+        self.finish_run(run_id);
+    }
+
+    /// The caller of a run is gone: its workers have nobody to work for.
+    pub(super) fn abandon_run(&mut self, run_id: RunId) {
+        if let Some(run) = self.runs.get_mut(&run_id) {
+            run.finished = true;
+        }
+        self.finish_run(run_id);
+    }
+
+    /// Stops the run's workers that are still busy and forgets the run.
+    pub(super) fn finish_run(&mut self, run_id: RunId) {
+        let Some(run) = self.runs.remove(&run_id) else {
+            return;
+        };
+        for &worker in &run.workers {
+            let Some(proc) = self.procs.get(&worker) else {
+                continue;
+            };
+            if let (true, Some(pid), Some(_)) = (proc.is_running(), proc.pid(), run.held_by(worker))
+            {
+                let _ = kill(pid, Signal::SIGKILL);
+            }
+        }
     }
 }

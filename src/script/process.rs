@@ -4,7 +4,9 @@
 //! never be called; it is registered as custom syntax instead, which parses
 //! `spawn(f)` and `spawn(f, args)` like a call.
 
-use rhai::{Array, Dynamic, Engine, EvalAltResult, FnPtr, INT, ImmutableString};
+use rhai::{
+    Array, Dynamic, Engine, EvalAltResult, EvalContext, Expression, FnPtr, INT, ImmutableString,
+};
 
 use super::convert::{from_wire, sendable, target};
 use super::{script_error, timeout_arg};
@@ -105,6 +107,25 @@ fn parse_spawn(
     })
 }
 
+/// Evaluates `spawn(f)` / `spawn(f, args)`.
+fn spawn_syntax(context: &mut EvalContext, inputs: &[Expression]) -> Result<Dynamic> {
+    let f = context.eval_expression_tree(&inputs[0])?;
+    let args = match inputs.get(1) {
+        Some(expr) => context.eval_expression_tree(expr)?,
+        None => Dynamic::from_array(Array::new()),
+    };
+    let type_name = f.type_name();
+    let f = f.try_cast::<FnPtr>().ok_or_else(|| {
+        script_error(format!(
+            "spawn: the first argument must be a function, not {type_name}"
+        ))
+    })?;
+    let args = args
+        .into_array()
+        .map_err(|t| script_error(format!("spawn: the arguments must be an array, not {t}")))?;
+    create("spawn", &f, args, true).map(Dynamic::from)
+}
+
 pub fn register(engine: &mut Engine) {
     engine.register_type_with_name::<ProcessHandle>("Process");
     engine.register_custom_syntax_with_state_raw(
@@ -112,21 +133,13 @@ pub fn register(engine: &mut Engine) {
         parse_spawn,
         false,
         |context, inputs, _| {
-            let f = context.eval_expression_tree(&inputs[0])?;
-            let args = match inputs.get(1) {
-                Some(expr) => context.eval_expression_tree(expr)?,
-                None => Dynamic::from_array(Array::new()),
-            };
-            let type_name = f.type_name();
-            let f = f.try_cast::<FnPtr>().ok_or_else(|| {
-                script_error(format!(
-                    "spawn: the first argument must be a function, not {type_name}"
-                ))
-            })?;
-            let args = args.into_array().map_err(|t| {
-                script_error(format!("spawn: the arguments must be an array, not {t}"))
-            })?;
-            create("spawn", &f, args, true).map(Dynamic::from)
+            spawn_syntax(context, inputs).map_err(|mut e| {
+                // Custom syntax gets no call position filled in: use the first argument's.
+                if e.position().is_none() {
+                    e.set_position(inputs[0].position());
+                }
+                e
+            })
         },
     );
     engine.register_fn("process", |f: FnPtr, args: Array| {

@@ -1,0 +1,224 @@
+//! Processes coming and going: forking interpreters, `spawn`/`start`/`join`/
+//! signals from scripts, reaping, and everything that follows a death
+//! (locks passed on, joiners answered, a pool run failed, the run's end).
+
+use nix::errno::Errno;
+use nix::sys::epoll::{EpollEvent, EpollFlags};
+use nix::sys::signal::{Signal, kill};
+use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
+use nix::unistd::Pid;
+use std::os::fd::AsFd;
+
+use super::conn::Conn;
+use super::processes::{ExitStatus, Lifecycle, Proc, ProcKind};
+use super::waits::{self, WaitKey};
+use super::{Hub, HubResult, invalid, launch, signals};
+use crate::interpreter::Role;
+use crate::wire::{FnRef, ProcId, Reply, Value};
+
+impl Hub<'_> {
+    // ----- processes ------------------------------------------------------
+
+    pub(super) fn add_proc(&mut self, name: String, kind: ProcKind, state: Lifecycle) -> ProcId {
+        self.next_proc += 1;
+        let id = self.next_proc;
+        self.procs.insert(id, Proc::new(id, name, kind, state));
+        id
+    }
+
+    pub(super) fn start(&mut self, id: ProcId, role: Role) -> Result<Pid, Errno> {
+        let (pid, fd) = launch::launch(role, self.program, self.pid)?;
+        let flags = EpollFlags::EPOLLIN | EpollFlags::EPOLLRDHUP;
+        self.epoll.add(fd.as_fd(), EpollEvent::new(flags, id))?;
+        let proc = self
+            .procs
+            .get_mut(&id)
+            .expect("started process is recorded");
+        proc.state = Lifecycle::Running { pid };
+        proc.conn = Some(Conn::new(fd));
+        self.by_pid.insert(pid, id);
+        Ok(pid)
+    }
+
+    pub(super) fn start_spawned(&mut self, id: ProcId) -> HubResult<Pid> {
+        let proc = self
+            .procs
+            .get_mut(&id)
+            .ok_or_else(|| invalid("no such process"))?;
+        let Lifecycle::Created { target, args } = &mut proc.state else {
+            return Err(invalid(format!("start: {} was already started", proc.name)));
+        };
+        let role = Role::Process {
+            name: proc.name.clone(),
+            target: std::mem::replace(
+                target,
+                FnRef {
+                    name: String::new(),
+                    curry: vec![],
+                },
+            ),
+            args: std::mem::take(args),
+        };
+        self.start(id, role)
+            .map_err(|e| invalid(format!("start: cannot start a process: {e}")))
+    }
+
+    pub(super) fn on_signals(&mut self) -> Option<i32> {
+        while let Ok(Some(info)) = self.signals.read_signal() {
+            let signo = info.ssi_signo as i32;
+            if signo == libc::SIGCHLD {
+                self.reap();
+            } else {
+                return Some(self.interrupted(signo));
+            }
+        }
+        None
+    }
+
+    /// SIGINT, SIGTERM or SIGHUP: stop everything, say what was cut short.
+    pub(super) fn interrupted(&mut self, signo: i32) -> i32 {
+        let mut running: Vec<&Proc> = self.procs.values().filter(|p| p.is_running()).collect();
+        running.sort_by_key(|p| p.id);
+        let doing: Vec<String> = running
+            .iter()
+            .map(|p| match &p.parked {
+                Some(parked) => format!("{} {}", p.label(), parked.key.describe()),
+                None => format!("{} running", p.label()),
+            })
+            .collect();
+        let what = if doing.is_empty() {
+            "nothing was running".to_string()
+        } else {
+            doing.join("; ")
+        };
+        self.warn(format!(
+            "interrupted by {}; stopping: {what}",
+            signals::name(signo)
+        ));
+        self.shut_down(128 + signo)
+    }
+
+    pub(super) fn reap(&mut self) {
+        loop {
+            let (pid, status) = match waitpid(None::<Pid>, Some(WaitPidFlag::WNOHANG)) {
+                Ok(WaitStatus::Exited(pid, code)) => (pid, ExitStatus::Code(code)),
+                Ok(WaitStatus::Signaled(pid, sig, _)) => (pid, ExitStatus::Signal(sig as i32)),
+                Ok(WaitStatus::StillAlive) | Err(_) => return,
+                Ok(_) => continue,
+            };
+            if let Some(id) = self.by_pid.remove(&pid) {
+                self.read_requests(id);
+                self.ended(id, status);
+            }
+        }
+    }
+
+    /// Everything that follows from a process's end.
+    pub(super) fn ended(&mut self, id: ProcId, status: ExitStatus) {
+        let Some(proc) = self.procs.get_mut(&id) else {
+            return;
+        };
+        let pid = proc.pid().expect("an ended process had started");
+        proc.state = Lifecycle::Ended { pid, status };
+        if let Some(conn) = proc.conn.take() {
+            let _ = self.epoll.delete(conn.fd());
+        }
+        let parked = proc.parked.take();
+        let (kind, label) = (proc.kind, proc.label());
+        self.check_stuck = true;
+
+        for lock in self.store.release_locks_of(id) {
+            // The main script ending with a lock nobody waits for is no news.
+            if self.serve_lock(lock) || kind != ProcKind::Main {
+                self.warn(format!(
+                    "{label} {} while holding lock #{lock}; the lock passes on",
+                    status.describe()
+                ));
+            }
+        }
+        if let Some(waits::Parked {
+            key: WaitKey::PoolMap(run),
+            ..
+        }) = parked
+        {
+            self.abandon_run(run);
+        }
+        for joiner in self.waits.take_list(WaitKey::Join(id)) {
+            if self.is_parked_on(joiner, WaitKey::Join(id)) {
+                self.answer_join(joiner, id);
+            }
+        }
+        match kind {
+            ProcKind::Main => {
+                if let ExitStatus::Signal(_) = status {
+                    self.warn(format!("the main script {label} {}", status.describe()));
+                }
+                self.main_status = Some(status);
+            }
+            ProcKind::PoolWorker { run } => self.pool_worker_ended(run, id, &label, status),
+            ProcKind::Spawned => {}
+        }
+    }
+
+    pub(super) fn proc(&self, id: ProcId) -> HubResult<&Proc> {
+        self.procs
+            .get(&id)
+            .ok_or_else(|| invalid(format!("no such process (#{id})")))
+    }
+
+    pub(super) fn spawn(
+        &mut self,
+        target: FnRef,
+        args: Vec<Value>,
+        start: bool,
+    ) -> HubResult<Reply> {
+        self.spawned_count += 1;
+        let name = format!("Process-{}", self.spawned_count);
+        let id = self.add_proc(
+            name.clone(),
+            ProcKind::Spawned,
+            Lifecycle::Created { target, args },
+        );
+        let pid = if start {
+            Some(self.start_spawned(id)?.as_raw())
+        } else {
+            None
+        };
+        Ok(Reply::Spawned { id, name, pid })
+    }
+
+    pub(super) fn join(&mut self, from: ProcId, id: ProcId, timeout: Option<f64>) {
+        let result = self.proc(id).and_then(|p| match p.state {
+            _ if id == from => Err(invalid("join: a process cannot join itself")),
+            Lifecycle::Created { .. } => Err(invalid(format!("join: {} was not started", p.name))),
+            _ => Ok(p.is_running()),
+        });
+        match result {
+            Err(e) => self.reply(from, Reply::Error(e)),
+            Ok(true) => self.park(from, WaitKey::Join(id), None, timeout),
+            Ok(false) => self.answer_join(from, id),
+        }
+    }
+
+    pub(super) fn answer_join(&mut self, joiner: ProcId, id: ProcId) {
+        self.unpark(joiner);
+        let Some(proc) = self.procs.get(&id) else {
+            return;
+        };
+        let reply = Reply::Joined {
+            info: proc.info(),
+            value: proc.returned(),
+        };
+        self.reply(joiner, reply);
+    }
+
+    pub(super) fn signal(&mut self, id: ProcId, signal: i32) -> HubResult<Reply> {
+        let proc = self.proc(id)?;
+        let signal =
+            Signal::try_from(signal).map_err(|_| invalid(format!("no signal {signal}")))?;
+        if let (true, Some(pid)) = (proc.is_running(), proc.pid()) {
+            let _ = kill(pid, signal);
+        }
+        Ok(Reply::Unit)
+    }
+}

@@ -1,0 +1,134 @@
+//! Held-back requests: parking a process, answering it when its deadline
+//! passes, and breaking a run in which every process waits forever.
+
+use nix::sys::signal::Signal;
+
+use super::processes::{Proc, ProcKind};
+use super::waits::{self, WaitKey};
+use super::{Hub, invalid};
+use crate::wire::{ErrorKind, HubError, ProcId, Reply, Value};
+use std::time::Instant;
+
+impl Hub<'_> {
+    // ----- parking --------------------------------------------------------
+
+    pub(super) fn park(
+        &mut self,
+        who: ProcId,
+        key: WaitKey,
+        value: Option<Value>,
+        timeout: Option<f64>,
+    ) {
+        let parked = self.waits.park(who, key, value, timeout);
+        if parked.deadline.is_none() {
+            self.check_stuck = true;
+        }
+        if let Some(proc) = self.procs.get_mut(&who) {
+            proc.parked = Some(parked);
+        }
+    }
+
+    pub(super) fn is_parked_on(&self, who: ProcId, key: WaitKey) -> bool {
+        self.procs
+            .get(&who)
+            .and_then(|p| p.parked.as_ref())
+            .is_some_and(|p| p.key == key)
+    }
+
+    pub(super) fn unpark(&mut self, who: ProcId) -> Option<waits::Parked> {
+        self.procs.get_mut(&who).and_then(|p| p.parked.take())
+    }
+
+    pub(super) fn fire_timers(&mut self) {
+        for (who, ticket) in self.waits.due(Instant::now()) {
+            let current = self
+                .procs
+                .get(&who)
+                .and_then(|p| p.parked.as_ref())
+                .is_some_and(|p| p.ticket == ticket);
+            if !current {
+                continue;
+            }
+            let Some(parked) = self.unpark(who) else {
+                continue;
+            };
+            let reply = match parked.key {
+                WaitKey::QueueGet(_) => Reply::Error(HubError::new(
+                    ErrorKind::Empty,
+                    "Empty: queue get timed out",
+                )),
+                WaitKey::QueuePut(_) => {
+                    Reply::Error(HubError::new(ErrorKind::Full, "Full: queue put timed out"))
+                }
+                WaitKey::Lock(_) => Reply::Bool(false),
+                WaitKey::Join(target) => {
+                    let info = self.procs.get(&target).map(Proc::info).unwrap_or(
+                        crate::wire::ProcessInfo {
+                            pid: None,
+                            exitcode: None,
+                        },
+                    );
+                    Reply::Joined {
+                        info,
+                        value: Value::Unit,
+                    }
+                }
+                WaitKey::PoolMap(_) => continue,
+            };
+            self.reply(who, reply);
+        }
+    }
+
+    /// When every live process waits with no deadline, nothing can ever wake
+    /// them: Python hangs here. mphost answers the main script's wait with an
+    /// error, or, once the main script has ended, stops the stuck processes.
+    pub(super) fn break_stuck_run(&mut self) {
+        let running: Vec<&Proc> = self.procs.values().filter(|p| p.is_running()).collect();
+        if running.is_empty()
+            || running
+                .iter()
+                .any(|p| p.parked.as_ref().is_none_or(|w| w.deadline.is_some()))
+        {
+            return;
+        }
+        let mut described: Vec<(ProcId, String)> = running
+            .iter()
+            .map(|p| {
+                (
+                    p.id,
+                    format!(
+                        "{} {}",
+                        p.label(),
+                        p.parked.as_ref().map_or("", |w| w.key.describe())
+                    ),
+                )
+            })
+            .collect();
+        described.sort();
+        let story = described
+            .into_iter()
+            .map(|(_, s)| s)
+            .collect::<Vec<_>>()
+            .join("; ");
+        let main = self
+            .procs
+            .values()
+            .find(|p| p.kind == ProcKind::Main && p.is_running())
+            .map(|p| p.id);
+        match main {
+            Some(main) => {
+                self.unpark(main);
+                let message = format!(
+                    "Deadlock: every process is waiting and none can wake the others ({story})"
+                );
+                self.reply(main, Reply::Error(invalid(message)));
+            }
+            None => {
+                self.warn(format!(
+                    "the script has ended but its processes wait forever ({story}); stopping them"
+                ));
+                self.kill_all(Signal::SIGKILL);
+            }
+        }
+    }
+}

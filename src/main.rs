@@ -2,7 +2,8 @@
 //! own OS process. This file only wires the command line to the parts:
 //! `cli` (flags), `script` (engine and bindings), `hub` (the supervisor),
 //! `interpreter` (what each forked process runs), `client` (a process's link
-//! to the hub), `wire` (what crosses between them), `store` (shared objects).
+//! to the hub), `wire` (what crosses between them), `store` (shared objects), `shm`
+//! (shared-memory words between the hub and its children).
 
 mod cli;
 mod client;
@@ -10,6 +11,7 @@ mod diagnostics;
 mod hub;
 mod interpreter;
 mod script;
+mod shm;
 mod store;
 mod wire;
 

@@ -68,8 +68,8 @@ fn children_of(pid: i32) -> Vec<i32> {
 #[test]
 fn a_pool_worker_killed_by_sigkill_fails_pool_map_naming_item_and_signal() {
     let (_s, mut child, mut out) = start_streaming(
-        "fn f(x) { if x == 1 { print(getpid()); sleep(60); } x }
-         try { pool_map(f, [0, 1, 2, 3], #{workers: 2, chunksize: 1}); } catch (e) { print(e); }
+        "fn f(x) { if x == 4 { print(getpid()); sleep(60); } x }
+         try { pool_map(f, [0, 1, 2, 3, 4, 5, 6, 7], #{workers: 2, chunksize: 3}); } catch (e) { print(e); }
          print(pool_map(f, [0, 2], 2));",
     );
     let pid: i32 = read_line(&mut out).parse().expect("worker pid");
@@ -81,7 +81,7 @@ fn a_pool_worker_killed_by_sigkill_fails_pool_map_naming_item_and_signal() {
     );
     assert!(
         message.ends_with(&format!(
-            "(pid {pid}) was killed by signal 9 (SIGKILL) while computing item 1"
+            "(pid {pid}) was killed by signal 9 (SIGKILL) while computing item 4"
         )),
         "{message}"
     );

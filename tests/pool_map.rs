@@ -62,10 +62,17 @@ fn an_error_names_the_item_and_carries_the_message_and_position() {
 #[test]
 fn a_worker_that_exits_mid_task_fails_the_call_naming_item_and_how() {
     let lines = run_ok(
-        "fn f(x) { if x == 2 { exit(0); } x }
-         try { pool_map(f, [0, 1, 2, 3], #{workers: 2, chunksize: 1}); } catch (e) { print(e); }",
+        "fn f(x) { if x == 2 { exit(0); } if x == 7 { exit(5); } x }
+         try { pool_map(f, [0, 1, 2, 3], #{workers: 2, chunksize: 1}); } catch (e) { print(e); }
+         try { pool_map(f, [5, 6, 7, 8, 9], #{workers: 1, chunksize: 5}); } catch (e) { print(e); }",
     );
-    assert_eq!(lines.len(), 1);
+    assert_eq!(lines.len(), 2);
+    // Inside a chunk too, the item is the exact one (input index 2 holds the value 7).
+    assert!(
+        lines[1].ends_with("exited with code 5 while computing item 2"),
+        "{}",
+        lines[1]
+    );
     assert!(
         lines[0].starts_with("pool_map: worker PoolWorker-"),
         "{}",

@@ -45,19 +45,18 @@ impl Hub<'_> {
             .procs
             .get_mut(&id)
             .ok_or_else(|| invalid("no such process"))?;
-        let Lifecycle::Created { target, args } = &mut proc.state else {
+        if !matches!(proc.state, Lifecycle::Created { .. }) {
             return Err(invalid(format!("start: {} was already started", proc.name)));
+        }
+        let Lifecycle::Created { target, args } =
+            std::mem::replace(&mut proc.state, Lifecycle::Launching)
+        else {
+            unreachable!("checked just above")
         };
         let role = Role::Process {
             name: proc.name.clone(),
-            target: std::mem::replace(
-                target,
-                FnRef {
-                    name: String::new(),
-                    curry: vec![],
-                },
-            ),
-            args: std::mem::take(args),
+            target,
+            args,
         };
         self.start(id, role)
             .map_err(|e| invalid(format!("start: cannot start a process: {e}")))

@@ -37,7 +37,7 @@ use nix::unistd::Pid;
 use crate::interpreter::Role;
 use crate::script::Program;
 use crate::store::{LocalStore, ObjectStore, StoreError};
-use crate::wire::{ErrorKind, FnRef, HubError, ProcId, Reply};
+use crate::wire::{ErrorKind, HubError, ProcId, Reply};
 use conn::ReadOutcome;
 use pool_run::PoolRun;
 use processes::{ExitStatus, Lifecycle, Proc, ProcKind, RunId};
@@ -78,17 +78,7 @@ pub fn run(program: &Program) -> Result<i32, HubStartError> {
         main_status: None,
         check_stuck: false,
     };
-    let main = hub.add_proc(
-        "MainProcess".into(),
-        ProcKind::Main,
-        Lifecycle::Created {
-            target: FnRef {
-                name: String::new(),
-                curry: vec![],
-            },
-            args: vec![],
-        },
-    );
+    let main = hub.add_proc("MainProcess".into(), ProcKind::Main, Lifecycle::Launching);
     hub.start(main, Role::Main)?;
     Ok(hub.event_loop())
 }

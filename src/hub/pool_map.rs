@@ -10,6 +10,7 @@ use super::processes::{ExitStatus, Lifecycle, Proc, ProcKind, RunId};
 use super::waits::WaitKey;
 use super::{Hub, invalid};
 use crate::interpreter::Role;
+use crate::shm::ProgressSlot;
 use crate::wire::{ErrorKind, FnRef, HubError, ProcId, Reply, TaskReport, Value};
 
 impl Hub<'_> {
@@ -48,18 +49,14 @@ impl Hub<'_> {
     pub(super) fn add_pool_worker(&mut self, run: RunId) -> Result<(), Errno> {
         self.pool_worker_count += 1;
         let name = format!("PoolWorker-{}", self.pool_worker_count);
-        let state = Lifecycle::Created {
-            target: FnRef {
-                name: String::new(),
-                curry: vec![],
-            },
-            args: vec![],
-        };
-        let id = self.add_proc(name.clone(), ProcKind::PoolWorker { run }, state);
+        let slot =
+            ProgressSlot::new().map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(0)))?;
+        let progress = slot.writer();
+        let id = self.add_proc(name, ProcKind::PoolWorker { run }, Lifecycle::Launching);
         if let Some(r) = self.runs.get_mut(&run) {
-            r.workers.push(id);
+            r.add_worker(id, slot);
         }
-        self.start(id, Role::PoolWorker { name })?;
+        self.start(id, Role::PoolWorker { progress })?;
         Ok(())
     }
 

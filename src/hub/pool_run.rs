@@ -4,6 +4,7 @@
 
 use std::collections::{HashMap, VecDeque};
 
+use crate::shm::ProgressSlot;
 use crate::wire::{FnRef, PoolTask, ProcId, Value};
 
 /// Python's `Pool.map` default: about four chunks per worker.
@@ -22,6 +23,8 @@ pub struct PoolRun {
     results: Vec<Value>,
     remaining: usize,
     pub workers: Vec<ProcId>,
+    /// Where each worker records the item it is on (see `shm`).
+    progress: HashMap<ProcId, ProgressSlot>,
     /// Answered (results or error): later events about it are ignored.
     pub finished: bool,
 }
@@ -46,8 +49,14 @@ impl PoolRun {
             results: vec![Value::Unit; total],
             remaining: total,
             workers: Vec::new(),
+            progress: HashMap::new(),
             finished: false,
         }
+    }
+
+    pub fn add_worker(&mut self, worker: ProcId, progress: ProgressSlot) {
+        self.workers.push(worker);
+        self.progress.insert(worker, progress);
     }
 
     pub fn chunk_count(&self) -> usize {
@@ -76,10 +85,14 @@ impl PoolRun {
         self.remaining == 0
     }
 
-    /// The items `worker` was computing, as words for an error message.
+    /// The item `worker` was computing, as words for an error message: exact
+    /// when its progress slot says which, else the range of its chunk.
     pub fn held_by(&self, worker: ProcId) -> Option<String> {
-        self.held.get(&worker).map(|&(first, count)| match count {
-            1 => format!("item {first}"),
+        let &(first, count) = self.held.get(&worker)?;
+        let started = self.progress.get(&worker).and_then(ProgressSlot::read);
+        Some(match started {
+            Some(i) if (first..first + count).contains(&i) => format!("item {i}"),
+            _ if count == 1 => format!("item {first}"),
             _ => format!("one of items {first} to {}", first + count - 1),
         })
     }

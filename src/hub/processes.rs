@@ -52,6 +52,8 @@ pub enum Lifecycle {
         target: FnRef,
         args: Vec<Value>,
     },
+    /// Recorded by the hub, about to be forked.
+    Launching,
     Running {
         pid: Pid,
     },
@@ -87,7 +89,7 @@ impl Proc {
 
     pub fn pid(&self) -> Option<Pid> {
         match self.state {
-            Lifecycle::Created { .. } => None,
+            Lifecycle::Created { .. } | Lifecycle::Launching => None,
             Lifecycle::Running { pid } | Lifecycle::Ended { pid, .. } => Some(pid),
         }
     }

@@ -9,6 +9,7 @@ use rhai::{CallFnOptions, Dynamic, EvalAltResult, Scope};
 use crate::client;
 use crate::diagnostics;
 use crate::script::{Program, from_wire, take_exit_request, to_wire};
+use crate::shm::ProgressWriter;
 use crate::wire::{FnRef, Outcome, PoolTask, Reply, Request, Stream, TaskReport, Value};
 
 /// The descriptor on which every interpreter finds its socket to the hub.
@@ -22,7 +23,8 @@ pub enum Role {
         args: Vec<Value>,
     },
     PoolWorker {
-        name: String,
+        /// Where the worker records the item it is starting.
+        progress: ProgressWriter,
     },
 }
 
@@ -31,7 +33,7 @@ pub fn run(role: Role, program: &Program) -> i32 {
     match role {
         Role::Main => run_main(program),
         Role::Process { name, target, args } => run_process(program, &name, &target, args),
-        Role::PoolWorker { name } => run_pool_worker(program, &name),
+        Role::PoolWorker { progress } => run_pool_worker(program, progress),
     }
 }
 
@@ -110,7 +112,7 @@ fn run_process(program: &Program, name: &str, target: &FnRef, args: Vec<Value>) 
     code
 }
 
-fn run_pool_worker(program: &Program, name: &str) -> i32 {
+fn run_pool_worker(program: &Program, progress: ProgressWriter) -> i32 {
     let mut report = None;
     loop {
         let task = match client::call(&Request::PoolNext {
@@ -119,19 +121,23 @@ fn run_pool_worker(program: &Program, name: &str) -> i32 {
             Ok(Reply::Task(task)) => task,
             _ => return 0,
         };
-        match run_task(program, task) {
+        match run_task(program, task, progress) {
             Ok(r) => report = Some(r),
             Err(code) => return code,
         }
-        let _ = name;
     }
 }
 
 /// Runs one chunk; `Err(code)` when the function called `exit`.
-fn run_task(program: &Program, task: PoolTask) -> Result<TaskReport, i32> {
+fn run_task(
+    program: &Program,
+    task: PoolTask,
+    progress: ProgressWriter,
+) -> Result<TaskReport, i32> {
     let mut results = Vec::with_capacity(task.items.len());
     for (offset, item) in task.items.into_iter().enumerate() {
         let index = task.first + offset;
+        progress.record(index);
         let result = call(program, &task.target, vec![from_wire(item)]);
         if let Some(code) = take_exit_request() {
             return Err(code);

@@ -32,9 +32,25 @@ pub struct RunArgs {
     /// Default number of worker processes for pool_map (default: the number of CPUs).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=4096))]
     pub workers: Option<u32>,
-    /// The script to run.
-    pub file: PathBuf,
-    /// Arguments passed to the script as ARGS.
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-    pub args: Vec<String>,
+    /// The script to run, then the arguments it sees as ARGS. Everything after
+    /// the script's name is the script's, flags included (as with `python3 script.py --x`).
+    #[arg(
+        required = true,
+        value_name = "FILE [ARGS]",
+        trailing_var_arg = true,
+        allow_hyphen_values = true
+    )]
+    script: Vec<String>,
+}
+
+impl RunArgs {
+    /// The script's path.
+    pub fn file(&self) -> PathBuf {
+        PathBuf::from(&self.script[0])
+    }
+
+    /// The arguments after the script's path.
+    pub fn script_args(&self) -> Vec<String> {
+        self.script[1..].to_vec()
+    }
 }

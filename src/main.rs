@@ -61,7 +61,8 @@ fn check(path: &Path) -> ExitCode {
 }
 
 fn run(args: cli::RunArgs) -> ExitCode {
-    let source = match read_script(&args.file) {
+    let file = args.file();
+    let source = match read_script(&file) {
         Ok(s) => s,
         Err(message) => return fail(&message, EXIT_USAGE),
     };
@@ -69,9 +70,9 @@ fn run(args: cli::RunArgs) -> ExitCode {
         || std::thread::available_parallelism().map_or(1, |n| n.get()),
         |n| n as usize,
     );
-    let program = match script::load(&source, args.file.clone(), args.args, workers) {
+    let program = match script::load(&source, file.clone(), args.script_args(), workers) {
         Ok(p) => p,
-        Err(e) => return fail(&diagnostics::parse_error(&args.file, &e), EXIT_USAGE),
+        Err(e) => return fail(&diagnostics::parse_error(&file, &e), EXIT_USAGE),
     };
     match hub::run(&program) {
         Ok(code) => ExitCode::from(code.clamp(0, 255) as u8),

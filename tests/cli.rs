@@ -34,6 +34,17 @@ fn a_script_that_finishes_exits_zero_and_sees_its_args() {
 }
 
 #[test]
+fn everything_after_the_script_is_the_scripts_flags_included() {
+    let r = run_with(
+        "print(ARGS);",
+        &["--workers", "2"],
+        &["--workers", "3", "-x"],
+    );
+    assert_eq!(r.code, Some(0), "{r:?}");
+    assert_eq!(r.lines(), ["[\"--workers\", \"3\", \"-x\"]"]);
+}
+
+#[test]
 fn args_is_a_constant() {
     let r = run("ARGS = [];");
     assert_eq!(r.code, Some(1));

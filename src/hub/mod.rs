@@ -4,8 +4,9 @@
 //! process and pool worker), owns every shared object through the
 //! `ObjectStore`, answers every request, writes every line of output, reaps
 //! every child and is the first to know when one dies (socket EOF and
-//! SIGCHLD), so that whoever waits on the dead process is answered with an
-//! error instead of waiting forever. It never runs script code itself.
+//! SIGCHLD), so that nobody waits on a dead process forever: its joiners are
+//! answered, its locks pass on, and a `pool_map` it worked for raises an
+//! error naming the item. It never runs script code itself.
 //!
 //! One event loop (`epoll`) watches the children's sockets and a signalfd;
 //! requests that cannot be answered yet are parked (see `waits`) and answered

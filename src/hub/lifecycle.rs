@@ -81,7 +81,7 @@ impl Hub<'_> {
         let doing: Vec<String> = running
             .iter()
             .map(|p| match &p.parked {
-                Some(parked) => format!("{} {}", p.label(), parked.key.describe()),
+                Some(parked) => format!("{} {}", p.label(), parked.describe()),
                 None => format!("{} running", p.label()),
             })
             .collect();
@@ -126,15 +126,15 @@ impl Hub<'_> {
         let (kind, label) = (proc.kind, proc.label());
         self.check_stuck = true;
 
-        for lock in self.store.release_locks_of(id) {
-            // The main script ending with a lock nobody waits for is no news.
-            if self.serve_lock(lock) || kind != ProcKind::Main {
-                self.warn(format!(
-                    "{label} {} while holding lock #{lock}; the lock passes on",
-                    status.describe()
-                ));
+        let forgotten = self.store.forget_process(id);
+        // The main script ending normally holding a lock is no news.
+        let quiet = kind == ProcKind::Main && matches!(status, ExitStatus::Code(_));
+        if !quiet {
+            for note in &forgotten.notes {
+                self.warn(format!("{label} {} while {note}", status.describe()));
             }
         }
+        self.retry_parked(forgotten.changed);
         if let Some(waits::Parked {
             key: WaitKey::PoolMap(run),
             ..

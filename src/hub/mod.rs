@@ -37,7 +37,7 @@ use nix::unistd::Pid;
 
 use crate::interpreter::Role;
 use crate::script::Program;
-use crate::store::{LocalStore, ObjectStore, StoreError};
+use crate::store::{LocalStore, ObjectStore};
 use crate::wire::{ErrorKind, HubError, ProcId, Reply};
 use conn::ReadOutcome;
 use pool_run::PoolRun;
@@ -110,12 +110,6 @@ type HubResult<T> = Result<T, HubError>;
 
 fn invalid(message: impl Into<String>) -> HubError {
     HubError::new(ErrorKind::Invalid, message)
-}
-
-impl From<StoreError> for HubError {
-    fn from(e: StoreError) -> Self {
-        invalid(e.to_string())
-    }
 }
 
 fn write_all_fd(fd: i32, buffer: &mut Vec<u8>) {

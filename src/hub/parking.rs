@@ -6,20 +6,14 @@ use nix::sys::signal::Signal;
 use super::processes::{Proc, ProcKind};
 use super::waits::{self, WaitKey};
 use super::{Hub, invalid};
-use crate::wire::{ErrorKind, HubError, ProcId, Reply, Value};
+use crate::wire::{Op, ProcId, ProcessInfo, Reply, Value};
 use std::time::Instant;
 
 impl Hub<'_> {
     // ----- parking --------------------------------------------------------
 
-    pub(super) fn park(
-        &mut self,
-        who: ProcId,
-        key: WaitKey,
-        value: Option<Value>,
-        timeout: Option<f64>,
-    ) {
-        let parked = self.waits.park(who, key, value, timeout);
+    pub(super) fn park(&mut self, who: ProcId, key: WaitKey, op: Option<Op>, timeout: Option<f64>) {
+        let parked = self.waits.park(who, key, op, timeout);
         if parked.deadline.is_none() {
             self.check_stuck = true;
         }
@@ -53,21 +47,21 @@ impl Hub<'_> {
                 continue;
             };
             let reply = match parked.key {
-                WaitKey::QueueGet(_) => Reply::Error(HubError::new(
-                    ErrorKind::Empty,
-                    "Empty: queue get timed out",
-                )),
-                WaitKey::QueuePut(_) => {
-                    Reply::Error(HubError::new(ErrorKind::Full, "Full: queue put timed out"))
+                WaitKey::Object(id) => {
+                    if let Some(op) = parked.op {
+                        self.object_timed_out(who, id, op);
+                    }
+                    continue;
                 }
-                WaitKey::Lock(_) => Reply::Bool(false),
                 WaitKey::Join(target) => {
-                    let info = self.procs.get(&target).map(Proc::info).unwrap_or(
-                        crate::wire::ProcessInfo {
+                    let info = self
+                        .procs
+                        .get(&target)
+                        .map(Proc::info)
+                        .unwrap_or(ProcessInfo {
                             pid: None,
                             exitcode: None,
-                        },
-                    );
+                        });
                     Reply::Joined {
                         info,
                         value: Value::Unit,
@@ -99,7 +93,7 @@ impl Hub<'_> {
                     format!(
                         "{} {}",
                         p.label(),
-                        p.parked.as_ref().map_or("", |w| w.key.describe())
+                        p.parked.as_ref().map_or(String::new(), |w| w.describe())
                     ),
                 )
             })

@@ -1,13 +1,15 @@
-//! The request dispatcher, and the handlers of the shared objects (queues,
-//! locks, lists) on top of the `ObjectStore`.
+//! The request dispatcher, and shared-object operations: apply the operation
+//! in the store, answer or park the caller, and give every operation parked
+//! on an object that changed another try.
+
+use std::collections::VecDeque;
 
 use super::waits::WaitKey;
 use super::{Hub, HubResult};
-use crate::wire::{ErrorKind, Handle, HubError, ListOp, ProcId, Reply, Request, Stream, Value};
+use crate::store::{Applied, Outcome};
+use crate::wire::{Handle, NewObject, ObjectId, Op, ProcId, Reply, Request, Stream};
 
 impl Hub<'_> {
-    // ----- requests -------------------------------------------------------
-
     pub(super) fn dispatch(&mut self, from: ProcId, request: Request) {
         let wants_reply = request.expects_reply();
         let result = match request {
@@ -33,36 +35,13 @@ impl Hub<'_> {
             Request::Join { id, timeout } => return self.join(from, id, timeout),
             Request::Status { id } => self.proc(id).map(|p| Reply::Process(p.info())),
             Request::Signal { id, signal } => self.signal(id, signal),
-            Request::QueueNew { maxsize } => {
-                let id = self.store.new_queue(maxsize);
-                Ok(Reply::Handle(Handle::Queue {
-                    id,
-                    maxsize: maxsize.map(|m| m as u64),
-                }))
-            }
-            Request::QueuePut {
-                id, value, timeout, ..
-            } => return self.queue_put(from, id, value, timeout, wants_reply),
-            Request::QueueGet { id, timeout } => return self.queue_get(from, id, timeout),
-            Request::QueueLen { id } => self
-                .store
-                .queue_len(id)
-                .map(|n| Reply::Int(n as i64))
-                .map_err(Into::into),
-            Request::LockNew => Ok(Reply::Handle(Handle::Lock {
-                id: self.store.new_lock(),
-            })),
-            Request::LockAcquire { id, timeout } => return self.lock_acquire(from, id, timeout),
-            Request::LockRelease { id } => self.lock_release(id),
-            Request::LockIsLocked { id } => self
-                .store
-                .lock_holder(id)
-                .map(|h| Reply::Bool(h.is_some()))
-                .map_err(Into::into),
-            Request::ListNew { items } => Ok(Reply::Handle(Handle::List {
-                id: self.store.new_list(items),
-            })),
-            Request::List { id, op, .. } => self.list_op(from, id, op),
+            Request::Create { object } => self.create(from, object),
+            Request::Object {
+                id,
+                op,
+                timeout,
+                reply,
+            } => return self.object_op(from, id, op, timeout, reply),
             Request::PoolMap {
                 target,
                 items,
@@ -80,140 +59,93 @@ impl Hub<'_> {
         }
     }
 
-    // ----- queues ---------------------------------------------------------
-
-    pub(super) fn queue_put(
-        &mut self,
-        from: ProcId,
-        id: u64,
-        value: Value,
-        timeout: Option<f64>,
-        wants_reply: bool,
-    ) {
-        match self.store.queue_push(id, value) {
-            Ok(Ok(())) => {
-                if wants_reply {
-                    self.reply(from, Reply::Unit);
-                }
-                self.serve_queue(id);
-            }
-            Ok(Err(_)) if timeout == Some(0.0) => {
-                self.reply(
-                    from,
-                    Reply::Error(HubError::new(ErrorKind::Full, "Full: the queue is full")),
-                );
-            }
-            Ok(Err(value)) => self.park(from, WaitKey::QueuePut(id), Some(value), timeout),
-            Err(e) if wants_reply => self.reply(from, Reply::Error(e.into())),
-            Err(e) => self.warn(e.to_string()),
-        }
+    fn create(&mut self, from: ProcId, object: NewObject) -> HubResult<Reply> {
+        let (id, kind) = self.store.create(from, object)?;
+        Ok(Reply::Handle(Handle::Object { id, kind }))
     }
 
-    pub(super) fn queue_get(&mut self, from: ProcId, id: u64, timeout: Option<f64>) {
-        match self.store.queue_pop(id) {
-            Ok(Some(value)) => {
-                self.reply(from, Reply::Value(value));
-                self.serve_queue(id);
-            }
-            Ok(None) if timeout == Some(0.0) => {
-                self.reply(
-                    from,
-                    Reply::Error(HubError::new(ErrorKind::Empty, "Empty: the queue is empty")),
-                );
-            }
-            Ok(None) => self.park(from, WaitKey::QueueGet(id), None, timeout),
-            Err(e) => self.reply(from, Reply::Error(e.into())),
-        }
+    fn object_op(&mut self, from: ProcId, id: ObjectId, op: Op, timeout: Option<f64>, reply: bool) {
+        let applied = self.store.apply(id, from, op);
+        self.settle(from, applied, timeout, reply);
     }
 
-    /// Moves items to parked getters and parked puts into freed room, in arrival order.
-    pub(super) fn serve_queue(&mut self, id: u64) {
-        loop {
-            let mut moved = false;
-            let mut getters = self.waits.take_list(WaitKey::QueueGet(id));
-            while let Some(&getter) = getters.front() {
-                if !self.is_parked_on(getter, WaitKey::QueueGet(id)) {
-                    getters.pop_front();
+    /// Answers `who` with what the store did, or parks it; then retries the
+    /// operations parked on every object that changed.
+    fn settle(&mut self, who: ProcId, applied: Applied, timeout: Option<f64>, reply: bool) {
+        let Applied { outcome, changed } = applied;
+        match outcome {
+            Ok(Outcome::Done(value)) if reply => self.reply(who, Reply::Value(value)),
+            Ok(Outcome::Done(_)) => {}
+            Ok(Outcome::Blocked { op, on }) if timeout == Some(0.0) => {
+                let now = self.store.timed_out(on, who, op);
+                self.settle(who, now, None, reply);
+            }
+            Ok(Outcome::Blocked { op, on }) => {
+                self.park(who, WaitKey::Object(on), Some(op), timeout)
+            }
+            Err(e) if reply => self.reply(who, Reply::Error(e)),
+            Err(e) => self.warn(e.message),
+        }
+        self.retry_parked(changed);
+    }
+
+    /// Gives the operations parked on each changed object another try, in
+    /// the order they arrived, following further changes they cause.
+    pub(super) fn retry_parked(&mut self, changed: Vec<ObjectId>) {
+        let mut work: VecDeque<ObjectId> = changed.into();
+        while let Some(id) = work.pop_front() {
+            let key = WaitKey::Object(id);
+            let mut still_waiting = VecDeque::new();
+            for who in self.waits.take_list(key) {
+                let Some(op) = self.parked_op(who, key) else {
                     continue;
-                }
-                match self.store.queue_pop(id) {
-                    Ok(Some(value)) => {
-                        getters.pop_front();
-                        self.unpark(getter);
-                        self.reply(getter, Reply::Value(value));
-                        moved = true;
+                };
+                let Applied { outcome, changed } = self.store.apply(id, who, op);
+                for c in changed {
+                    if !work.contains(&c) {
+                        work.push_back(c);
                     }
-                    _ => break,
+                }
+                match outcome {
+                    Ok(Outcome::Blocked { op, on }) => {
+                        if let Some(parked) =
+                            self.procs.get_mut(&who).and_then(|p| p.parked.as_mut())
+                        {
+                            parked.op = Some(op);
+                            parked.key = WaitKey::Object(on);
+                        }
+                        if on == id {
+                            still_waiting.push_back(who);
+                        } else {
+                            self.waits.refile(who, WaitKey::Object(on));
+                        }
+                    }
+                    Ok(Outcome::Done(value)) => {
+                        self.unpark(who);
+                        self.reply(who, Reply::Value(value));
+                    }
+                    Err(e) => {
+                        self.unpark(who);
+                        self.reply(who, Reply::Error(e));
+                    }
                 }
             }
-            self.waits.restore_list(WaitKey::QueueGet(id), getters);
-
-            let mut putters = self.waits.take_list(WaitKey::QueuePut(id));
-            while let Some(&putter) = putters.front() {
-                if !self.is_parked_on(putter, WaitKey::QueuePut(id)) {
-                    putters.pop_front();
-                    continue;
-                }
-                if !matches!(self.store.queue_is_full(id), Ok(false)) {
-                    break;
-                }
-                putters.pop_front();
-                let value = self
-                    .unpark(putter)
-                    .and_then(|p| p.value)
-                    .unwrap_or(Value::Unit);
-                let _ = self.store.queue_push(id, value);
-                self.reply(putter, Reply::Unit);
-                moved = true;
-            }
-            self.waits.restore_list(WaitKey::QueuePut(id), putters);
-            if !moved {
-                return;
-            }
+            self.waits.restore_list(key, still_waiting);
         }
     }
 
-    // ----- locks ----------------------------------------------------------
-
-    pub(super) fn lock_acquire(&mut self, from: ProcId, id: u64, timeout: Option<f64>) {
-        match self.store.lock_try_acquire(id, from) {
-            Ok(true) => self.reply(from, Reply::Bool(true)),
-            Ok(false) if timeout == Some(0.0) => self.reply(from, Reply::Bool(false)),
-            Ok(false) => self.park(from, WaitKey::Lock(id), None, timeout),
-            Err(e) => self.reply(from, Reply::Error(e.into())),
+    /// The operation `who` is parked with under `key`, if it still is.
+    fn parked_op(&mut self, who: ProcId, key: WaitKey) -> Option<Op> {
+        let parked = self.procs.get_mut(&who)?.parked.as_mut()?;
+        if parked.key != key {
+            return None;
         }
+        parked.op.take()
     }
 
-    pub(super) fn lock_release(&mut self, id: u64) -> HubResult<Reply> {
-        self.store.lock_release(id)?;
-        let _ = self.serve_lock(id);
-        Ok(Reply::Unit)
-    }
-
-    /// Hands a free lock to the longest-waiting live process; true if one got it.
-    pub(super) fn serve_lock(&mut self, id: u64) -> bool {
-        let mut waiters = self.waits.take_list(WaitKey::Lock(id));
-        let mut handed = false;
-        while let Some(waiter) = waiters.pop_front() {
-            if !self.is_parked_on(waiter, WaitKey::Lock(id)) {
-                continue;
-            }
-            if let Ok(true) = self.store.lock_try_acquire(id, waiter) {
-                self.unpark(waiter);
-                self.reply(waiter, Reply::Bool(true));
-                handed = true;
-            } else {
-                waiters.push_front(waiter);
-            }
-            break;
-        }
-        self.waits.restore_list(WaitKey::Lock(id), waiters);
-        handed
-    }
-
-    // ----- lists ----------------------------------------------------------
-
-    pub(super) fn list_op(&mut self, _from: ProcId, id: u64, op: ListOp) -> HubResult<Reply> {
-        Ok(Reply::Value(self.store.list_op(id, op)?))
+    /// A parked object operation reached its deadline.
+    pub(super) fn object_timed_out(&mut self, who: ProcId, id: ObjectId, op: Op) {
+        let applied = self.store.timed_out(id, who, op);
+        self.settle(who, applied, None, true);
     }
 }

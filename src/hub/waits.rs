@@ -10,37 +10,47 @@ use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
 use super::processes::RunId;
-use crate::wire::{ObjectId, ProcId, Value};
+use crate::wire::{ObjectId, Op, ProcId};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum WaitKey {
-    QueueGet(ObjectId),
-    QueuePut(ObjectId),
-    Lock(ObjectId),
+    /// An operation on a shared object that could not complete yet.
+    Object(ObjectId),
     Join(ProcId),
     PoolMap(RunId),
 }
 
-impl WaitKey {
-    /// What a process parked here is doing, for messages.
-    pub fn describe(self) -> &'static str {
-        match self {
-            WaitKey::QueueGet(_) => "waiting in queue get",
-            WaitKey::QueuePut(_) => "waiting in queue put",
-            WaitKey::Lock(_) => "waiting to acquire a lock",
-            WaitKey::Join(_) => "waiting to join a process",
-            WaitKey::PoolMap(_) => "waiting for pool_map",
-        }
-    }
-}
-
 pub struct Parked {
     pub key: WaitKey,
-    /// The item of a blocked `put`.
-    pub value: Option<Value>,
+    /// The object operation to apply again when its object changes.
+    pub op: Option<Op>,
     pub deadline: Option<Instant>,
     /// Ties timers to this parking and no later one.
     pub ticket: u64,
+}
+
+impl Parked {
+    /// What a process parked here is doing, for messages.
+    pub fn describe(&self) -> String {
+        let doing = match (&self.key, &self.op) {
+            (WaitKey::Join(_), _) => "waiting to join a process",
+            (WaitKey::PoolMap(_), _) => "waiting for pool_map",
+            (_, Some(Op::Get)) => "waiting in queue get",
+            (_, Some(Op::Put(_))) => "waiting in queue put",
+            (_, Some(Op::JoinQueue)) => "waiting in a joinable queue's join",
+            (_, Some(Op::Acquire)) => "waiting to acquire a lock or semaphore",
+            (_, Some(Op::Wait)) => "waiting for an event",
+            (_, Some(Op::CondAwait { .. })) => "waiting on a condition",
+            (_, Some(Op::CondReacquire { .. })) => "waiting to re-acquire a condition's lock",
+            (_, Some(Op::BarrierRound { .. })) => "waiting at a barrier",
+            (_, Some(Op::Recv { .. } | Op::Poll { .. })) => "waiting on a pipe",
+            _ => "waiting",
+        };
+        match self.key {
+            WaitKey::Object(id) => format!("{doing} (#{id})"),
+            _ => doing.to_string(),
+        }
+    }
 }
 
 #[derive(Default)]
@@ -56,7 +66,7 @@ impl Waits {
         &mut self,
         who: ProcId,
         key: WaitKey,
-        value: Option<Value>,
+        op: Option<Op>,
         timeout: Option<f64>,
     ) -> Parked {
         self.next_ticket += 1;
@@ -68,10 +78,15 @@ impl Waits {
         self.lists.entry(key).or_default().push_back(who);
         Parked {
             key,
-            value,
+            op,
             deadline,
             ticket,
         }
+    }
+
+    /// Files an already parked process under another key (its deadline stays).
+    pub fn refile(&mut self, who: ProcId, key: WaitKey) {
+        self.lists.entry(key).or_default().push_back(who);
     }
 
     /// The waiters filed under `key`, oldest first, removed from the list.

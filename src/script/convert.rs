@@ -8,11 +8,18 @@ use std::collections::HashMap;
 
 use rhai::{AST, Array, Blob, Dynamic, FLOAT, FnPtr, INT, ImmutableString, Map};
 
+use super::barrier::BarrierHandle;
+use super::condition::ConditionHandle;
+use super::dict::DictHandle;
+use super::event::EventHandle;
 use super::list::ListHandle;
 use super::lock::LockHandle;
+use super::pipe::PipeEnd;
 use super::process::ProcessHandle;
 use super::queue::QueueHandle;
-use crate::wire::{FnRef, Handle, Value};
+use super::semaphore::SemaphoreHandle;
+use super::shared_value::ValueHandle;
+use crate::wire::{FnRef, Handle, ObjectId, ObjectKind, Value};
 
 thread_local! {
     /// Closures by their hidden `anon$…` names: `FnPtr::new` refuses those
@@ -78,15 +85,25 @@ pub fn to_wire(value: &Dynamic) -> Result<Value, Unsendable> {
     if let Some(h) = value.read_lock::<ProcessHandle>() {
         return Ok(Value::Handle(h.handle()));
     }
-    if let Some(h) = value.read_lock::<QueueHandle>() {
-        return Ok(Value::Handle(h.handle()));
+    macro_rules! handles {
+        ($($ty:ty),*) => {$(
+            if let Some(h) = value.read_lock::<$ty>() {
+                return Ok(Value::Handle(h.handle()));
+            }
+        )*};
     }
-    if let Some(h) = value.read_lock::<LockHandle>() {
-        return Ok(Value::Handle(h.handle()));
-    }
-    if let Some(h) = value.read_lock::<ListHandle>() {
-        return Ok(Value::Handle(h.handle()));
-    }
+    handles!(
+        QueueHandle,
+        LockHandle,
+        SemaphoreHandle,
+        EventHandle,
+        ConditionHandle,
+        BarrierHandle,
+        ValueHandle,
+        DictHandle,
+        ListHandle,
+        PipeEnd
+    );
     Err(Unsendable(value.type_name().to_string()))
 }
 
@@ -133,9 +150,43 @@ pub fn from_wire(value: Value) -> Dynamic {
         Value::Handle(Handle::Process { id, name }) => {
             Dynamic::from(ProcessHandle::new(id, name, None))
         }
-        Value::Handle(Handle::Queue { id, maxsize }) => Dynamic::from(QueueHandle { id, maxsize }),
-        Value::Handle(Handle::Lock { id }) => Dynamic::from(LockHandle { id }),
-        Value::Handle(Handle::List { id }) => Dynamic::from(ListHandle { id }),
+        Value::Handle(Handle::Object { id, kind }) => object_handle(id, kind),
+    }
+}
+
+/// The script-visible handle for a shared object of `kind`.
+fn object_handle(id: ObjectId, kind: ObjectKind) -> Dynamic {
+    match kind {
+        ObjectKind::Queue { maxsize, joinable } => Dynamic::from(QueueHandle {
+            id,
+            maxsize,
+            joinable,
+        }),
+        ObjectKind::Lock => Dynamic::from(LockHandle {
+            id,
+            reentrant: false,
+        }),
+        ObjectKind::RLock => Dynamic::from(LockHandle {
+            id,
+            reentrant: true,
+        }),
+        ObjectKind::Semaphore { bounded } => Dynamic::from(SemaphoreHandle { id, bounded }),
+        ObjectKind::Event => Dynamic::from(EventHandle { id }),
+        ObjectKind::Condition { lock } => Dynamic::from(ConditionHandle { id, lock }),
+        ObjectKind::Barrier { parties } => Dynamic::from(BarrierHandle { id, parties }),
+        ObjectKind::Value => Dynamic::from(ValueHandle { id }),
+        ObjectKind::Dict => Dynamic::from(DictHandle { id }),
+        ObjectKind::List => Dynamic::from(ListHandle { id }),
+        ObjectKind::PipeEnd {
+            end,
+            can_send,
+            can_recv,
+        } => Dynamic::from(PipeEnd {
+            id,
+            end,
+            can_send,
+            can_recv,
+        }),
     }
 }
 

@@ -4,9 +4,9 @@
 
 use rhai::{Array, Dynamic, Engine, EvalAltResult, INT};
 
-use super::convert::{from_wire, sendable};
-use crate::client::{self, unexpected};
-use crate::wire::{Handle, ListOp, ObjectId, Reply, Request, Value};
+use super::convert::sendable;
+use super::objects::{call_dynamic, create, tell};
+use crate::wire::{Handle, ListOp, NewObject, ObjectId, ObjectKind, Op, Value};
 
 type Result<T> = std::result::Result<T, Box<EvalAltResult>>;
 
@@ -17,27 +17,18 @@ pub struct ListHandle {
 
 impl ListHandle {
     pub fn handle(&self) -> Handle {
-        Handle::List { id: self.id }
-    }
-
-    fn ask(&self, op: ListOp) -> Result<Dynamic> {
-        match client::call(&Request::List {
+        Handle::Object {
             id: self.id,
-            op,
-            reply: true,
-        })? {
-            Reply::Value(v) => Ok(from_wire(v)),
-            other => Ok(unexpected(other)?),
+            kind: ObjectKind::List,
         }
     }
 
+    fn ask(&self, op: ListOp) -> Result<Dynamic> {
+        call_dynamic(self.id, Op::List(op), None)
+    }
+
     fn tell(&self, op: ListOp) -> Result<()> {
-        client::send(&Request::List {
-            id: self.id,
-            op,
-            reply: false,
-        })?;
-        Ok(())
+        tell(self.id, Op::List(op))
     }
 
     fn contents(&self) -> Result<Array> {
@@ -63,10 +54,8 @@ fn values(call: &str, items: &Array) -> Result<Vec<Value>> {
 }
 
 fn new_list(items: Vec<Value>) -> Result<ListHandle> {
-    match client::call(&Request::ListNew { items })? {
-        Reply::Handle(Handle::List { id }) => Ok(ListHandle { id }),
-        other => Ok(unexpected(other)?),
-    }
+    let (id, _) = create(NewObject::List(items))?;
+    Ok(ListHandle { id })
 }
 
 fn show(l: &mut ListHandle) -> Result<String> {

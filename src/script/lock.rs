@@ -1,58 +1,50 @@
-//! `Lock`: `lock()`, `acquire`, `release`, `is_locked`. The hub hands a lock
-//! whose holder died to the next waiter and says so on stderr.
+//! `Lock` and `RLock`: `lock()`, `rlock()`, `acquire`, `release`,
+//! `is_locked`. The hub hands a lock whose holder died to the next waiter and
+//! says so on stderr.
 
-use rhai::{Dynamic, Engine, EvalAltResult};
+use rhai::{Engine, EvalAltResult};
 
-use super::timeout_arg;
-use crate::client::{self, unexpected};
-use crate::wire::{Handle, ObjectId, Reply, Request};
+use super::objects::{call, call_bool, create, register_show, register_timed};
+use crate::wire::{Handle, NewObject, ObjectId, ObjectKind, Op};
 
 type Result<T> = std::result::Result<T, Box<EvalAltResult>>;
 
 #[derive(Clone, Debug)]
 pub struct LockHandle {
     pub id: ObjectId,
+    pub reentrant: bool,
 }
 
 impl LockHandle {
     pub fn handle(&self) -> Handle {
-        Handle::Lock { id: self.id }
+        let kind = if self.reentrant {
+            ObjectKind::RLock
+        } else {
+            ObjectKind::Lock
+        };
+        Handle::Object { id: self.id, kind }
     }
+}
 
-    fn ask_bool(&self, request: Request) -> Result<bool> {
-        match client::call(&request)? {
-            Reply::Bool(b) => Ok(b),
-            other => Ok(unexpected(other)?),
-        }
-    }
+pub fn new_lock(reentrant: bool) -> Result<LockHandle> {
+    let (id, _) = create(NewObject::Lock { reentrant })?;
+    Ok(LockHandle { id, reentrant })
 }
 
 pub fn register(engine: &mut Engine) {
     engine.register_type_with_name::<LockHandle>("Lock");
-    engine.register_fn("lock", || -> Result<LockHandle> {
-        match client::call(&Request::LockNew)? {
-            Reply::Handle(Handle::Lock { id }) => Ok(LockHandle { id }),
-            other => Ok(unexpected(other)?),
-        }
-    });
-    engine.register_fn("acquire", |l: &mut LockHandle| {
-        l.ask_bool(Request::LockAcquire {
-            id: l.id,
-            timeout: None,
-        })
-    });
-    engine.register_fn("acquire", |l: &mut LockHandle, t: Dynamic| {
-        let timeout = Some(timeout_arg("acquire", &t)?);
-        l.ask_bool(Request::LockAcquire { id: l.id, timeout })
+    engine.register_fn("lock", || new_lock(false));
+    engine.register_fn("rlock", || new_lock(true));
+    register_timed!(engine, "acquire", LockHandle, |l: &mut LockHandle, t| {
+        call_bool(l.id, Op::Acquire, t)
     });
     engine.register_fn("release", |l: &mut LockHandle| -> Result<()> {
-        client::call(&Request::LockRelease { id: l.id })?;
-        Ok(())
+        call(l.id, Op::Release, None).map(|_| ())
     });
     engine.register_fn("is_locked", |l: &mut LockHandle| {
-        l.ask_bool(Request::LockIsLocked { id: l.id })
+        call_bool(l.id, Op::IsLocked, None)
     });
-    let show = |l: &mut LockHandle| format!("Lock(#{})", l.id);
-    engine.register_fn("to_string", show);
-    engine.register_fn("to_debug", show);
+    register_show!(engine, LockHandle, |l: &mut LockHandle| {
+        format!("{}(#{})", if l.reentrant { "RLock" } else { "Lock" }, l.id)
+    });
 }

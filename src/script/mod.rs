@@ -6,12 +6,20 @@
 //! `Scope`. Bindings run only in interpreter processes and reach shared state
 //! through `client`; they never touch hub state directly.
 
+mod barrier;
+mod condition;
 mod convert;
+mod dict;
+mod event;
 mod list;
 mod lock;
+mod objects;
+mod pipe;
 mod pool;
 mod process;
 mod queue;
+mod semaphore;
+mod shared_value;
 mod system;
 
 use std::cell::RefCell;
@@ -128,7 +136,14 @@ fn build_engine() -> Engine {
     process::register(&mut engine);
     queue::register(&mut engine);
     lock::register(&mut engine);
+    semaphore::register(&mut engine);
+    event::register(&mut engine);
+    condition::register(&mut engine);
+    barrier::register(&mut engine);
+    shared_value::register(&mut engine);
+    dict::register(&mut engine);
     list::register(&mut engine);
+    pipe::register(&mut engine);
     pool::register(&mut engine);
     engine
 }

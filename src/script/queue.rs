@@ -1,12 +1,12 @@
-//! `Queue`: `queue()` / `queue(maxsize)` and its methods. An unbounded put
-//! cannot block or fail, so it goes to the hub one-way, without a round trip.
+//! `Queue`: `queue()`, `queue(maxsize)`, `joinable_queue()`,
+//! `joinable_queue(maxsize)` and their methods.
 
 use rhai::{Dynamic, Engine, EvalAltResult, INT};
 
-use super::convert::{from_wire, sendable};
-use super::{script_error, timeout_arg};
-use crate::client::{self, unexpected};
-use crate::wire::{Handle, ObjectId, Reply, Request};
+use super::convert::sendable;
+use super::objects::{call, call_dynamic, call_int, create, register_show, register_timed};
+use super::script_error;
+use crate::wire::{Handle, NewObject, ObjectId, ObjectKind, Op};
 
 type Result<T> = std::result::Result<T, Box<EvalAltResult>>;
 
@@ -14,78 +14,62 @@ type Result<T> = std::result::Result<T, Box<EvalAltResult>>;
 pub struct QueueHandle {
     pub id: ObjectId,
     pub maxsize: Option<u64>,
+    pub joinable: bool,
 }
 
 impl QueueHandle {
     pub fn handle(&self) -> Handle {
-        Handle::Queue {
+        Handle::Object {
             id: self.id,
-            maxsize: self.maxsize,
+            kind: ObjectKind::Queue {
+                maxsize: self.maxsize,
+                joinable: self.joinable,
+            },
         }
     }
 
-    fn put(&mut self, value: &Dynamic, timeout: Option<f64>) -> Result<()> {
-        let value = sendable("put", value)?;
-        let reply = self.maxsize.is_some();
-        let request = Request::QueuePut {
-            id: self.id,
-            value,
-            timeout,
-            reply,
-        };
-        if reply {
-            client::call(&request)?;
-        } else {
-            client::send(&request)?;
-        }
-        Ok(())
-    }
-
-    fn get(&mut self, timeout: Option<f64>) -> Result<Dynamic> {
-        match client::call(&Request::QueueGet {
-            id: self.id,
-            timeout,
-        })? {
-            Reply::Value(v) => Ok(from_wire(v)),
-            other => Ok(unexpected(other)?),
-        }
-    }
-
-    fn len(&mut self) -> Result<INT> {
-        match client::call(&Request::QueueLen { id: self.id })? {
-            Reply::Int(n) => Ok(n),
-            other => Ok(unexpected(other)?),
-        }
+    fn len(&self) -> Result<INT> {
+        call_int(self.id, Op::Len)
     }
 }
 
-fn new_queue(maxsize: Option<usize>) -> Result<QueueHandle> {
-    match client::call(&Request::QueueNew { maxsize })? {
-        Reply::Handle(Handle::Queue { id, maxsize }) => Ok(QueueHandle { id, maxsize }),
-        other => Ok(unexpected(other)?),
+fn new_queue(call: &str, maxsize: Option<INT>, joinable: bool) -> Result<QueueHandle> {
+    if let Some(n) = maxsize.filter(|&n| n < 1) {
+        return Err(script_error(format!(
+            "{call}: maxsize must be at least 1 ({call}() makes an unbounded queue), not {n}"
+        )));
     }
+    let maxsize = maxsize.map(|n| n as u64);
+    let (id, _) = create(NewObject::Queue { maxsize, joinable })?;
+    Ok(QueueHandle {
+        id,
+        maxsize,
+        joinable,
+    })
 }
 
 pub fn register(engine: &mut Engine) {
     engine.register_type_with_name::<QueueHandle>("Queue");
-    engine.register_fn("queue", || new_queue(None));
+    engine.register_fn("queue", || new_queue("queue", None, false));
     engine.register_fn("queue", |maxsize: INT| {
-        if maxsize < 1 {
-            return Err(script_error(format!(
-                "queue: maxsize must be at least 1 (queue() makes an unbounded queue), not {maxsize}"
-            )));
-        }
-        new_queue(Some(maxsize as usize))
+        new_queue("queue", Some(maxsize), false)
     });
-    engine.register_fn("put", |q: &mut QueueHandle, v: Dynamic| q.put(&v, None));
-    engine.register_fn("put", |q: &mut QueueHandle, v: Dynamic, t: Dynamic| {
-        let secs = timeout_arg("put", &t)?;
-        q.put(&v, Some(secs))
+    engine.register_fn("joinable_queue", || new_queue("joinable_queue", None, true));
+    engine.register_fn("joinable_queue", |maxsize: INT| {
+        new_queue("joinable_queue", Some(maxsize), true)
     });
-    engine.register_fn("get", |q: &mut QueueHandle| q.get(None));
-    engine.register_fn("get", |q: &mut QueueHandle, t: Dynamic| {
-        let secs = timeout_arg("get", &t)?;
-        q.get(Some(secs))
+    engine.register_fn("put", |q: &mut QueueHandle, v: Dynamic| -> Result<()> {
+        call(q.id, Op::Put(sendable("put", &v)?), None).map(|_| ())
+    });
+    engine.register_fn(
+        "put",
+        |q: &mut QueueHandle, v: Dynamic, t: Dynamic| -> Result<()> {
+            let secs = super::timeout_arg("put", &t)?;
+            call(q.id, Op::Put(sendable("put", &v)?), Some(secs)).map(|_| ())
+        },
+    );
+    register_timed!(engine, "get", QueueHandle, |q: &mut QueueHandle, t| {
+        call_dynamic(q.id, Op::Get, t)
     });
     engine.register_fn("len", |q: &mut QueueHandle| q.len());
     engine.register_fn("is_empty", |q: &mut QueueHandle| q.len().map(|n| n == 0));
@@ -95,10 +79,20 @@ pub fn register(engine: &mut Engine) {
             None => Ok(false),
         }
     });
-    let show = |q: &mut QueueHandle| match q.maxsize {
-        Some(max) => format!("Queue(#{}, maxsize {max})", q.id),
-        None => format!("Queue(#{})", q.id),
-    };
-    engine.register_fn("to_string", show);
-    engine.register_fn("to_debug", show);
+    engine.register_fn("close", |q: &mut QueueHandle| {
+        call(q.id, Op::Close, None).map(|_| ())
+    });
+    engine.register_fn("task_done", |q: &mut QueueHandle| {
+        call(q.id, Op::TaskDone, None).map(|_| ())
+    });
+    engine.register_fn("join", |q: &mut QueueHandle| {
+        call(q.id, Op::JoinQueue, None).map(|_| ())
+    });
+    register_show!(engine, QueueHandle, |q: &mut QueueHandle| {
+        let kind = if q.joinable { "JoinableQueue" } else { "Queue" };
+        match q.maxsize {
+            Some(max) => format!("{kind}(#{}, maxsize {max})", q.id),
+            None => format!("{kind}(#{})", q.id),
+        }
+    });
 }

@@ -1,31 +1,28 @@
-//! `LocalStore`: the objects kept in the hub's own memory.
+//! `LocalStore`: the objects kept in the hub's own memory, and the routing
+//! of each operation to the code of its kind.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap};
 
-use super::list::apply_list_op;
-use super::{ObjectStore, StoreError, StoreResult};
-use crate::wire::{ListOp, ObjectId, ProcId, Value};
-
-struct Queue {
-    items: VecDeque<Value>,
-    maxsize: Option<usize>,
-}
-
-impl Queue {
-    fn is_full(&self) -> bool {
-        self.maxsize.is_some_and(|max| self.items.len() >= max)
-    }
-}
-
-#[derive(Default)]
-struct Lock {
-    holder: Option<ProcId>,
-}
+use super::barrier::Barrier;
+use super::condition::Condition;
+use super::locks::{Mutex, Semaphore};
+use super::pipe::Pipe;
+use super::queue::Queue;
+use super::shared::{apply_dict, apply_list, apply_value};
+use super::{Applied, Forgotten, ObjectStore};
+use crate::wire::{ErrorKind, HubError, NewObject, ObjectId, ObjectKind, Op, ProcId, Value};
 
 enum Object {
     Queue(Queue),
-    Lock(Lock),
+    Mutex(Mutex),
+    Semaphore(Semaphore),
+    Event(bool),
+    Condition(Condition),
+    Barrier(Barrier),
+    Value(Value),
+    Dict(BTreeMap<String, Value>),
     List(Vec<Value>),
+    Pipe(Pipe),
 }
 
 #[derive(Default)]
@@ -34,21 +31,8 @@ pub struct LocalStore {
     next_id: ObjectId,
 }
 
-macro_rules! object_accessors {
-    ($get:ident, $get_mut:ident, $variant:ident, $ty:ty, $kind:literal) => {
-        fn $get(&self, id: ObjectId) -> StoreResult<&$ty> {
-            match self.objects.get(&id) {
-                Some(Object::$variant(o)) => Ok(o),
-                _ => Err(StoreError::Unknown { kind: $kind, id }),
-            }
-        }
-        fn $get_mut(&mut self, id: ObjectId) -> StoreResult<&mut $ty> {
-            match self.objects.get_mut(&id) {
-                Some(Object::$variant(o)) => Ok(o),
-                _ => Err(StoreError::Unknown { kind: $kind, id }),
-            }
-        }
-    };
+fn unknown(id: ObjectId) -> Applied {
+    Applied::invalid(format!("no such object (#{id}) in this run"))
 }
 
 impl LocalStore {
@@ -58,90 +42,182 @@ impl LocalStore {
         self.next_id
     }
 
-    object_accessors!(queue, queue_mut, Queue, Queue, "queue");
-    object_accessors!(lock, lock_mut, Lock, Lock, "lock");
-    fn list_mut(&mut self, id: ObjectId) -> StoreResult<&mut Vec<Value>> {
-        match self.objects.get_mut(&id) {
-            Some(Object::List(o)) => Ok(o),
-            _ => Err(StoreError::Unknown { kind: "list", id }),
-        }
+    /// Runs `f` on a condition and the lock it works on, both borrowed mutably.
+    fn with_condition(
+        &mut self,
+        id: ObjectId,
+        f: impl FnOnce(&mut Condition, &mut Mutex) -> Applied,
+    ) -> Applied {
+        let Some(Object::Condition(cond)) = self.objects.remove(&id) else {
+            return unknown(id);
+        };
+        let mut cond = cond;
+        let applied = match self.objects.get_mut(&cond.lock) {
+            Some(Object::Mutex(lock)) => f(&mut cond, lock),
+            _ => Applied::invalid("the condition's lock no longer exists"),
+        };
+        self.objects.insert(id, Object::Condition(cond));
+        applied
     }
 }
 
 impl ObjectStore for LocalStore {
-    fn new_queue(&mut self, maxsize: Option<usize>) -> ObjectId {
-        self.insert(Object::Queue(Queue {
-            items: VecDeque::new(),
-            maxsize,
-        }))
-    }
-
-    fn queue_push(&mut self, id: ObjectId, value: Value) -> StoreResult<Result<(), Value>> {
-        let queue = self.queue_mut(id)?;
-        if queue.is_full() {
-            return Ok(Err(value));
-        }
-        queue.items.push_back(value);
-        Ok(Ok(()))
-    }
-
-    fn queue_pop(&mut self, id: ObjectId) -> StoreResult<Option<Value>> {
-        Ok(self.queue_mut(id)?.items.pop_front())
-    }
-
-    fn queue_len(&self, id: ObjectId) -> StoreResult<usize> {
-        Ok(self.queue(id)?.items.len())
-    }
-
-    fn queue_is_full(&self, id: ObjectId) -> StoreResult<bool> {
-        Ok(self.queue(id)?.is_full())
-    }
-
-    fn new_lock(&mut self) -> ObjectId {
-        self.insert(Object::Lock(Lock::default()))
-    }
-
-    fn lock_try_acquire(&mut self, id: ObjectId, who: ProcId) -> StoreResult<bool> {
-        let lock = self.lock_mut(id)?;
-        if lock.holder.is_some() {
-            return Ok(false);
-        }
-        lock.holder = Some(who);
-        Ok(true)
-    }
-
-    fn lock_release(&mut self, id: ObjectId) -> StoreResult<()> {
-        match self.lock_mut(id)?.holder.take() {
-            Some(_) => Ok(()),
-            None => Err(StoreError::Invalid("release: the lock is not held".into())),
-        }
-    }
-
-    fn lock_holder(&self, id: ObjectId) -> StoreResult<Option<ProcId>> {
-        Ok(self.lock(id)?.holder)
-    }
-
-    fn release_locks_of(&mut self, who: ProcId) -> Vec<ObjectId> {
-        let mut freed: Vec<ObjectId> = self
-            .objects
-            .iter_mut()
-            .filter_map(|(id, object)| match object {
-                Object::Lock(lock) if lock.holder == Some(who) => {
-                    lock.holder = None;
-                    Some(*id)
+    fn create(
+        &mut self,
+        _who: ProcId,
+        object: NewObject,
+    ) -> Result<(ObjectId, ObjectKind), HubError> {
+        let (object, kind) = match object {
+            NewObject::Queue { maxsize, joinable } => (
+                Object::Queue(Queue::new(maxsize, joinable)),
+                ObjectKind::Queue { maxsize, joinable },
+            ),
+            NewObject::Lock { reentrant } => (
+                Object::Mutex(Mutex::new(reentrant)),
+                if reentrant {
+                    ObjectKind::RLock
+                } else {
+                    ObjectKind::Lock
+                },
+            ),
+            NewObject::Semaphore { value, bounded } => (
+                Object::Semaphore(Semaphore::new(value, bounded)),
+                ObjectKind::Semaphore { bounded },
+            ),
+            NewObject::Event => (Object::Event(false), ObjectKind::Event),
+            NewObject::Condition { lock } => {
+                if !matches!(self.objects.get(&lock), Some(Object::Mutex(_))) {
+                    return Err(HubError::new(
+                        ErrorKind::Invalid,
+                        "condition: the lock must be a lock or an rlock",
+                    ));
                 }
-                _ => None,
-            })
-            .collect();
-        freed.sort_unstable();
-        freed
+                (
+                    Object::Condition(Condition::new(lock)),
+                    ObjectKind::Condition { lock },
+                )
+            }
+            NewObject::Barrier { parties, action } => (
+                Object::Barrier(Barrier::new(parties, action)),
+                ObjectKind::Barrier { parties },
+            ),
+            NewObject::Value(v) => (Object::Value(v), ObjectKind::Value),
+            NewObject::Dict(entries) => (
+                Object::Dict(entries.into_iter().collect()),
+                ObjectKind::Dict,
+            ),
+            NewObject::List(items) => (Object::List(items), ObjectKind::List),
+            NewObject::Pipe { duplex } => (
+                Object::Pipe(Pipe::default()),
+                // The first end of a one-way pipe receives, the second sends.
+                ObjectKind::PipeEnd {
+                    end: 0,
+                    can_send: duplex,
+                    can_recv: true,
+                },
+            ),
+        };
+        Ok((self.insert(object), kind))
     }
 
-    fn new_list(&mut self, items: Vec<Value>) -> ObjectId {
-        self.insert(Object::List(items))
+    fn apply(&mut self, id: ObjectId, who: ProcId, op: Op) -> Applied {
+        if matches!(self.objects.get(&id), Some(Object::Condition(_))) {
+            return self.with_condition(id, |cond, lock| cond.apply(id, who, op, lock));
+        }
+        let Some(object) = self.objects.get_mut(&id) else {
+            return unknown(id);
+        };
+        match object {
+            Object::Queue(q) => q.apply(id, op),
+            Object::Mutex(m) => m.apply(id, who, op),
+            Object::Semaphore(s) => s.apply(id, who, op),
+            Object::Event(flag) => apply_event(flag, id, op),
+            Object::Condition(_) => unreachable!("handled above"),
+            Object::Barrier(b) => b.apply(id, who, op),
+            Object::Value(v) => apply_value(v, id, op),
+            Object::Dict(d) => apply_dict(d, op),
+            Object::List(l) => apply_list(l, op),
+            Object::Pipe(p) => p.apply(id, op),
+        }
     }
 
-    fn list_op(&mut self, id: ObjectId, op: ListOp) -> StoreResult<Value> {
-        apply_list_op(self.list_mut(id)?, op)
+    fn timed_out(&mut self, id: ObjectId, who: ProcId, op: Op) -> Applied {
+        if matches!(self.objects.get(&id), Some(Object::Condition(_))) {
+            return self.with_condition(id, |cond, lock| cond.timed_out(who, op, lock));
+        }
+        if let Some(Object::Barrier(b)) = self.objects.get_mut(&id) {
+            return b.timed_out(id);
+        }
+        if let Some(Object::Mutex(lock)) = self.objects.get_mut(&id)
+            && let Op::CondReacquire { depth, notified } = op
+        {
+            // A condition wait that was notified (or timed out) waits for its
+            // lock with no deadline: it returns only once it holds the lock.
+            return if lock.try_acquire(who, depth) {
+                Applied::done(Value::Bool(notified))
+            } else {
+                Applied::blocked(Op::CondReacquire { depth, notified }, id)
+            };
+        }
+        match op {
+            Op::Get => Applied::failed(ErrorKind::Empty, "Empty: queue get timed out"),
+            Op::Put(_) => Applied::failed(ErrorKind::Full, "Full: queue put timed out"),
+            Op::Acquire | Op::Wait | Op::Poll { .. } | Op::JoinQueue => {
+                Applied::done(Value::Bool(false))
+            }
+            Op::Recv { .. } => Applied::failed(ErrorKind::Timeout, "Timeout: recv timed out"),
+            other => Applied::invalid(format!("{other:?} cannot time out")),
+        }
+    }
+
+    fn forget_process(&mut self, who: ProcId) -> Forgotten {
+        let mut forgotten = Forgotten::default();
+        let mut ids: Vec<ObjectId> = self.objects.keys().copied().collect();
+        ids.sort_unstable();
+        for id in ids {
+            let Some(object) = self.objects.get_mut(&id) else {
+                continue;
+            };
+            match object {
+                Object::Mutex(m) => {
+                    if let Some(note) = m.forget(id, who) {
+                        forgotten.notes.push(note);
+                        forgotten.changed.push(id);
+                    }
+                }
+                Object::Semaphore(s) => {
+                    if let Some(note) = s.forget(id, who) {
+                        forgotten.notes.push(note);
+                        forgotten.changed.push(id);
+                    }
+                }
+                Object::Barrier(b) => {
+                    if let Some((note, changed)) = b.forget(id, who) {
+                        forgotten.notes.push(note);
+                        forgotten.changed.extend(changed);
+                    }
+                }
+                Object::Condition(c) => c.forget(who),
+                _ => {}
+            }
+        }
+        forgotten
+    }
+}
+
+fn apply_event(flag: &mut bool, id: ObjectId, op: Op) -> Applied {
+    match op {
+        Op::Set => {
+            *flag = true;
+            Applied::changed(Value::Unit, id)
+        }
+        Op::Clear => {
+            *flag = false;
+            Applied::done(Value::Unit)
+        }
+        Op::IsSet => Applied::done(Value::Bool(*flag)),
+        Op::Wait if *flag => Applied::done(Value::Bool(true)),
+        Op::Wait => Applied::blocked(Op::Wait, id),
+        other => Applied::invalid(format!("an event has no operation {other:?}")),
     }
 }

@@ -1,45 +1,98 @@
-//! The shared objects every process sees: queues, locks and lists.
+//! The shared objects every process sees: queues, locks, rlocks, semaphores,
+//! events, conditions, barriers, values, dicts, lists and pipes.
 //!
 //! `ObjectStore` is the whole interface the hub uses, so a second backend (a
-//! Redis-backed store for workers on several machines) can replace `LocalStore`
-//! without touching the hub. The store holds data only: it never blocks, never
-//! knows who is waiting and never talks to a process. Blocking, wake-ups and
-//! time-outs belong to the hub, which asks the store "can this happen now?".
+//! Redis-backed store for workers on several machines) can replace
+//! `LocalStore` without touching the hub. It is small on purpose: create an
+//! object, apply an operation, settle a time-out, forget a dead process.
+//!
+//! The store never blocks and never talks to a process. An operation that
+//! cannot complete now comes back as `Outcome::Blocked`, naming the object
+//! whose change could let it through; the hub parks it there and applies it
+//! again whenever the store reports that object `changed`.
 
+mod barrier;
+mod condition;
 mod list;
 mod local;
+mod locks;
+mod pipe;
+mod queue;
+mod shared;
 
 pub use local::LocalStore;
 
-use crate::wire::{ListOp, ObjectId, ProcId, Value};
+use crate::wire::{ErrorKind, HubError, NewObject, ObjectId, ObjectKind, Op, ProcId, Value};
 
-#[derive(Debug, thiserror::Error, PartialEq)]
-pub enum StoreError {
-    #[error("no such {kind} (#{id}): it does not exist in this run")]
-    Unknown { kind: &'static str, id: ObjectId },
-    #[error("{0}")]
-    Invalid(String),
+#[derive(Debug, PartialEq)]
+pub enum Outcome {
+    Done(Value),
+    /// Try `op` again when `on` changes.
+    Blocked {
+        op: Op,
+        on: ObjectId,
+    },
 }
 
-pub type StoreResult<T> = Result<T, StoreError>;
+/// What applying an operation did.
+#[derive(Debug, PartialEq)]
+pub struct Applied {
+    pub outcome: Result<Outcome, HubError>,
+    /// Objects whose state changed, so that operations parked on them may now complete.
+    pub changed: Vec<ObjectId>,
+}
+
+impl Applied {
+    pub fn done(value: Value) -> Self {
+        Applied {
+            outcome: Ok(Outcome::Done(value)),
+            changed: Vec::new(),
+        }
+    }
+
+    pub fn changed(value: Value, id: ObjectId) -> Self {
+        Applied {
+            outcome: Ok(Outcome::Done(value)),
+            changed: vec![id],
+        }
+    }
+
+    pub fn blocked(op: Op, on: ObjectId) -> Self {
+        Applied {
+            outcome: Ok(Outcome::Blocked { op, on }),
+            changed: Vec::new(),
+        }
+    }
+
+    pub fn failed(kind: ErrorKind, message: impl Into<String>) -> Self {
+        Applied {
+            outcome: Err(HubError::new(kind, message)),
+            changed: Vec::new(),
+        }
+    }
+
+    pub fn invalid(message: impl Into<String>) -> Self {
+        Self::failed(ErrorKind::Invalid, message)
+    }
+}
+
+/// What a dead process leaves behind.
+#[derive(Debug, Default, PartialEq)]
+pub struct Forgotten {
+    /// What it held or was doing, for a warning: "holding lock #3".
+    pub notes: Vec<String>,
+    pub changed: Vec<ObjectId>,
+}
 
 pub trait ObjectStore {
-    fn new_queue(&mut self, maxsize: Option<usize>) -> ObjectId;
-    /// Appends `value`; gives it back as `Err` when the queue is full.
-    fn queue_push(&mut self, id: ObjectId, value: Value) -> StoreResult<Result<(), Value>>;
-    fn queue_pop(&mut self, id: ObjectId) -> StoreResult<Option<Value>>;
-    fn queue_len(&self, id: ObjectId) -> StoreResult<usize>;
-    fn queue_is_full(&self, id: ObjectId) -> StoreResult<bool>;
-
-    fn new_lock(&mut self) -> ObjectId;
-    /// Takes the lock for `who` if it is free.
-    fn lock_try_acquire(&mut self, id: ObjectId, who: ProcId) -> StoreResult<bool>;
-    /// Frees a held lock; an error when it is not held.
-    fn lock_release(&mut self, id: ObjectId) -> StoreResult<()>;
-    fn lock_holder(&self, id: ObjectId) -> StoreResult<Option<ProcId>>;
-    /// Frees every lock `who` holds and names them (for a process that died).
-    fn release_locks_of(&mut self, who: ProcId) -> Vec<ObjectId>;
-
-    fn new_list(&mut self, items: Vec<Value>) -> ObjectId;
-    fn list_op(&mut self, id: ObjectId, op: ListOp) -> StoreResult<Value>;
+    fn create(
+        &mut self,
+        who: ProcId,
+        object: NewObject,
+    ) -> Result<(ObjectId, ObjectKind), HubError>;
+    fn apply(&mut self, id: ObjectId, who: ProcId, op: Op) -> Applied;
+    /// A parked `op` reached its deadline: what it answers, and the clean-up.
+    fn timed_out(&mut self, id: ObjectId, who: ProcId, op: Op) -> Applied;
+    /// `who` died: free what it held, break what waited on it.
+    fn forget_process(&mut self, who: ProcId) -> Forgotten;
 }

@@ -145,8 +145,11 @@ mod tests {
             stream: crate::wire::Stream::Stdout,
             text: "hi\n".into(),
         };
-        let b = Request::ListNew {
-            items: vec![Value::Float(f64::NAN), Value::Str("é".into())],
+        let b = Request::Create {
+            object: crate::wire::NewObject::List(vec![
+                Value::Float(f64::NAN),
+                Value::Str("é".into()),
+            ]),
         };
         let mut bytes = encode_frame(&a).unwrap();
         bytes.extend(encode_frame(&b).unwrap());
@@ -191,7 +194,7 @@ mod tests {
 
     #[test]
     fn truncated_stream_is_reported() {
-        let bytes = encode_frame(&Request::LockNew).unwrap();
+        let bytes = encode_frame(&Request::Status { id: 7 }).unwrap();
         let mut short = &bytes[..bytes.len() - 1];
         assert!(matches!(
             read_frame::<Request>(&mut short),

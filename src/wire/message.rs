@@ -8,6 +8,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::objects::{NewObject, Op};
 use super::value::{FnRef, Handle, ObjectId, Value};
 
 /// The hub's number for an interpreter process; stable for the whole run.
@@ -49,41 +50,16 @@ pub enum Request {
         id: ProcId,
         signal: i32,
     },
-    QueueNew {
-        maxsize: Option<usize>,
+    /// Makes a shared object in the hub; answered with its handle.
+    Create {
+        object: NewObject,
     },
-    /// One-way when `reply` is false (unbounded queues: a put cannot block).
-    QueuePut {
+    /// One operation on a shared object. One-way when `reply` is false (only
+    /// for operations that can neither block nor fail, like a list's `push`).
+    Object {
         id: ObjectId,
-        value: Value,
+        op: Op,
         timeout: Option<f64>,
-        reply: bool,
-    },
-    QueueGet {
-        id: ObjectId,
-        timeout: Option<f64>,
-    },
-    QueueLen {
-        id: ObjectId,
-    },
-    LockNew,
-    LockAcquire {
-        id: ObjectId,
-        timeout: Option<f64>,
-    },
-    LockRelease {
-        id: ObjectId,
-    },
-    LockIsLocked {
-        id: ObjectId,
-    },
-    ListNew {
-        items: Vec<Value>,
-    },
-    /// One-way when `reply` is false (operations that cannot fail, like `push`).
-    List {
-        id: ObjectId,
-        op: ListOp,
         reply: bool,
     },
     PoolMap {
@@ -103,7 +79,7 @@ impl Request {
     pub fn expects_reply(&self) -> bool {
         match self {
             Request::Output { .. } | Request::Finished { .. } => false,
-            Request::QueuePut { reply, .. } | Request::List { reply, .. } => *reply,
+            Request::Object { reply, .. } => *reply,
             _ => true,
         }
     }
@@ -114,21 +90,6 @@ impl Request {
 pub enum Outcome {
     Returned(Value),
     Failed(String),
-}
-
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
-pub enum ListOp {
-    Push(Value),
-    Pop,
-    Insert(i64, Value),
-    Remove(i64),
-    Len,
-    Clear,
-    Contains(Value),
-    Append(Vec<Value>),
-    Get(i64),
-    Set(i64, Value),
-    ToArray,
 }
 
 /// A pool worker's account of one chunk.
@@ -192,6 +153,14 @@ pub enum ErrorKind {
     Full,
     /// A worker raised, died or was killed during a pool map.
     Pool,
+    /// A queue or pipe end was closed; the message starts with `Closed` (or `BrokenPipe`).
+    Closed,
+    /// A pipe's other end is closed and nothing is left; the message starts with `EOF`.
+    Eof,
+    /// A timed `recv` found nothing; the message starts with `Timeout`.
+    Timeout,
+    /// The barrier broke; the message starts with `BrokenBarrier`.
+    BrokenBarrier,
     /// A request that makes no sense for the object (bad index, releasing a free lock...).
     Invalid,
 }

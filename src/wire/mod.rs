@@ -9,11 +9,12 @@
 
 mod frame;
 mod message;
+mod objects;
 mod value;
 
 pub use frame::{FrameDecoder, FrameError, encode_frame, read_frame, write_frame};
 pub use message::{
-    ErrorKind, HubError, ListOp, Outcome, PoolTask, ProcId, ProcessInfo, Reply, Request, Stream,
-    TaskReport,
+    ErrorKind, HubError, Outcome, PoolTask, ProcId, ProcessInfo, Reply, Request, Stream, TaskReport,
 };
+pub use objects::{DictOp, ListOp, NewObject, ObjectKind, Op};
 pub use value::{FnRef, Handle, ObjectId, Value};

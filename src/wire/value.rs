@@ -7,6 +7,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::objects::ObjectKind;
+
 /// Identifies a shared object (queue, lock, list, ...) owned by the hub.
 pub type ObjectId = u64;
 
@@ -40,7 +42,5 @@ pub struct FnRef {
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 pub enum Handle {
     Process { id: u64, name: String },
-    Queue { id: ObjectId, maxsize: Option<u64> },
-    Lock { id: ObjectId },
-    List { id: ObjectId },
+    Object { id: ObjectId, kind: ObjectKind },
 }

@@ -1,0 +1,125 @@
+//! `Condition`: `condition()` (over a new rlock, as in Python) or
+//! `condition(lock)`; `acquire`, `release`, `wait`, `wait(timeout)`,
+//! `wait_for(pred)`, `wait_for(pred, timeout)`, `notify`, `notify(n)`,
+//! `notify_all`.
+
+use std::time::Instant;
+
+use rhai::{Dynamic, Engine, EvalAltResult, FnPtr, INT, NativeCallContext};
+
+use super::lock::{LockHandle, new_lock};
+use super::objects::{call, call_bool, create, register_show, register_timed};
+use super::{script_error, timeout_arg};
+use crate::wire::{Handle, NewObject, ObjectId, ObjectKind, Op};
+
+type Result<T> = std::result::Result<T, Box<EvalAltResult>>;
+
+#[derive(Clone, Debug)]
+pub struct ConditionHandle {
+    pub id: ObjectId,
+    pub lock: ObjectId,
+}
+
+impl ConditionHandle {
+    pub fn handle(&self) -> Handle {
+        Handle::Object {
+            id: self.id,
+            kind: ObjectKind::Condition { lock: self.lock },
+        }
+    }
+
+    fn wait(&self, timeout: Option<f64>) -> Result<bool> {
+        call_bool(self.id, Op::CondWait, timeout)
+    }
+
+    /// Waits until `pred` is true, or the timeout passes; returns `pred`'s last value.
+    fn wait_for(
+        &self,
+        ctx: &NativeCallContext,
+        pred: &FnPtr,
+        timeout: Option<f64>,
+    ) -> Result<bool> {
+        let deadline =
+            timeout.map(|t| Instant::now() + std::time::Duration::from_secs_f64(t.min(1e9)));
+        loop {
+            let ready: Dynamic = pred.call_within_context(ctx, ())?;
+            let ready = ready.as_bool().map_err(|t| {
+                script_error(format!(
+                    "wait_for: the predicate must return a bool, not {t}"
+                ))
+            })?;
+            if ready {
+                return Ok(true);
+            }
+            let remaining = match deadline {
+                Some(at) => match at.checked_duration_since(Instant::now()) {
+                    Some(left) => Some(left.as_secs_f64()),
+                    None => return Ok(false),
+                },
+                None => None,
+            };
+            self.wait(remaining)?;
+        }
+    }
+}
+
+fn new_condition(lock: ObjectId) -> Result<ConditionHandle> {
+    let (id, _) = create(NewObject::Condition { lock })?;
+    Ok(ConditionHandle { id, lock })
+}
+
+pub fn register(engine: &mut Engine) {
+    engine.register_type_with_name::<ConditionHandle>("Condition");
+    engine.register_fn("condition", || new_condition(new_lock(true)?.id));
+    engine.register_fn("condition", |lock: LockHandle| new_condition(lock.id));
+    register_timed!(
+        engine,
+        "acquire",
+        ConditionHandle,
+        |c: &mut ConditionHandle, t| { call_bool(c.lock, Op::Acquire, t) }
+    );
+    engine.register_fn("release", |c: &mut ConditionHandle| -> Result<()> {
+        call(c.lock, Op::Release, None).map(|_| ())
+    });
+    register_timed!(
+        engine,
+        "wait",
+        ConditionHandle,
+        |c: &mut ConditionHandle, t| c.wait(t)
+    );
+    engine.register_fn(
+        "wait_for",
+        |ctx: NativeCallContext, c: &mut ConditionHandle, pred: FnPtr| {
+            c.wait_for(&ctx, &pred, None)
+        },
+    );
+    engine.register_fn(
+        "wait_for",
+        |ctx: NativeCallContext,
+         c: &mut ConditionHandle,
+         pred: FnPtr,
+         t: Dynamic|
+         -> Result<bool> {
+            let secs = timeout_arg("wait_for", &t)?;
+            c.wait_for(&ctx, &pred, Some(secs))
+        },
+    );
+    engine.register_fn("notify", |c: &mut ConditionHandle| -> Result<()> {
+        call(c.id, Op::Notify(1), None).map(|_| ())
+    });
+    engine.register_fn("notify", |c: &mut ConditionHandle, n: INT| -> Result<()> {
+        if n < 0 {
+            return Err(script_error(format!(
+                "notify: n must not be negative, not {n}"
+            )));
+        }
+        call(c.id, Op::Notify(n as u64), None).map(|_| ())
+    });
+    engine.register_fn("notify_all", |c: &mut ConditionHandle| -> Result<()> {
+        call(c.id, Op::NotifyAll, None).map(|_| ())
+    });
+    register_show!(engine, ConditionHandle, |c: &mut ConditionHandle| format!(
+        "Condition(#{})",
+        c.id
+    ));
+}

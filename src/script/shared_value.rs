@@ -1,0 +1,51 @@
+//! `SharedValue`: `value(init)`, `get`, `set(v)`, and `add(n)`, which adds
+//! atomically in the hub and returns the new value (no lost updates, no lock).
+
+use rhai::{Dynamic, Engine, EvalAltResult};
+
+use super::convert::sendable;
+use super::objects::{call, call_dynamic, create, register_show};
+use crate::wire::{Handle, NewObject, ObjectId, ObjectKind, Op};
+
+type Result<T> = std::result::Result<T, Box<EvalAltResult>>;
+
+#[derive(Clone, Debug)]
+pub struct ValueHandle {
+    pub id: ObjectId,
+}
+
+impl ValueHandle {
+    pub fn handle(&self) -> Handle {
+        Handle::Object {
+            id: self.id,
+            kind: ObjectKind::Value,
+        }
+    }
+}
+
+pub fn register(engine: &mut Engine) {
+    engine.register_type_with_name::<ValueHandle>("SharedValue");
+    engine.register_fn("value", |init: Dynamic| -> Result<ValueHandle> {
+        let (id, _) = create(NewObject::Value(sendable("value", &init)?))?;
+        Ok(ValueHandle { id })
+    });
+    engine.register_fn("get", |v: &mut ValueHandle| {
+        call_dynamic(v.id, Op::ValueGet, None)
+    });
+    engine.register_fn("set", |v: &mut ValueHandle, x: Dynamic| -> Result<()> {
+        call(v.id, Op::ValueSet(sendable("set", &x)?), None).map(|_| ())
+    });
+    engine.register_fn(
+        "add",
+        |v: &mut ValueHandle, n: Dynamic| -> Result<Dynamic> {
+            call_dynamic(v.id, Op::ValueAdd(sendable("add", &n)?), None)
+        },
+    );
+    register_show!(
+        engine,
+        ValueHandle,
+        |v: &mut ValueHandle| -> Result<String> {
+            Ok(format!("{:?}", call_dynamic(v.id, Op::ValueGet, None)?))
+        }
+    );
+}

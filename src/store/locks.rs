@@ -1,0 +1,199 @@
+//! Locks, rlocks and semaphores.
+//!
+//! A `Mutex` is a lock (`reentrant: false`: any process may release it, as in
+//! Python) or an rlock (owned: only its owner releases, and it counts
+//! re-entries). A semaphore remembers how many units each process holds, so
+//! the units of a process that dies come back.
+
+use std::collections::HashMap;
+
+use super::Applied;
+use crate::wire::{ObjectId, Op, ProcId, Value};
+
+pub struct Mutex {
+    reentrant: bool,
+    owner: Option<ProcId>,
+    depth: u64,
+}
+
+impl Mutex {
+    pub fn new(reentrant: bool) -> Self {
+        Mutex {
+            reentrant,
+            owner: None,
+            depth: 0,
+        }
+    }
+
+    fn noun(&self) -> &'static str {
+        if self.reentrant { "rlock" } else { "lock" }
+    }
+
+    /// Takes the lock for `who` at `depth`; false when someone else has it.
+    pub fn try_acquire(&mut self, who: ProcId, depth: u64) -> bool {
+        match self.owner {
+            None => {
+                self.owner = Some(who);
+                self.depth = depth;
+                true
+            }
+            Some(owner) if owner == who && self.reentrant => {
+                self.depth += depth;
+                true
+            }
+            Some(_) => false,
+        }
+    }
+
+    /// True when `who` holds it (for a plain lock: when it is held at all,
+    /// by `who`).
+    pub fn is_held_by(&self, who: ProcId) -> bool {
+        self.owner == Some(who)
+    }
+
+    /// Frees it completely and says how deep `who` held it.
+    pub fn release_all(&mut self) -> u64 {
+        self.owner = None;
+        std::mem::take(&mut self.depth)
+    }
+
+    pub fn apply(&mut self, id: ObjectId, who: ProcId, op: Op) -> Applied {
+        match op {
+            Op::Acquire if self.try_acquire(who, 1) => Applied::done(Value::Bool(true)),
+            Op::Acquire => Applied::blocked(Op::Acquire, id),
+            Op::Release => self.release(id, who),
+            Op::IsLocked => Applied::done(Value::Bool(self.owner.is_some())),
+            other => Applied::invalid(format!("a {} has no operation {other:?}", self.noun())),
+        }
+    }
+
+    fn release(&mut self, id: ObjectId, who: ProcId) -> Applied {
+        match self.owner {
+            None => Applied::invalid(format!("release: the {} is not held", self.noun())),
+            Some(owner) if self.reentrant && owner != who => {
+                Applied::invalid("release: this rlock is held by another process")
+            }
+            Some(_) => {
+                self.depth -= 1;
+                if self.depth == 0 || !self.reentrant {
+                    self.owner = None;
+                    self.depth = 0;
+                    return Applied::changed(Value::Unit, id);
+                }
+                Applied::done(Value::Unit)
+            }
+        }
+    }
+
+    pub fn forget(&mut self, id: ObjectId, who: ProcId) -> Option<String> {
+        if self.owner != Some(who) {
+            return None;
+        }
+        self.release_all();
+        Some(format!("holding {} #{id}; it passes on", self.noun()))
+    }
+}
+
+pub struct Semaphore {
+    value: u64,
+    initial: u64,
+    bounded: bool,
+    held: HashMap<ProcId, u64>,
+}
+
+impl Semaphore {
+    pub fn new(value: u64, bounded: bool) -> Self {
+        Semaphore {
+            value,
+            initial: value,
+            bounded,
+            held: HashMap::new(),
+        }
+    }
+
+    pub fn apply(&mut self, id: ObjectId, who: ProcId, op: Op) -> Applied {
+        match op {
+            Op::Acquire if self.value > 0 => {
+                self.value -= 1;
+                *self.held.entry(who).or_default() += 1;
+                Applied::done(Value::Bool(true))
+            }
+            Op::Acquire => Applied::blocked(Op::Acquire, id),
+            Op::Release if self.bounded && self.value >= self.initial => Applied::invalid(format!(
+                "release: a bounded semaphore cannot go above its initial value {}",
+                self.initial
+            )),
+            Op::Release => {
+                self.value += 1;
+                if let Some(n) = self.held.get_mut(&who) {
+                    *n -= 1;
+                    if *n == 0 {
+                        self.held.remove(&who);
+                    }
+                }
+                Applied::changed(Value::Unit, id)
+            }
+            Op::SemaphoreValue => Applied::done(Value::Int(self.value as i64)),
+            other => Applied::invalid(format!("a semaphore has no operation {other:?}")),
+        }
+    }
+
+    pub fn forget(&mut self, id: ObjectId, who: ProcId) -> Option<String> {
+        let units = self.held.remove(&who)?;
+        self.value += units;
+        if self.bounded {
+            self.value = self.value.min(self.initial);
+        }
+        Some(format!(
+            "holding {units} unit(s) of semaphore #{id}; they are released"
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::Outcome;
+
+    fn value(a: Applied) -> Value {
+        match a.outcome {
+            Ok(Outcome::Done(v)) => v,
+            other => panic!("expected a value, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn an_rlock_counts_reentries_and_only_its_owner_releases() {
+        let mut r = Mutex::new(true);
+        assert_eq!(value(r.apply(1, 10, Op::Acquire)), Value::Bool(true));
+        assert_eq!(value(r.apply(1, 10, Op::Acquire)), Value::Bool(true));
+        assert!(matches!(
+            r.apply(1, 11, Op::Acquire).outcome,
+            Ok(Outcome::Blocked { .. })
+        ));
+        assert!(r.apply(1, 11, Op::Release).outcome.is_err());
+        assert!(
+            r.apply(1, 10, Op::Release).changed.is_empty(),
+            "still held once"
+        );
+        assert_eq!(r.apply(1, 10, Op::Release).changed, vec![1]);
+        assert!(r.apply(1, 10, Op::Release).outcome.is_err());
+    }
+
+    #[test]
+    fn a_dead_holders_semaphore_units_come_back() {
+        let mut s = Semaphore::new(2, true);
+        value(s.apply(1, 10, Op::Acquire));
+        value(s.apply(1, 10, Op::Acquire));
+        assert!(matches!(
+            s.apply(1, 11, Op::Acquire).outcome,
+            Ok(Outcome::Blocked { .. })
+        ));
+        assert!(s.forget(1, 10).unwrap().contains("2 unit"));
+        assert_eq!(value(s.apply(1, 11, Op::SemaphoreValue)), Value::Int(2));
+        assert!(
+            s.apply(1, 11, Op::Release).outcome.is_err(),
+            "bounded: cannot exceed 2"
+        );
+    }
+}

@@ -1,0 +1,62 @@
+//! Pipes: two ends, each with its own inbox. `send` on one end fills the
+//! other's inbox; `recv` on an end whose peer is closed and whose inbox is
+//! empty fails with `EOF`. Message boundaries are kept: one send, one recv.
+
+use std::collections::VecDeque;
+
+use super::Applied;
+use crate::wire::{ErrorKind, ObjectId, Op, Value};
+
+#[derive(Default)]
+pub struct Pipe {
+    inbox: [VecDeque<Value>; 2],
+    closed: [bool; 2],
+}
+
+impl Pipe {
+    pub fn apply(&mut self, id: ObjectId, op: Op) -> Applied {
+        let end = match &op {
+            Op::Send { end, .. } | Op::Recv { end } | Op::Poll { end } | Op::CloseEnd { end } => {
+                *end as usize
+            }
+            other => return Applied::invalid(format!("a pipe has no operation {other:?}")),
+        };
+        if end > 1 {
+            return Applied::invalid(format!("a pipe has no end {end}"));
+        }
+        let peer = 1 - end;
+        match op {
+            Op::Send { .. } | Op::Recv { .. } | Op::Poll { .. } if self.closed[end] => {
+                Applied::failed(ErrorKind::Closed, "Closed: this end of the pipe is closed")
+            }
+            Op::Send { value, .. } if self.closed[peer] => {
+                drop(value);
+                Applied::failed(
+                    ErrorKind::Closed,
+                    "BrokenPipe: the other end of the pipe is closed",
+                )
+            }
+            Op::Send { value, .. } => {
+                self.inbox[peer].push_back(value);
+                Applied::changed(Value::Unit, id)
+            }
+            Op::Recv { .. } => match self.inbox[end].pop_front() {
+                Some(value) => Applied::done(value),
+                None if self.closed[peer] => Applied::failed(
+                    ErrorKind::Eof,
+                    "EOF: the other end of the pipe is closed and nothing is left",
+                ),
+                None => Applied::blocked(op, id),
+            },
+            Op::Poll { .. } if !self.inbox[end].is_empty() || self.closed[peer] => {
+                Applied::done(Value::Bool(true))
+            }
+            Op::Poll { .. } => Applied::blocked(op, id),
+            Op::CloseEnd { .. } => {
+                self.closed[end] = true;
+                Applied::changed(Value::Unit, id)
+            }
+            _ => unreachable!("matched above"),
+        }
+    }
+}

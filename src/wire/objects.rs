@@ -1,0 +1,149 @@
+//! Shared objects as the wire sees them: what can be created (`NewObject`),
+//! what can be done to one (`Op`), and the handle a script holds (`Handle`).
+//!
+//! Every object operation travels as `Request::Object { id, op, .. }`, so a
+//! new primitive adds variants here and a case in the store, not a new
+//! request type, a new hub handler and a new wait list.
+
+use serde::{Deserialize, Serialize};
+
+use super::value::{FnRef, ObjectId, Value};
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub enum NewObject {
+    Queue {
+        maxsize: Option<u64>,
+        joinable: bool,
+    },
+    Lock {
+        reentrant: bool,
+    },
+    Semaphore {
+        value: u64,
+        bounded: bool,
+    },
+    Event,
+    /// A condition variable over an existing lock or rlock.
+    Condition {
+        lock: ObjectId,
+    },
+    Barrier {
+        parties: u64,
+        action: Option<FnRef>,
+    },
+    Value(Value),
+    Dict(Vec<(String, Value)>),
+    List(Vec<Value>),
+    Pipe {
+        duplex: bool,
+    },
+}
+
+/// The kinds of script-visible handle; each is its own Rhai type.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ObjectKind {
+    Queue {
+        maxsize: Option<u64>,
+        joinable: bool,
+    },
+    Lock,
+    RLock,
+    Semaphore {
+        bounded: bool,
+    },
+    Event,
+    Condition {
+        lock: ObjectId,
+    },
+    Barrier {
+        parties: u64,
+    },
+    Value,
+    Dict,
+    List,
+    /// One end of a pipe: `end` is 0 or 1.
+    PipeEnd {
+        end: u8,
+        can_send: bool,
+        can_recv: bool,
+    },
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub enum Op {
+    // Queues.
+    Put(Value),
+    Get,
+    Len,
+    Close,
+    TaskDone,
+    JoinQueue,
+    // Locks, rlocks and semaphores.
+    Acquire,
+    Release,
+    IsLocked,
+    SemaphoreValue,
+    // Events.
+    Set,
+    Clear,
+    IsSet,
+    Wait,
+    // Conditions: `CondWait` releases the lock (of rlock depth `depth`) and
+    // waits as `CondAwait` to be notified, then as `CondReacquire` until it
+    // holds the lock again; `notified` is what the wait returns.
+    CondWait,
+    CondAwait { depth: u64 },
+    CondReacquire { depth: u64, notified: bool },
+    Notify(u64),
+    NotifyAll,
+    // Barriers: `BarrierWait` arrives; the hub retries it as `BarrierRound`
+    // until the round completes or the barrier breaks.
+    BarrierWait,
+    BarrierRound { round: u64, index: u64 },
+    BarrierActionDone { ok: bool },
+    Abort,
+    Reset,
+    NWaiting,
+    IsBroken,
+    // Shared values.
+    ValueGet,
+    ValueSet(Value),
+    ValueAdd(Value),
+    // Dicts and lists.
+    Dict(DictOp),
+    List(ListOp),
+    // Pipes: `end` is the end the caller holds.
+    Send { end: u8, value: Value },
+    Recv { end: u8 },
+    Poll { end: u8 },
+    CloseEnd { end: u8 },
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub enum DictOp {
+    Get(String),
+    GetOr(String, Value),
+    Set(String, Value),
+    Contains(String),
+    Remove(String),
+    Keys,
+    Values,
+    Len,
+    Clear,
+    ToMap,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub enum ListOp {
+    Push(Value),
+    Pop,
+    Insert(i64, Value),
+    Remove(i64),
+    Len,
+    Clear,
+    Contains(Value),
+    Append(Vec<Value>),
+    Get(i64),
+    Set(i64, Value),
+    ToArray,
+}

@@ -212,12 +212,21 @@ impl Hub<'_> {
     }
 
     pub(super) fn signal(&mut self, id: ProcId, signal: i32) -> HubResult<Reply> {
-        let proc = self.proc(id)?;
         let signal =
             Signal::try_from(signal).map_err(|_| invalid(format!("no signal {signal}")))?;
+        self.proc(id)?;
+        self.send_signal(id, signal);
+        Ok(Reply::Unit)
+    }
+
+    /// Signals a running process, and remembers it did (see `break_stuck_run`).
+    pub(super) fn send_signal(&mut self, id: ProcId, signal: Signal) {
+        let Some(proc) = self.procs.get_mut(&id) else {
+            return;
+        };
         if let (true, Some(pid)) = (proc.is_running(), proc.pid()) {
+            proc.signaled = true;
             let _ = kill(pid, signal);
         }
-        Ok(Reply::Unit)
     }
 }

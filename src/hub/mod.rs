@@ -276,14 +276,12 @@ impl Hub<'_> {
         if let Some(conn) = proc.conn.take() {
             let _ = self.epoll.delete(conn.fd());
         }
-        let (label, pid, running) = (proc.label(), proc.pid(), proc.is_running());
+        let (label, running) = (proc.label(), proc.is_running());
         if running {
             self.warn(format!(
                 "{label} sent a bad message ({reason}); stopping it"
             ));
-            if let Some(pid) = pid {
-                let _ = kill(pid, Signal::SIGKILL);
-            }
+            self.send_signal(id, Signal::SIGKILL);
         }
     }
 

@@ -78,11 +78,11 @@ impl Hub<'_> {
     /// error, or, once the main script has ended, stops the stuck processes.
     pub(super) fn break_stuck_run(&mut self) {
         let running: Vec<&Proc> = self.procs.values().filter(|p| p.is_running()).collect();
-        if running.is_empty()
-            || running
-                .iter()
-                .any(|p| p.parked.as_ref().is_none_or(|w| w.deadline.is_some()))
-        {
+        // Someone not parked, parked with a deadline, or sent a signal (its
+        // death may wake the others) can still move the run on.
+        let can_move =
+            |p: &&Proc| p.signaled || p.parked.as_ref().is_none_or(|w| w.deadline.is_some());
+        if running.is_empty() || running.iter().any(can_move) {
             return;
         }
         let mut described: Vec<(ProcId, String)> = running

@@ -3,7 +3,7 @@
 //! The accounts of one call live in `pool_run`.
 
 use nix::errno::Errno;
-use nix::sys::signal::{Signal, kill};
+use nix::sys::signal::Signal;
 
 use super::pool_run::{PoolRun, default_chunksize};
 use super::processes::{ExitStatus, Lifecycle, Proc, ProcKind, RunId};
@@ -167,12 +167,8 @@ impl Hub<'_> {
             return;
         };
         for &worker in &run.workers {
-            let Some(proc) = self.procs.get(&worker) else {
-                continue;
-            };
-            if let (true, Some(pid), Some(_)) = (proc.is_running(), proc.pid(), run.held_by(worker))
-            {
-                let _ = kill(pid, Signal::SIGKILL);
+            if run.held_by(worker).is_some() {
+                self.send_signal(worker, Signal::SIGKILL);
             }
         }
     }

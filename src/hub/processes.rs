@@ -72,6 +72,8 @@ pub struct Proc {
     /// What the process's function gave, told by the process before exiting.
     pub outcome: Option<Outcome>,
     pub parked: Option<Parked>,
+    /// A signal was sent to it: it may be about to die, which can wake others.
+    pub signaled: bool,
 }
 
 impl Proc {
@@ -84,6 +86,7 @@ impl Proc {
             conn: None,
             outcome: None,
             parked: None,
+            signaled: false,
         }
     }
 

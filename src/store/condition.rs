@@ -45,7 +45,6 @@ impl Condition {
                 reacquire(lock, lock_id, who, depth, true)
             }
             Op::CondAwait { depth } => Applied::blocked(Op::CondAwait { depth }, id),
-            Op::CondReacquire { depth, notified } => reacquire(lock, lock_id, who, depth, notified),
             Op::Notify(_) | Op::NotifyAll if !lock.is_held_by(who) => {
                 Applied::invalid("notify: the condition's lock is not held by this process")
             }

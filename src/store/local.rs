@@ -148,16 +148,10 @@ impl ObjectStore for LocalStore {
         if let Some(Object::Barrier(b)) = self.objects.get_mut(&id) {
             return b.timed_out(id);
         }
-        if let Some(Object::Mutex(lock)) = self.objects.get_mut(&id)
-            && let Op::CondReacquire { depth, notified } = op
-        {
+        if let Op::CondReacquire { .. } = op {
             // A condition wait that was notified (or timed out) waits for its
             // lock with no deadline: it returns only once it holds the lock.
-            return if lock.try_acquire(who, depth) {
-                Applied::done(Value::Bool(notified))
-            } else {
-                Applied::blocked(Op::CondReacquire { depth, notified }, id)
-            };
+            return self.apply(id, who, op);
         }
         match op {
             Op::Get => Applied::failed(ErrorKind::Empty, "Empty: queue get timed out"),

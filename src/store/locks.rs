@@ -63,6 +63,12 @@ impl Mutex {
             Op::Acquire => Applied::blocked(Op::Acquire, id),
             Op::Release => self.release(id, who),
             Op::IsLocked => Applied::done(Value::Bool(self.owner.is_some())),
+            // The last step of a condition's wait: take the lock back at the
+            // depth it was held, then answer whether it was notified.
+            Op::CondReacquire { depth, notified } if self.try_acquire(who, depth) => {
+                Applied::done(Value::Bool(notified))
+            }
+            op @ Op::CondReacquire { .. } => Applied::blocked(op, id),
             other => Applied::invalid(format!("a {} has no operation {other:?}", self.noun())),
         }
     }

@@ -206,3 +206,42 @@ fn deep_recursion_behaves_like_release_builds() {
     );
     assert_eq!(lines, ["6765", "610"]);
 }
+
+#[test]
+fn current_process_parent_pid_and_active_children() {
+    let lines = run_ok(
+        "fn who() { let me = current_process(); [me.name, me.pid == getpid(), parent_pid()] }
+         fn sleeper(q) { q.get(); }
+         fn nested() { spawn(who).join()[2] == getpid() }
+         let me = current_process();
+         print(me.name); print(me.pid == getpid()); print(parent_pid() != getpid());
+         let r = spawn(who).join();
+         print(r[0]); print(r[1]); print(r[2] == getpid());
+         print(pool_map(|x| current_process().name.sub_string(0, 11), [1], 1));
+         print(spawn(nested).join());
+         let q = queue();
+         let a = spawn(sleeper, [q]); let b = spawn(sleeper, [q]);
+         let kids = active_children();
+         print(kids.len()); print(kids.map(|k| k.name));
+         print(kids[0].pid == a.pid);
+         q.put(1); q.put(2); a.join(); b.join();
+         print(active_children().len());",
+    );
+    assert_eq!(
+        lines,
+        [
+            "MainProcess",
+            "true",
+            "true",
+            "Process-1",
+            "true",
+            "true",
+            "[\"PoolWorker-\"]",
+            "true",
+            "2",
+            "[\"Process-4\", \"Process-5\"]",
+            "true",
+            "0",
+        ]
+    );
+}

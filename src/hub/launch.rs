@@ -20,11 +20,16 @@ use nix::sys::signal::{SigHandler, SigSet, SigmaskHow, Signal, signal, sigprocma
 use nix::sys::socket::{AddressFamily, SockFlag, SockType, socketpair};
 use nix::unistd::{ForkResult, Pid, fork, getppid};
 
-use crate::interpreter::{self, HUB_FD, Role};
+use crate::interpreter::{self, HUB_FD, Identity, Role};
 use crate::script::Program;
 
 /// Forks a process that runs `role`; returns its pid and the hub's socket end.
-pub fn launch(role: Role, program: &Program, hub_pid: Pid) -> nix::Result<(Pid, OwnedFd)> {
+pub fn launch(
+    role: Role,
+    identity: Identity,
+    program: &Program,
+    hub_pid: Pid,
+) -> nix::Result<(Pid, OwnedFd)> {
     let (hub_end, child_end) = socketpair(
         AddressFamily::Unix,
         SockType::Stream,
@@ -44,7 +49,7 @@ pub fn launch(role: Role, program: &Program, hub_pid: Pid) -> nix::Result<(Pid, 
         }
         ForkResult::Child => {
             become_clean_child(hub_pid, child_end.as_raw_fd());
-            let code = interpreter::run(role, program);
+            let code = interpreter::run(role, identity, program);
             // SAFETY: `_exit` ends the process without running the hub's destructors.
             unsafe { libc::_exit(code) }
         }

@@ -13,8 +13,8 @@ use super::conn::Conn;
 use super::processes::{ExitStatus, Lifecycle, Proc, ProcKind};
 use super::waits::{self, WaitKey};
 use super::{Hub, HubResult, invalid, launch, signals};
-use crate::interpreter::Role;
-use crate::wire::{FnRef, ProcId, Reply, Value};
+use crate::interpreter::{Identity, Role};
+use crate::wire::{FnRef, Handle, ProcId, Reply, Value};
 
 impl Hub<'_> {
     // ----- processes ------------------------------------------------------
@@ -27,7 +27,8 @@ impl Hub<'_> {
     }
 
     pub(super) fn start(&mut self, id: ProcId, role: Role) -> Result<Pid, Errno> {
-        let (pid, fd) = launch::launch(role, self.program, self.pid)?;
+        let identity = self.identity(id);
+        let (pid, fd) = launch::launch(role, identity, self.program, self.pid)?;
         let flags = EpollFlags::EPOLLIN | EpollFlags::EPOLLRDHUP;
         self.epoll.add(fd.as_fd(), EpollEvent::new(flags, id))?;
         let proc = self
@@ -165,8 +166,43 @@ impl Hub<'_> {
             .ok_or_else(|| invalid(format!("no such process (#{id})")))
     }
 
+    /// Its name, and the pid of the process that asked for it (the hub's for the main script).
+    fn identity(&self, id: ProcId) -> Identity {
+        let proc = self.procs.get(&id);
+        let parent_pid = proc
+            .and_then(|p| p.parent)
+            .and_then(|parent| self.procs.get(&parent))
+            .and_then(Proc::pid)
+            .unwrap_or(self.pid);
+        Identity {
+            name: proc.map(|p| p.name.clone()).unwrap_or_default(),
+            parent_pid: parent_pid.as_raw(),
+        }
+    }
+
+    /// The live processes `from` spawned, for `active_children()`.
+    pub(super) fn children(&self, from: ProcId) -> Reply {
+        let mut kids: Vec<&Proc> = self
+            .procs
+            .values()
+            .filter(|p| p.parent == Some(from) && p.kind == ProcKind::Spawned && p.is_running())
+            .collect();
+        kids.sort_by_key(|p| p.id);
+        Reply::Values(
+            kids.into_iter()
+                .map(|p| {
+                    Value::Handle(Handle::Process {
+                        id: p.id,
+                        name: p.name.clone(),
+                    })
+                })
+                .collect(),
+        )
+    }
+
     pub(super) fn spawn(
         &mut self,
+        from: ProcId,
         target: FnRef,
         args: Vec<Value>,
         start: bool,
@@ -178,6 +214,9 @@ impl Hub<'_> {
             ProcKind::Spawned,
             Lifecycle::Created { target, args },
         );
+        if let Some(proc) = self.procs.get_mut(&id) {
+            proc.parent = Some(from);
+        }
         let pid = if start {
             Some(self.start_spawned(id)?.as_raw())
         } else {

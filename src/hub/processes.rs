@@ -74,6 +74,8 @@ pub struct Proc {
     pub parked: Option<Parked>,
     /// A signal was sent to it: it may be about to die, which can wake others.
     pub signaled: bool,
+    /// The process that asked for this one (none for the main script).
+    pub parent: Option<ProcId>,
 }
 
 impl Proc {
@@ -87,6 +89,7 @@ impl Proc {
             outcome: None,
             parked: None,
             signaled: false,
+            parent: None,
         }
     }
 

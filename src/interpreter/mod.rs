@@ -28,8 +28,15 @@ pub enum Role {
     },
 }
 
-pub fn run(role: Role, program: &Program) -> i32 {
+/// Who an interpreter is, for `current_process()` and `parent_pid()`.
+pub struct Identity {
+    pub name: String,
+    pub parent_pid: i32,
+}
+
+pub fn run(role: Role, identity: Identity, program: &Program) -> i32 {
     client::connect(HUB_FD);
+    crate::script::set_identity(identity.name, identity.parent_pid);
     match role {
         Role::Main => run_main(program),
         Role::Process { name, target, args } => run_process(program, &name, &target, args),

@@ -30,7 +30,7 @@ use std::rc::Rc;
 use rhai::{AST, Dynamic, Engine, EvalAltResult, Position};
 
 pub use convert::{from_wire, to_wire};
-pub use system::{take_exit_request, write_output};
+pub use system::{set_identity, take_exit_request, write_output};
 
 use crate::client::ClientError;
 use crate::wire::FnRef;

@@ -142,6 +142,12 @@ pub fn register(engine: &mut Engine) {
             })
         },
     );
+    engine.register_fn("active_children", || -> Result<Array> {
+        match client::call(&Request::Children)? {
+            Reply::Values(kids) => Ok(kids.into_iter().map(from_wire).collect()),
+            other => Ok(unexpected(other)?),
+        }
+    });
     engine.register_fn("process", |f: FnPtr, args: Array| {
         create("process", &f, args, false)
     });

@@ -13,6 +13,12 @@ use crate::wire::{Request, Stream};
 
 thread_local! {
     static EXIT_REQUEST: Cell<Option<i32>> = const { Cell::new(None) };
+    static IDENTITY: std::cell::RefCell<(String, i32)> = const { std::cell::RefCell::new((String::new(), 0)) };
+}
+
+/// Records who this interpreter is: its name and the pid of its parent.
+pub fn set_identity(name: String, parent_pid: i32) {
+    IDENTITY.with(|i| *i.borrow_mut() = (name, parent_pid));
 }
 
 /// The code given to `exit`, if the script called it.
@@ -56,6 +62,16 @@ pub fn register(engine: &mut Engine) {
         write_output(Stream::Stderr, format!("{at}{text}\n"));
     });
     engine.register_fn("getpid", || std::process::id() as INT);
+    engine.register_fn("parent_pid", || IDENTITY.with(|i| i.borrow().1 as INT));
+    engine.register_fn("current_process", || {
+        let mut map = rhai::Map::new();
+        map.insert(
+            "name".into(),
+            IDENTITY.with(|i| i.borrow().0.clone()).into(),
+        );
+        map.insert("pid".into(), Dynamic::from_int(std::process::id() as INT));
+        map
+    });
     engine.register_fn("cpu_count", || {
         std::thread::available_parallelism().map_or(1, |n| n.get()) as INT
     });

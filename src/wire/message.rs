@@ -50,6 +50,8 @@ pub enum Request {
         id: ProcId,
         signal: i32,
     },
+    /// The live processes the caller spawned.
+    Children,
     /// Makes a shared object in the hub; answered with its handle.
     Create {
         object: NewObject,

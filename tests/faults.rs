@@ -254,3 +254,129 @@ fn runaway_recursion_fails_the_worker_alone() {
         r.stderr
     );
 }
+
+#[test]
+fn a_closed_stdout_ends_the_run_instead_of_printing_forever() {
+    let s = script("let i = 0; loop { print(`line ${i}`); i += 1; }");
+    let mut child = Command::new(BIN)
+        .arg("run")
+        .arg(&s.path)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    assert_eq!(read_line(&mut out), "line 0");
+    let hub = child.id() as i32;
+    let everyone = children_of(hub);
+    drop(out);
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(141));
+    assert!(everyone.iter().all(|&p| !alive(p)), "{everyone:?}");
+}
+
+#[test]
+fn sigterm_is_heard_while_stdout_is_blocked() {
+    let s = script(
+        "let i = 0; loop { print(`a long line to fill the pipe ${i} ......................................`); i += 1; }",
+    );
+    let mut child = Command::new(BIN)
+        .arg("run")
+        .arg(&s.path)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Nobody reads stdout: the pipe fills and the hub's write blocks.
+    let hub = child.id() as i32;
+    eventually("the hub starts its main interpreter", || {
+        !children_of(hub).is_empty()
+    });
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    kill(hub, 15);
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(143));
+}
+
+#[test]
+fn a_deadlocked_pool_map_is_cancelled_cleanly() {
+    let lines = run_ok(
+        "fn waits(q) { q.get() }
+         fn slow(x) { sleep(0.05); x * 10 }
+         let q = queue();
+         try { pool_map(waits, [q], 1); } catch (e) { print(e.sub_string(0, 8)); }
+         q.put(\"stale\");
+         print(pool_map(slow, [1, 2, 3], 2));
+         print(q.get());",
+    );
+    assert_eq!(lines, ["Deadlock", "[10, 20, 30]", "stale"]);
+}
+
+#[test]
+fn a_deadlocked_barrier_wait_breaks_the_barrier() {
+    let r = run("fn party(b) { b.wait() }
+         let b = barrier(3);
+         let p = spawn(party, [b]);
+         while b.n_waiting() < 1 { sleep(0.01); }
+         try { b.wait(); } catch (e) { print(e.sub_string(0, 8)); }
+         p.join();
+         print(p.exitcode); print(b.is_broken()); print(b.n_waiting());");
+    assert_eq!(r.lines(), ["Deadlock", "1", "true", "0"]);
+    assert!(r.stderr.contains("BrokenBarrier"), "{}", r.stderr);
+}
+
+#[test]
+fn arrivals_during_a_barrier_action_wait_for_the_next_round() {
+    let lines = run_ok(
+        "fn party(b) { b.wait() }
+         let rounds = value(0);
+         let b = barrier(2, || { sleep(0.2); rounds.add(1); });
+         let ps = []; for i in 0..4 { ps.push(spawn(party, [b])); }
+         let got = []; for p in ps { got.push(p.join()); }
+         got.sort();
+         print(got); print(rounds.get()); print(b.is_broken());",
+    );
+    assert_eq!(lines, ["[0, 0, 1, 1]", "2", "false"]);
+}
+
+#[test]
+fn a_semaphore_released_by_another_process_does_not_come_back_twice() {
+    let lines = run_ok(
+        "fn take(s) { s.acquire(); }
+         let s = semaphore(0);
+         let p = spawn(take, [s]);
+         sleep(0.05);
+         s.release();
+         p.join();
+         print(s.value());",
+    );
+    assert_eq!(lines, ["0"]);
+}
+
+#[test]
+fn absurd_arguments_are_errors_not_panics() {
+    let lines = run_ok(
+        "fn add(a, b) { a + b }
+         try { spawn(Fn(\"add\").curry(1).curry(2).curry(3)); } catch (e) { print(e.sub_string(0, 6)); }
+         try { pool_map(|x| x, [1, 2, 3], 4611686018427387904); } catch (e) { print(e); }",
+    );
+    assert_eq!(
+        lines,
+        [
+            "spawn:",
+            "pool_map: workers must be at most 4096, not 4611686018427387904"
+        ]
+    );
+}
+
+#[test]
+fn a_pool_worker_that_raises_is_not_killed() {
+    let r = run(
+        "fn f(x) { if x == 1 { throw \"no\"; } sleep(0.05); x }
+         try { pool_map(f, [0, 1, 2, 3], #{workers: 1, chunksize: 1}); } catch (e) { print(e.sub_string(0, 15)); }",
+    );
+    assert_eq!(r.lines(), ["pool_map: item "]);
+    assert!(!r.stderr.contains("SIGKILL"), "{}", r.stderr);
+}

@@ -71,11 +71,6 @@ impl Conn {
         self.decoder.next()
     }
 
-    /// True when the peer closed in the middle of a message.
-    pub fn ended_mid_frame(&self) -> bool {
-        self.closed && self.decoder.has_partial()
-    }
-
     /// Queues `reply` and writes what the socket takes now.
     pub fn queue_reply(&mut self, reply: &Reply) -> Result<(), FrameError> {
         let frame = encode_frame(reply)?;

@@ -25,7 +25,7 @@ use crate::script::Program;
 
 /// Forks a process that runs `role`; returns its pid and the hub's socket end.
 pub fn launch(
-    role: Role,
+    role: &Role,
     identity: Identity,
     program: &Program,
     hub_pid: Pid,
@@ -49,7 +49,12 @@ pub fn launch(
         }
         ForkResult::Child => {
             become_clean_child(hub_pid, child_end.as_raw_fd());
-            let code = interpreter::run(role, identity, program);
+            // A panic must not unwind into the hub's code (and its
+            // descriptors, closed above): it ends this process with 101.
+            let code = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                interpreter::run(role, identity, program)
+            }))
+            .unwrap_or(101);
             // SAFETY: `_exit` ends the process without running the hub's destructors.
             unsafe { libc::_exit(code) }
         }

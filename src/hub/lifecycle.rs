@@ -26,7 +26,7 @@ impl Hub<'_> {
         id
     }
 
-    pub(super) fn start(&mut self, id: ProcId, role: Role) -> Result<Pid, Errno> {
+    pub(super) fn start(&mut self, id: ProcId, role: &Role) -> Result<Pid, Errno> {
         let identity = self.identity(id);
         let (pid, fd) = launch::launch(role, identity, self.program, self.pid)?;
         let flags = EpollFlags::EPOLLIN | EpollFlags::EPOLLRDHUP;
@@ -59,8 +59,15 @@ impl Hub<'_> {
             target,
             args,
         };
-        self.start(id, role)
-            .map_err(|e| invalid(format!("start: cannot start a process: {e}")))
+        self.start(id, &role).map_err(|e| {
+            // Not started after all: it may be started again.
+            if let (Some(proc), Role::Process { target, args, .. }) =
+                (self.procs.get_mut(&id), role)
+            {
+                proc.state = Lifecycle::Created { target, args };
+            }
+            invalid(format!("start: cannot start a process: {e}"))
+        })
     }
 
     pub(super) fn on_signals(&mut self) -> Option<i32> {
@@ -95,7 +102,7 @@ impl Hub<'_> {
             "interrupted by {}; stopping: {what}",
             signals::name(signo)
         ));
-        self.shut_down(128 + signo)
+        self.shut_down(128 + signo, false)
     }
 
     pub(super) fn reap(&mut self) {
@@ -127,7 +134,8 @@ impl Hub<'_> {
         let (kind, label) = (proc.kind, proc.label());
         self.check_stuck = true;
 
-        let forgotten = self.store.forget_process(id);
+        let abnormally = status != ExitStatus::Code(0);
+        let forgotten = self.store.forget_process(id, abnormally);
         // The main script ending normally holding a lock is no news.
         let quiet = kind == ProcKind::Main && matches!(status, ExitStatus::Code(_));
         if !quiet {
@@ -259,6 +267,9 @@ impl Hub<'_> {
     }
 
     /// Signals a running process, and remembers it did (see `break_stuck_run`).
+    /// SIGTERM and SIGKILL end an interpreter, so what it waited for is
+    /// withdrawn now: an item or a lock must not go to a process that is
+    /// about to die.
     pub(super) fn send_signal(&mut self, id: ProcId, signal: Signal) {
         let Some(proc) = self.procs.get_mut(&id) else {
             return;
@@ -266,6 +277,9 @@ impl Hub<'_> {
         if let (true, Some(pid)) = (proc.is_running(), proc.pid()) {
             proc.signaled = true;
             let _ = kill(pid, signal);
+            if matches!(signal, Signal::SIGKILL | Signal::SIGTERM) {
+                self.withdraw_wait(id);
+            }
         }
     }
 }

@@ -15,6 +15,7 @@
 mod conn;
 mod launch;
 mod lifecycle;
+mod output;
 mod parking;
 mod pool_map;
 mod pool_run;
@@ -24,7 +25,6 @@ mod signals;
 mod waits;
 
 use std::collections::HashMap;
-use std::io::Write;
 use std::os::fd::AsFd;
 use std::time::Instant;
 
@@ -40,6 +40,7 @@ use crate::script::Program;
 use crate::store::{LocalStore, ObjectStore};
 use crate::wire::{ErrorKind, HubError, ProcId, Reply};
 use conn::ReadOutcome;
+use output::{FlushError, Output};
 use pool_run::PoolRun;
 use processes::{ExitStatus, Lifecycle, Proc, ProcKind, RunId};
 use waits::Waits;
@@ -74,13 +75,12 @@ pub fn run(program: &Program) -> Result<i32, HubStartError> {
         waits: Waits::default(),
         runs: HashMap::new(),
         next_run: 0,
-        stdout: Vec::new(),
-        stderr: Vec::new(),
+        output: Output::default(),
         main_status: None,
         check_stuck: false,
     };
     let main = hub.add_proc("MainProcess".into(), ProcKind::Main, Lifecycle::Launching);
-    hub.start(main, Role::Main)?;
+    hub.start(main, &Role::Main)?;
     Ok(hub.event_loop())
 }
 
@@ -98,8 +98,7 @@ struct Hub<'p> {
     waits: Waits,
     runs: HashMap<RunId, PoolRun>,
     next_run: RunId,
-    stdout: Vec<u8>,
-    stderr: Vec<u8>,
+    output: Output,
     /// Set when the main script's process has ended.
     main_status: Option<ExitStatus>,
     /// Something parked forever or ended: look for a run that cannot move.
@@ -112,27 +111,24 @@ fn invalid(message: impl Into<String>) -> HubError {
     HubError::new(ErrorKind::Invalid, message)
 }
 
-fn write_all_fd(fd: i32, buffer: &mut Vec<u8>) {
-    if buffer.is_empty() {
-        return;
-    }
-    // SAFETY: fds 1 and 2 stay open for the hub's life; `File` is not dropped.
-    let mut file = std::mem::ManuallyDrop::new(unsafe {
-        <std::fs::File as std::os::fd::FromRawFd>::from_raw_fd(fd)
-    });
-    let _ = file.write_all(buffer);
-    buffer.clear();
-}
-
 impl Hub<'_> {
     // ----- the loop -------------------------------------------------------
 
     fn event_loop(&mut self) -> i32 {
         let mut events = vec![EpollEvent::empty(); 256];
         loop {
-            self.flush_output();
+            match self.output.flush(self.signals.as_fd(), None) {
+                Ok(()) => {}
+                Err(FlushError::Interrupted) => {
+                    if let Some(code) = self.on_signals() {
+                        return code;
+                    }
+                    continue;
+                }
+                Err(FlushError::StdoutClosed) => return self.shut_down(128 + libc::SIGPIPE, false),
+            }
             if let Some(code) = self.finished_code() {
-                return self.shut_down(code);
+                return self.shut_down(code, true);
             }
             let timeout = match self.waits.next_deadline() {
                 None => EpollTimeout::NONE,
@@ -146,14 +142,13 @@ impl Hub<'_> {
                 Err(Errno::EINTR) => 0,
                 Err(e) => {
                     self.warn(format!("event loop failed: {e}"));
-                    return self.shut_down(1);
+                    return self.shut_down(1, false);
                 }
             };
             for event in &events[..ready] {
                 let token = event.data();
                 if token == SIGNAL_TOKEN {
                     if let Some(code) = self.on_signals() {
-                        self.flush_output();
                         return code;
                     }
                 } else {
@@ -183,10 +178,22 @@ impl Hub<'_> {
         (!waiting).then_some(code)
     }
 
-    fn shut_down(&mut self, code: i32) -> i32 {
+    /// Stops every process and writes the last output. At a normal end
+    /// (`patient`) all of it is written unless a stop signal comes; after an
+    /// interruption the hub gives the output a second, not forever.
+    pub(super) fn shut_down(&mut self, code: i32, patient: bool) -> i32 {
         self.kill_all(Signal::SIGKILL);
         self.reap_all_blocking();
-        self.flush_output();
+        let limit = (!patient).then_some(std::time::Duration::from_secs(1));
+        while let Err(FlushError::Interrupted) = self.output.flush(self.signals.as_fd(), limit) {
+            let mut stop = false;
+            while let Ok(Some(info)) = self.signals.read_signal() {
+                stop |= info.ssi_signo as i32 != libc::SIGCHLD;
+            }
+            if stop {
+                break;
+            }
+        }
         code
     }
 
@@ -210,13 +217,9 @@ impl Hub<'_> {
         }
     }
 
-    fn flush_output(&mut self) {
-        write_all_fd(1, &mut self.stdout);
-        write_all_fd(2, &mut self.stderr);
-    }
-
     fn warn(&mut self, message: String) {
-        self.stderr
+        self.output
+            .stderr
             .extend_from_slice(format!("mphost: {message}\n").as_bytes());
     }
 
@@ -256,15 +259,21 @@ impl Hub<'_> {
         }
         let closed = matches!(read, Ok(ReadOutcome::Closed)) || read.is_err();
         if closed {
+            // A process killed in the middle of a write leaves half a frame:
+            // that is a death, not a protocol violation.
             let _ = self.epoll.delete(conn.fd());
-            if conn.ended_mid_frame() {
-                bad.get_or_insert_with(|| "connection closed in the middle of a message".into());
-            }
         }
         for request in requests {
+            // A closed peer is dead or dying: nobody will read an answer, so
+            // only its one-way messages (output, results) still count.
+            if closed && request.expects_reply() {
+                continue;
+            }
             self.dispatch(id, request);
         }
-        if let Some(reason) = bad {
+        // Garbage from a live process is a violation; from a closed one
+        // (possibly already reaped: never signal it) it is the end of a death.
+        if let (Some(reason), false) = (bad, closed) {
             self.protocol_violation(id, &reason);
         }
     }

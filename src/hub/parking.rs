@@ -73,6 +73,33 @@ impl Hub<'_> {
         }
     }
 
+    /// Ends `who`'s wait with an error, undoing what the wait had started:
+    /// a `pool_map` stops its workers; an object operation is settled as if
+    /// its deadline had passed (a barrier breaks, a condition forgets the
+    /// waiter) and its answer replaced by the error.
+    fn cancel_wait(&mut self, who: ProcId, message: String) {
+        if self.withdraw_wait(who) {
+            self.reply(who, Reply::Error(invalid(message)));
+        }
+    }
+
+    /// Ends `who`'s wait without an answer and undoes what it had started;
+    /// false when it was not waiting.
+    pub(super) fn withdraw_wait(&mut self, who: ProcId) -> bool {
+        let Some(parked) = self.unpark(who) else {
+            return false;
+        };
+        match (parked.key, parked.op) {
+            (WaitKey::PoolMap(run), _) => self.abandon_run(run),
+            (WaitKey::Object(id), Some(op)) => {
+                let changed = self.store.withdraw(id, who, op);
+                self.retry_parked(changed);
+            }
+            _ => {}
+        }
+        true
+    }
+
     /// When every live process waits with no deadline, nothing can ever wake
     /// them: Python hangs here. mphost answers the main script's wait with an
     /// error, or, once the main script has ended, stops the stuck processes.
@@ -80,8 +107,13 @@ impl Hub<'_> {
         let running: Vec<&Proc> = self.procs.values().filter(|p| p.is_running()).collect();
         // Someone not parked, parked with a deadline, or sent a signal (its
         // death may wake the others) can still move the run on.
-        let can_move =
-            |p: &&Proc| p.signaled || p.parked.as_ref().is_none_or(|w| w.deadline.is_some());
+        // A process that was signalled or closed its socket is dying, and its
+        // death may wake the others.
+        let can_move = |p: &&Proc| {
+            p.signaled
+                || p.conn.as_ref().is_none_or(|c| c.closed)
+                || p.parked.as_ref().is_none_or(|w| w.deadline.is_some())
+        };
         if running.is_empty() || running.iter().any(can_move) {
             return;
         }
@@ -111,11 +143,10 @@ impl Hub<'_> {
             .map(|p| p.id);
         match main {
             Some(main) => {
-                self.unpark(main);
                 let message = format!(
                     "Deadlock: every process is waiting and none can wake the others ({story})"
                 );
-                self.reply(main, Reply::Error(invalid(message)));
+                self.cancel_wait(main, message);
             }
             None => {
                 self.warn(format!(

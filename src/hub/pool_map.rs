@@ -56,7 +56,7 @@ impl Hub<'_> {
         if let Some(r) = self.runs.get_mut(&run) {
             r.add_worker(id, slot);
         }
-        self.start(id, Role::PoolWorker { progress })?;
+        self.start(id, &Role::PoolWorker { progress })?;
         Ok(())
     }
 
@@ -81,12 +81,13 @@ impl Hub<'_> {
                 }
                 run.finished = true;
                 let (caller, values) = (run.caller, run.take_results());
-                self.unpark(caller);
-                self.reply(caller, Reply::Values(values));
+                self.answer_caller(run_id, caller, Reply::Values(values));
                 self.finish_run(run_id);
                 return self.reply(from, Reply::Stop);
             }
             Some(TaskReport::Failed { index, message }) => {
+                // The worker is alive and done with its chunk: not to be killed.
+                run.release(from);
                 let label = self.procs.get(&from).map(Proc::label).unwrap_or_default();
                 self.fail_run(
                     run_id,
@@ -145,12 +146,20 @@ impl Hub<'_> {
         };
         run.finished = true;
         let caller = run.caller;
-        self.unpark(caller);
-        self.reply(
+        self.answer_caller(
+            run_id,
             caller,
             Reply::Error(HubError::new(ErrorKind::Pool, message)),
         );
         self.finish_run(run_id);
+    }
+
+    /// Answers a run's caller, if it is still waiting for that run.
+    fn answer_caller(&mut self, run_id: RunId, caller: ProcId, reply: Reply) {
+        if self.is_parked_on(caller, WaitKey::PoolMap(run_id)) {
+            self.unpark(caller);
+            self.reply(caller, reply);
+        }
     }
 
     /// The caller of a run is gone: its workers have nobody to work for.

@@ -9,7 +9,7 @@ use crate::wire::{FnRef, PoolTask, ProcId, Value};
 
 /// Python's `Pool.map` default: about four chunks per worker.
 pub fn default_chunksize(items: usize, workers: usize) -> usize {
-    let per = workers.max(1) * 4;
+    let per = workers.max(1).saturating_mul(4);
     let (size, extra) = (items / per, items % per);
     (size + usize::from(extra > 0)).max(1)
 }
@@ -72,6 +72,11 @@ impl PoolRun {
             first,
             items,
         })
+    }
+
+    /// Forgets what `worker` held (it failed its chunk and lives on).
+    pub fn release(&mut self, worker: ProcId) {
+        self.held.remove(&worker);
     }
 
     /// Files a worker's results; true when every item is done.

@@ -15,8 +15,8 @@ impl Hub<'_> {
         let result = match request {
             Request::Output { stream, text } => {
                 match stream {
-                    Stream::Stdout => self.stdout.extend_from_slice(text.as_bytes()),
-                    Stream::Stderr => self.stderr.extend_from_slice(text.as_bytes()),
+                    Stream::Stdout => self.output.stdout.extend_from_slice(text.as_bytes()),
+                    Stream::Stderr => self.output.stderr.extend_from_slice(text.as_bytes()),
                 }
                 return;
             }
@@ -81,8 +81,12 @@ impl Hub<'_> {
                 let now = self.store.timed_out(on, who, op);
                 self.settle(who, now, None, reply);
             }
-            Ok(Outcome::Blocked { op, on }) => {
+            Ok(Outcome::Blocked { op, on }) if reply => {
                 self.park(who, WaitKey::Object(on), Some(op), timeout)
+            }
+            // A one-way message must not wait: nobody would read the answer.
+            Ok(Outcome::Blocked { op, .. }) => {
+                self.warn(format!("a one-way {op:?} could not complete; dropped"))
             }
             Err(e) if reply => self.reply(who, Reply::Error(e)),
             Err(e) => self.warn(e.message),
@@ -116,7 +120,9 @@ impl Hub<'_> {
                             parked.key = WaitKey::Object(on);
                         }
                         if on == id {
-                            still_waiting.push_back(who);
+                            if !still_waiting.contains(&who) {
+                                still_waiting.push_back(who);
+                            }
                         } else {
                             self.waits.refile(who, WaitKey::Object(on));
                         }

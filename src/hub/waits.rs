@@ -75,7 +75,7 @@ impl Waits {
         if let Some(deadline) = deadline {
             self.timers.push(Reverse((deadline, who, ticket)));
         }
-        self.lists.entry(key).or_default().push_back(who);
+        self.refile(who, key);
         Parked {
             key,
             op,
@@ -85,8 +85,13 @@ impl Waits {
     }
 
     /// Files an already parked process under another key (its deadline stays).
+    /// A process already listed (a stale entry from an earlier wait that
+    /// timed out) keeps its place rather than being listed twice.
     pub fn refile(&mut self, who: ProcId, key: WaitKey) {
-        self.lists.entry(key).or_default().push_back(who);
+        let list = self.lists.entry(key).or_default();
+        if !list.contains(&who) {
+            list.push_back(who);
+        }
     }
 
     /// The waiters filed under `key`, oldest first, removed from the list.

@@ -34,13 +34,13 @@ pub struct Identity {
     pub parent_pid: i32,
 }
 
-pub fn run(role: Role, identity: Identity, program: &Program) -> i32 {
+pub fn run(role: &Role, identity: Identity, program: &Program) -> i32 {
     client::connect(HUB_FD);
     crate::script::set_identity(identity.name, identity.parent_pid);
     match role {
         Role::Main => run_main(program),
-        Role::Process { name, target, args } => run_process(program, &name, &target, args),
-        Role::PoolWorker { progress } => run_pool_worker(program, progress),
+        Role::Process { name, target, args } => run_process(program, name, target, args),
+        Role::PoolWorker { progress } => run_pool_worker(program, *progress),
     }
 }
 
@@ -93,8 +93,12 @@ fn worker_error(name: &str, error: &EvalAltResult) -> String {
     )
 }
 
-fn run_process(program: &Program, name: &str, target: &FnRef, args: Vec<Value>) -> i32 {
-    let result = call(program, target, args.into_iter().map(from_wire).collect());
+fn run_process(program: &Program, name: &str, target: &FnRef, args: &[Value]) -> i32 {
+    let result = call(
+        program,
+        target,
+        args.iter().cloned().map(from_wire).collect(),
+    );
     if let Some(code) = take_exit_request() {
         return code;
     }

@@ -80,7 +80,7 @@ impl ScriptInfo {
                 target.name,
                 arities
                     .iter()
-                    .map(|a| (a - target.curry.len()).to_string())
+                    .map(|a| a.saturating_sub(target.curry.len()).to_string())
                     .collect::<Vec<_>>()
                     .join(" or "),
             ))),

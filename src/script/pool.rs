@@ -12,8 +12,14 @@ use crate::wire::{Reply, Request};
 
 type Result<T> = std::result::Result<T, Box<EvalAltResult>>;
 
+/// The most workers one call may start (as `--workers`).
+const MAX_WORKERS: INT = 4096;
+
 fn positive(name: &str, value: &Dynamic) -> Result<usize> {
     match value.as_int() {
+        Ok(n) if n > MAX_WORKERS => Err(script_error(format!(
+            "pool_map: {name} must be at most {MAX_WORKERS}, not {n}"
+        ))),
         Ok(n) if n >= 1 => Ok(n as usize),
         Ok(n) => Err(script_error(format!(
             "pool_map: {name} must be at least 1, not {n}"

@@ -55,6 +55,10 @@ impl Barrier {
     pub fn apply(&mut self, id: ObjectId, who: ProcId, op: Op) -> Applied {
         match op {
             Op::BarrierWait if self.broken => broken_error("the barrier is broken"),
+            // Arrivals while the action runs belong to the next round.
+            Op::BarrierWait if self.running_action.is_some() => {
+                Applied::blocked(Op::BarrierWait, id)
+            }
             Op::BarrierWait => {
                 let index = self.waiting.len() as u64;
                 self.waiting.push(who);

@@ -164,7 +164,21 @@ impl ObjectStore for LocalStore {
         }
     }
 
-    fn forget_process(&mut self, who: ProcId) -> Forgotten {
+    fn withdraw(&mut self, id: ObjectId, who: ProcId, _op: Op) -> Vec<ObjectId> {
+        match self.objects.get_mut(&id) {
+            Some(Object::Barrier(b)) => b
+                .forget(id, who)
+                .map(|(_, changed)| changed)
+                .unwrap_or_default(),
+            Some(Object::Condition(c)) => {
+                c.forget(who);
+                Vec::new()
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    fn forget_process(&mut self, who: ProcId, abnormally: bool) -> Forgotten {
         let mut forgotten = Forgotten::default();
         let mut ids: Vec<ObjectId> = self.objects.keys().copied().collect();
         ids.sort_unstable();
@@ -179,7 +193,7 @@ impl ObjectStore for LocalStore {
                         forgotten.changed.push(id);
                     }
                 }
-                Object::Semaphore(s) => {
+                Object::Semaphore(s) if abnormally => {
                     if let Some(note) = s.forget(id, who) {
                         forgotten.notes.push(note);
                         forgotten.changed.push(id);

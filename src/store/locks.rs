@@ -131,10 +131,19 @@ impl Semaphore {
             )),
             Op::Release => {
                 self.value += 1;
-                if let Some(n) = self.held.get_mut(&who) {
+                // The unit comes from the releaser if it holds one, else from
+                // some holder: a dead holder's units must not come back twice.
+                let from = if self.held.contains_key(&who) {
+                    Some(who)
+                } else {
+                    self.held.keys().min().copied()
+                };
+                if let Some(holder) = from
+                    && let Some(n) = self.held.get_mut(&holder)
+                {
                     *n -= 1;
                     if *n == 0 {
-                        self.held.remove(&who);
+                        self.held.remove(&holder);
                     }
                 }
                 Applied::changed(Value::Unit, id)

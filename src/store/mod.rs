@@ -93,6 +93,12 @@ pub trait ObjectStore {
     fn apply(&mut self, id: ObjectId, who: ProcId, op: Op) -> Applied;
     /// A parked `op` reached its deadline: what it answers, and the clean-up.
     fn timed_out(&mut self, id: ObjectId, who: ProcId, op: Op) -> Applied;
-    /// `who` died: free what it held, break what waited on it.
-    fn forget_process(&mut self, who: ProcId) -> Forgotten;
+    /// `who` stops waiting on `op` without an answer (it is being killed, or
+    /// its wait was cancelled): undo what the wait had started.
+    fn withdraw(&mut self, id: ObjectId, who: ProcId, op: Op) -> Vec<ObjectId>;
+    /// `who` ended: free the locks it held, break what waited on it, and,
+    /// when it died `abnormally` (a signal, an error), give back the
+    /// semaphore units it held (after a normal exit they stay taken, as a
+    /// semaphore used as a counter needs).
+    fn forget_process(&mut self, who: ProcId, abnormally: bool) -> Forgotten;
 }

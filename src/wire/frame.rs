@@ -105,6 +105,7 @@ impl FrameDecoder {
     }
 
     /// True when bytes of an unfinished frame are waiting.
+    #[cfg(test)]
     pub fn has_partial(&self) -> bool {
         self.start < self.buffer.len()
     }

@@ -3,78 +3,18 @@
 mod common;
 use common::*;
 
-use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
-
-fn kill(pid: i32, signal: i32) {
-    // SAFETY: sends a signal to a pid this test started or read from its child.
-    unsafe { libc_kill(pid, signal) };
-}
-
-unsafe extern "C" {
-    #[link_name = "kill"]
-    fn libc_kill(pid: i32, sig: i32) -> i32;
-}
-
-/// Starts a script whose stdout is read line by line while it runs.
-fn start_streaming(
-    source: &str,
-) -> (
-    Script,
-    std::process::Child,
-    BufReader<std::process::ChildStdout>,
-) {
-    let s = script(source);
-    let mut child = Command::new(BIN)
-        .arg("run")
-        .arg(&s.path)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start mphost");
-    let out = BufReader::new(child.stdout.take().unwrap());
-    (s, child, out)
-}
-
-fn read_line(out: &mut BufReader<std::process::ChildStdout>) -> String {
-    let mut line = String::new();
-    out.read_line(&mut line).expect("read a line");
-    line.trim_end().to_string()
-}
-
-fn children_of(pid: i32) -> Vec<i32> {
-    let mut kids = Vec::new();
-    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(p) = entry.file_name().to_string_lossy().parse::<i32>() else {
-            continue;
-        };
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{p}/stat")) else {
-            continue;
-        };
-        let fields: Vec<&str> = stat
-            .rsplit(')')
-            .next()
-            .unwrap_or("")
-            .split_whitespace()
-            .collect();
-        if fields.get(1).and_then(|f| f.parse::<i32>().ok()) == Some(pid) {
-            kids.push(p);
-        }
-    }
-    kids
-}
 
 #[test]
 fn a_pool_worker_killed_by_sigkill_fails_pool_map_naming_item_and_signal() {
-    let (_s, mut child, mut out) = start_streaming(
+    let mut run = Streaming::start(
         "fn f(x) { if x == 4 { print(getpid()); sleep(60); } x }
          try { pool_map(f, [0, 1, 2, 3, 4, 5, 6, 7], #{workers: 2, chunksize: 3}); } catch (e) { print(e); }
          print(pool_map(f, [0, 2], 2));",
     );
-    let pid: i32 = read_line(&mut out).parse().expect("worker pid");
+    let pid: i32 = run.line().parse().expect("worker pid");
     kill(pid, 9);
-    let message = read_line(&mut out);
+    let message = run.line();
     assert!(
         message.starts_with("pool_map: worker PoolWorker-"),
         "{message}"
@@ -85,26 +25,24 @@ fn a_pool_worker_killed_by_sigkill_fails_pool_map_naming_item_and_signal() {
         )),
         "{message}"
     );
-    assert_eq!(read_line(&mut out), "[0, 2]");
-    assert_eq!(child.wait().unwrap().code(), Some(0));
+    assert_eq!(run.line(), "[0, 2]");
+    assert_eq!(run.wait(), Some(0));
 }
 
 #[test]
 fn workers_die_when_the_supervisor_is_killed() {
-    let (_s, mut child, mut out) = start_streaming(
+    let mut run = Streaming::start(
         "fn w() { print(getpid()); sleep(60); }
          let a = spawn(w); let b = spawn(w);
          a.join(); b.join();",
     );
-    let pids: Vec<i32> = (0..2)
-        .map(|_| read_line(&mut out).parse().unwrap())
-        .collect();
-    let hub = child.id() as i32;
+    let pids: Vec<i32> = (0..2).map(|_| run.line().parse().unwrap()).collect();
+    let hub = run.pid();
     let mut everyone = children_of(hub);
     assert!(everyone.len() >= 3, "main and two workers: {everyone:?}");
     everyone.extend(&pids);
     kill(hub, 9);
-    let _ = child.wait();
+    run.wait();
     eventually("every worker of a killed supervisor exits", || {
         everyone.iter().all(|&p| !alive(p))
     });
@@ -113,18 +51,16 @@ fn workers_die_when_the_supervisor_is_killed() {
 #[test]
 fn sigterm_and_sigint_stop_everything_and_exit_143_and_130() {
     for (signal, code, name) in [(15, 143, "SIGTERM"), (2, 130, "SIGINT")] {
-        let (_s, mut child, mut out) = start_streaming(
+        let mut run = Streaming::start(
             "fn w() { print(getpid()); sleep(60); }
              let p = spawn(w); p.join();",
         );
-        let worker: i32 = read_line(&mut out).parse().unwrap();
-        let hub = child.id() as i32;
+        let worker: i32 = run.line().parse().unwrap();
+        let hub = run.pid();
         let everyone = children_of(hub);
         kill(hub, signal);
-        let status = child.wait().unwrap();
-        assert_eq!(status.code(), Some(code), "{name}");
-        let mut stderr = String::new();
-        std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+        assert_eq!(run.wait(), Some(code), "{name}");
+        let stderr = run.stderr();
         assert!(
             stderr.contains(&format!("interrupted by {name}")),
             "{stderr}"
@@ -140,7 +76,7 @@ fn sigterm_and_sigint_stop_everything_and_exit_143_and_130() {
 
 #[test]
 fn thousands_of_spawns_leave_no_zombie_and_no_descriptor() {
-    let (_s, mut child, mut out) = start_streaming(
+    let mut run = Streaming::start(
         "fn f(x) { x }
          let sum = 0;
          for i in 0..2000 { sum += spawn(f, [i]).join(); }
@@ -148,9 +84,9 @@ fn thousands_of_spawns_leave_no_zombie_and_no_descriptor() {
          print(\"ready\");
          sleep(60);",
     );
-    assert_eq!(read_line(&mut out), "1999000");
-    assert_eq!(read_line(&mut out), "ready");
-    let hub = child.id() as i32;
+    assert_eq!(run.line(), "1999000");
+    assert_eq!(run.line(), "ready");
+    let hub = run.pid();
     let kids = children_of(hub);
     assert_eq!(kids.len(), 1, "only the main interpreter is left: {kids:?}");
     let fds = std::fs::read_dir(format!("/proc/{hub}/fd"))
@@ -166,7 +102,7 @@ fn thousands_of_spawns_leave_no_zombie_and_no_descriptor() {
         "the main interpreter holds {main_fds} descriptors"
     );
     kill(hub, 15);
-    let _ = child.wait();
+    run.wait();
 }
 
 #[test]
@@ -224,16 +160,14 @@ fn the_main_script_ending_stops_processes_that_would_wait_forever() {
 
 #[test]
 fn the_main_interpreter_killed_by_a_signal_ends_the_run_with_128_plus_n() {
-    let (_s, mut child, mut out) =
-        start_streaming("print(getpid()); fn w() { sleep(60); } let p = spawn(w); p.join();");
-    let main: i32 = read_line(&mut out).parse().unwrap();
-    let hub = child.id() as i32;
+    let mut run =
+        Streaming::start("print(getpid()); fn w() { sleep(60); } let p = spawn(w); p.join();");
+    let main: i32 = run.line().parse().unwrap();
+    let hub = run.pid();
     let everyone = children_of(hub);
     kill(main, 9);
-    let status = child.wait().unwrap();
-    assert_eq!(status.code(), Some(137));
-    let mut stderr = String::new();
-    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+    assert_eq!(run.wait(), Some(137));
+    let stderr = run.stderr();
     assert!(
         stderr.contains("the main script MainProcess (pid") && stderr.contains("SIGKILL"),
         "{stderr}"
@@ -266,8 +200,10 @@ fn a_closed_stdout_ends_the_run_instead_of_printing_forever() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let mut out = BufReader::new(child.stdout.take().unwrap());
-    assert_eq!(read_line(&mut out), "line 0");
+    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    std::io::BufRead::read_line(&mut out, &mut first).unwrap();
+    assert_eq!(first, "line 0\n");
     let hub = child.id() as i32;
     let everyone = children_of(hub);
     drop(out);

@@ -145,12 +145,13 @@ impl Hub<'_> {
         }
         self.retry_parked(forgotten.changed);
         if let Some(waits::Parked {
-            key: WaitKey::PoolMap(run),
+            key: WaitKey::Job(job),
             ..
         }) = parked
         {
-            self.abandon_run(run);
+            self.job_abandoned(job);
         }
+        self.owner_ended(id);
         for joiner in self.waits.take_list(WaitKey::Join(id)) {
             if self.is_parked_on(joiner, WaitKey::Join(id)) {
                 self.answer_join(joiner, id);
@@ -163,7 +164,7 @@ impl Hub<'_> {
                 }
                 self.main_status = Some(status);
             }
-            ProcKind::PoolWorker { run } => self.pool_worker_ended(run, id, &label, status),
+            ProcKind::PoolWorker { pool } => self.pool_worker_ended(pool, id, &label, status),
             ProcKind::Spawned => {}
         }
     }

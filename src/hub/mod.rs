@@ -13,12 +13,12 @@
 //! when another process's action or a deadline settles them.
 
 mod conn;
+mod jobs;
 mod launch;
 mod lifecycle;
 mod output;
 mod parking;
-mod pool_map;
-mod pool_run;
+mod pools;
 mod processes;
 mod requests;
 mod signals;
@@ -40,9 +40,10 @@ use crate::script::Program;
 use crate::store::{LocalStore, ObjectStore};
 use crate::wire::{ErrorKind, HubError, ProcId, Reply};
 use conn::ReadOutcome;
+use jobs::Job;
 use output::{FlushError, Output};
-use pool_run::PoolRun;
-use processes::{ExitStatus, Lifecycle, Proc, ProcKind, RunId};
+use pools::{JobId, Pool, PoolId};
+use processes::{ExitStatus, Lifecycle, Proc, ProcKind};
 use waits::Waits;
 
 const SIGNAL_TOKEN: u64 = u64::MAX;
@@ -73,8 +74,10 @@ pub fn run(program: &Program) -> Result<i32, HubStartError> {
         pool_worker_count: 0,
         store: Box::new(LocalStore::default()),
         waits: Waits::default(),
-        runs: HashMap::new(),
-        next_run: 0,
+        pools: HashMap::new(),
+        jobs: HashMap::new(),
+        next_pool: 0,
+        next_job: 0,
         output: Output::default(),
         main_status: None,
         check_stuck: false,
@@ -96,8 +99,10 @@ struct Hub<'p> {
     pool_worker_count: u64,
     store: Box<dyn ObjectStore>,
     waits: Waits,
-    runs: HashMap<RunId, PoolRun>,
-    next_run: RunId,
+    pools: HashMap<PoolId, Pool>,
+    jobs: HashMap<JobId, (PoolId, Job)>,
+    next_pool: PoolId,
+    next_job: JobId,
     output: Output,
     /// Set when the main script's process has ended.
     main_status: Option<ExitStatus>,

@@ -62,23 +62,28 @@ fn write_all(
                 None => break Ok(()),
             },
         };
+        // At shutdown (a deadline) signals no longer interrupt: only the
+        // stream is watched, or a pending SIGCHLD would wake poll at once.
+        let watched = if deadline.is_none() { 2 } else { 1 };
         let mut fds = [
             PollFd::new(stream.as_fd(), PollFlags::POLLOUT),
             PollFd::new(signals, PollFlags::POLLIN),
         ];
-        match poll(&mut fds, timeout) {
+        match poll(&mut fds[..watched], timeout) {
             Err(nix::errno::Errno::EINTR) | Ok(0) => continue,
             Err(_) => break Ok(()),
             Ok(_) => {}
         }
-        if deadline.is_none()
-            && fds[1]
-                .revents()
-                .is_some_and(|r| r.contains(PollFlags::POLLIN))
-        {
+        let ready = |fd: &PollFd| fd.revents().unwrap_or(PollFlags::empty());
+        if watched == 2 && ready(&fds[1]).contains(PollFlags::POLLIN) {
             break Err(FlushError::Interrupted);
         }
-        let rest = &buffer[written..];
+        if ready(&fds[0]).is_empty() {
+            continue;
+        }
+        // POLLOUT on a pipe promises room for PIPE_BUF bytes, not for all of
+        // them: a longer write could block again, deaf to signals.
+        let rest = &buffer[written..buffer.len().min(written + libc::PIPE_BUF)];
         // SAFETY: writes from a live slice to an fd that stays open.
         let n = unsafe { libc::write(fd, rest.as_ptr().cast(), rest.len()) };
         if n >= 0 {

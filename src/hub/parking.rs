@@ -5,8 +5,8 @@ use nix::sys::signal::Signal;
 
 use super::processes::{Proc, ProcKind};
 use super::waits::{self, WaitKey};
-use super::{Hub, invalid};
-use crate::wire::{Op, ProcId, ProcessInfo, Reply, Value};
+use super::{Hub, invalid, pools};
+use crate::wire::{JobAsk, Op, ProcId, ProcessInfo, Reply, Value};
 use std::time::Instant;
 
 impl Hub<'_> {
@@ -67,7 +67,8 @@ impl Hub<'_> {
                         value: Value::Unit,
                     }
                 }
-                WaitKey::PoolMap(_) => continue,
+                WaitKey::Job(_) => pools::job_timeout(parked.ask.unwrap_or(JobAsk::Get)),
+                WaitKey::PoolJoin(_) | WaitKey::PoolIdle(_) => continue,
             };
             self.reply(who, reply);
         }
@@ -90,7 +91,7 @@ impl Hub<'_> {
             return false;
         };
         match (parked.key, parked.op) {
-            (WaitKey::PoolMap(run), _) => self.abandon_run(run),
+            (WaitKey::Job(job), _) => self.job_abandoned(job),
             (WaitKey::Object(id), Some(op)) => {
                 let changed = self.store.withdraw(id, who, op);
                 self.retry_parked(changed);
@@ -104,7 +105,15 @@ impl Hub<'_> {
     /// them: Python hangs here. mphost answers the main script's wait with an
     /// error, or, once the main script has ended, stops the stuck processes.
     pub(super) fn break_stuck_run(&mut self) {
-        let running: Vec<&Proc> = self.procs.values().filter(|p| p.is_running()).collect();
+        // Idle pool workers wait for nothing of their own: they are not stuck.
+        let idle =
+            |p: &&Proc| matches!(p.parked.as_ref().map(|w| w.key), Some(WaitKey::PoolIdle(_)));
+        let running: Vec<&Proc> = self
+            .procs
+            .values()
+            .filter(|p| p.is_running())
+            .filter(|p| !idle(p))
+            .collect();
         // Someone not parked, parked with a deadline, or sent a signal (its
         // death may wake the others) can still move the run on.
         // A process that was signalled or closed its socket is dying, and its

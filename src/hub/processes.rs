@@ -7,17 +7,14 @@ use super::conn::Conn;
 use super::waits::Parked;
 use crate::wire::{FnRef, Outcome, ProcId, ProcessInfo, Value};
 
-/// Identifies one `pool_map` call in progress.
-pub type RunId = u64;
-
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ProcKind {
     /// The script's top level.
     Main,
     /// Made by `spawn` or `process`.
     Spawned,
-    /// A worker of a `pool_map` call.
-    PoolWorker { run: RunId },
+    /// A worker of a pool (`pool(n)`, or the temporary one of `pool_map`).
+    PoolWorker { pool: u64 },
 }
 
 /// How a process ended, as `waitpid` told it.

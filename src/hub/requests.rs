@@ -52,6 +52,20 @@ impl Hub<'_> {
                 return self.pool_map(from, target, items, workers, chunksize);
             }
             Request::PoolNext { report } => return self.pool_next(from, report),
+            Request::PoolNew {
+                workers,
+                max_tasks_per_child,
+                initializer,
+                initargs,
+            } => {
+                let initializer = initializer.map(|f| (f, initargs));
+                self.pool_new(from, workers, max_tasks_per_child, initializer, false)
+                    .map(|id| Reply::Int(id as i64))
+            }
+            Request::PoolSubmit { pool, job } => self.pool_submit(from, pool, job),
+            Request::Job { job, ask, timeout } => return self.job_ask(from, job, ask, timeout),
+            Request::JobStatus { job } => self.job_status(job),
+            Request::PoolControl { pool, op } => return self.pool_control(from, pool, op),
         };
         if wants_reply {
             self.answer(from, result);

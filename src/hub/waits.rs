@@ -9,21 +9,27 @@ use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
-use super::processes::RunId;
-use crate::wire::{ObjectId, Op, ProcId};
+use crate::wire::{JobAsk, ObjectId, Op, ProcId};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum WaitKey {
     /// An operation on a shared object that could not complete yet.
     Object(ObjectId),
     Join(ProcId),
-    PoolMap(RunId),
+    /// `get`, `wait` or the next `imap` item of a pool job.
+    Job(u64),
+    /// `join` of a closed or terminated pool.
+    PoolJoin(u64),
+    /// A pool worker with nothing to do.
+    PoolIdle(u64),
 }
 
 pub struct Parked {
     pub key: WaitKey,
     /// The object operation to apply again when its object changes.
     pub op: Option<Op>,
+    /// What a waiter on a pool job asked for.
+    pub ask: Option<JobAsk>,
     pub deadline: Option<Instant>,
     /// Ties timers to this parking and no later one.
     pub ticket: u64,
@@ -34,7 +40,9 @@ impl Parked {
     pub fn describe(&self) -> String {
         let doing = match (&self.key, &self.op) {
             (WaitKey::Join(_), _) => "waiting to join a process",
-            (WaitKey::PoolMap(_), _) => "waiting for pool_map",
+            (WaitKey::Job(_), _) => "waiting for a pool's results",
+            (WaitKey::PoolJoin(_), _) => "waiting to join a pool",
+            (WaitKey::PoolIdle(_), _) => "idle in a pool",
             (_, Some(Op::Get)) => "waiting in queue get",
             (_, Some(Op::Put(_))) => "waiting in queue put",
             (_, Some(Op::JoinQueue)) => "waiting in a joinable queue's join",
@@ -79,6 +87,7 @@ impl Waits {
         Parked {
             key,
             op,
+            ask: None,
             deadline,
             ticket,
         }

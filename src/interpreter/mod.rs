@@ -25,6 +25,8 @@ pub enum Role {
     PoolWorker {
         /// Where the worker records the item it is starting.
         progress: ProgressWriter,
+        /// Called once before the first task (`pool(#{initializer, initargs})`).
+        initializer: Option<(FnRef, Vec<Value>)>,
     },
 }
 
@@ -40,7 +42,10 @@ pub fn run(role: &Role, identity: Identity, program: &Program) -> i32 {
     match role {
         Role::Main => run_main(program),
         Role::Process { name, target, args } => run_process(program, name, target, args),
-        Role::PoolWorker { progress } => run_pool_worker(program, *progress),
+        Role::PoolWorker {
+            progress,
+            initializer,
+        } => run_pool_worker(program, *progress, initializer.as_ref()),
     }
 }
 
@@ -123,7 +128,25 @@ fn run_process(program: &Program, name: &str, target: &FnRef, args: &[Value]) ->
     code
 }
 
-fn run_pool_worker(program: &Program, progress: ProgressWriter) -> i32 {
+fn run_pool_worker(
+    program: &Program,
+    progress: ProgressWriter,
+    initializer: Option<&(FnRef, Vec<Value>)>,
+) -> i32 {
+    if let Some((init, args)) = initializer {
+        let result = call(program, init, args.iter().cloned().map(from_wire).collect());
+        if let Some(code) = take_exit_request() {
+            return code;
+        }
+        if let Err(e) = result {
+            let name = crate::script::process_name();
+            stderr_line(format!(
+                "{}: its initializer failed",
+                worker_error(&name, &e)
+            ));
+            return 1;
+        }
+    }
     let mut report = None;
     loop {
         let task = match client::call(&Request::PoolNext {
@@ -149,7 +172,11 @@ fn run_task(
     for (offset, item) in task.items.into_iter().enumerate() {
         let index = task.first + offset;
         progress.record(index);
-        let result = call(program, &task.target, vec![from_wire(item)]);
+        let args = match (task.spread, from_wire(item)) {
+            (true, args) if args.is_array() => args.into_array().unwrap_or_default(),
+            (_, item) => vec![item],
+        };
+        let result = call(program, &task.target, args);
         if let Some(code) = take_exit_request() {
             return Err(code);
         }
@@ -167,6 +194,7 @@ fn run_task(
         return Ok(TaskReport::Failed {
             index,
             message: failure,
+            results,
         });
     }
     Ok(TaskReport::Done { results })

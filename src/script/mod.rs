@@ -11,6 +11,7 @@ mod condition;
 mod convert;
 mod dict;
 mod event;
+mod jobs;
 mod list;
 mod lock;
 mod objects;
@@ -30,7 +31,7 @@ use std::rc::Rc;
 use rhai::{AST, Dynamic, Engine, EvalAltResult, Position};
 
 pub use convert::{from_wire, to_wire};
-pub use system::{set_identity, take_exit_request, write_output};
+pub use system::{process_name, set_identity, take_exit_request, write_output};
 
 use crate::client::ClientError;
 use crate::wire::FnRef;
@@ -145,6 +146,7 @@ fn build_engine() -> Engine {
     list::register(&mut engine);
     pipe::register(&mut engine);
     pool::register(&mut engine);
+    jobs::register(&mut engine);
     engine
 }
 

@@ -16,6 +16,11 @@ thread_local! {
     static IDENTITY: std::cell::RefCell<(String, i32)> = const { std::cell::RefCell::new((String::new(), 0)) };
 }
 
+/// This interpreter's name ("MainProcess", "Process-3", "PoolWorker-1").
+pub fn process_name() -> String {
+    IDENTITY.with(|i| i.borrow().0.clone())
+}
+
 /// Records who this interpreter is: its name and the pid of its parent.
 pub fn set_identity(name: String, parent_pid: i32) {
     IDENTITY.with(|i| *i.borrow_mut() = (name, parent_pid));

@@ -74,6 +74,32 @@ pub enum Request {
     PoolNext {
         report: Option<TaskReport>,
     },
+    /// Starts a pool of `workers` processes that stay alive between jobs.
+    PoolNew {
+        workers: usize,
+        max_tasks_per_child: Option<u64>,
+        initializer: Option<FnRef>,
+        initargs: Vec<Value>,
+    },
+    /// Queues a job on a pool; answered with the job's id.
+    PoolSubmit {
+        pool: u64,
+        job: JobSpec,
+    },
+    /// Asks a job for its result, its end, or its next `imap` item.
+    Job {
+        job: u64,
+        ask: JobAsk,
+        timeout: Option<f64>,
+    },
+    /// `[ready, successful]` of a job, at once.
+    JobStatus {
+        job: u64,
+    },
+    PoolControl {
+        pool: u64,
+        op: PoolControl,
+    },
 }
 
 impl Request {
@@ -100,10 +126,12 @@ pub enum TaskReport {
     Done {
         results: Vec<Value>,
     },
-    /// `index` is the item's index in the whole input.
+    /// `index` is the item's index in the whole input; `results` are those
+    /// of the chunk's items before it.
     Failed {
         index: usize,
         message: String,
+        results: Vec<Value>,
     },
 }
 
@@ -113,6 +141,53 @@ pub struct PoolTask {
     pub target: FnRef,
     pub first: usize,
     pub items: Vec<Value>,
+    /// Each item is an array of arguments to spread (`starmap`, `apply`).
+    pub spread: bool,
+}
+
+/// A job for a pool: `target` over `items`, in chunks of `chunksize` (0: Python's default).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct JobSpec {
+    pub target: FnRef,
+    pub items: Vec<Value>,
+    pub chunksize: usize,
+    pub kind: JobKind,
+    pub spread: bool,
+    /// The name its errors start with.
+    pub call: String,
+}
+
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum JobKind {
+    /// All results, in input order, as one array.
+    Map,
+    /// One call; its result alone.
+    Apply,
+    /// Results one at a time, in input order or as they finish.
+    Imap { ordered: bool },
+}
+
+/// What a waiter asks of a job.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum JobAsk {
+    /// The whole result (`map`, `apply`, `AsyncResult.get`).
+    Get,
+    /// Only whether it is done (`AsyncResult.wait`).
+    Wait,
+    /// The next item of an `imap`.
+    Next,
+}
+
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PoolControl {
+    /// No more jobs; workers exit when the queued ones are done.
+    Close,
+    /// Waits until every worker has exited (after `Close` or `Terminate`).
+    Join,
+    /// Stops every worker now and fails the unfinished jobs.
+    Terminate,
+    /// The pids of the live workers.
+    Pids,
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
@@ -159,8 +234,10 @@ pub enum ErrorKind {
     Closed,
     /// A pipe's other end is closed and nothing is left; the message starts with `EOF`.
     Eof,
-    /// A timed `recv` found nothing; the message starts with `Timeout`.
+    /// A timed `recv` or `get` found nothing; the message starts with `Timeout`.
     Timeout,
+    /// The pool was terminated; the message starts with `Terminated`.
+    Terminated,
     /// The barrier broke; the message starts with `BrokenBarrier`.
     BrokenBarrier,
     /// A request that makes no sense for the object (bad index, releasing a free lock...).

@@ -14,7 +14,8 @@ mod value;
 
 pub use frame::{FrameDecoder, FrameError, encode_frame, read_frame, write_frame};
 pub use message::{
-    ErrorKind, HubError, Outcome, PoolTask, ProcId, ProcessInfo, Reply, Request, Stream, TaskReport,
+    ErrorKind, HubError, JobAsk, JobKind, JobSpec, Outcome, PoolControl, PoolTask, ProcId,
+    ProcessInfo, Reply, Request, Stream, TaskReport,
 };
 pub use objects::{DictOp, ListOp, NewObject, ObjectKind, Op};
 pub use value::{FnRef, Handle, ObjectId, Value};

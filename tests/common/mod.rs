@@ -1,9 +1,11 @@
 //! Runs `mphost` the way a user does, with a generous "does not hang" bound.
 #![allow(dead_code)]
 
-use std::io::Read;
+use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, ChildStdout, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_mphost");
@@ -129,4 +131,122 @@ pub fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
         assert!(started.elapsed() < HANG_LIMIT, "never happened: {what}");
         std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+pub fn kill(pid: i32, signal: i32) {
+    // SAFETY: sends a signal to a pid this test started or read from its child.
+    unsafe { libc_kill(pid, signal) };
+}
+
+unsafe extern "C" {
+    #[link_name = "kill"]
+    fn libc_kill(pid: i32, sig: i32) -> i32;
+}
+
+/// A script whose stdout is read line by line while it runs. A watchdog
+/// kills it after the hang limit, so a hung run fails the test (its stdout
+/// ends) instead of hanging it; stderr is drained so it never blocks.
+pub struct Streaming {
+    pub script: Script,
+    pub child: Child,
+    out: BufReader<ChildStdout>,
+    stderr_reader: Option<std::thread::JoinHandle<String>>,
+    stderr: String,
+    finished: Arc<AtomicBool>,
+}
+
+impl Streaming {
+    pub fn start(source: &str) -> Streaming {
+        let script = script(source);
+        let mut child = start_file(&script.path, &[]);
+        let out = BufReader::new(child.stdout.take().expect("piped stdout"));
+        let mut err = child.stderr.take().expect("piped stderr");
+        let stderr_reader = std::thread::spawn(move || {
+            let mut s = String::new();
+            let _ = err.read_to_string(&mut s);
+            s
+        });
+        let finished = Arc::new(AtomicBool::new(false));
+        let done = Arc::clone(&finished);
+        let pid = child.id() as i32;
+        std::thread::spawn(move || {
+            let started = Instant::now();
+            while !done.load(Ordering::SeqCst) {
+                if started.elapsed() > HANG_LIMIT {
+                    kill(pid, 9);
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        });
+        Streaming {
+            script,
+            child,
+            out,
+            stderr_reader: Some(stderr_reader),
+            stderr: String::new(),
+            finished,
+        }
+    }
+
+    pub fn pid(&self) -> i32 {
+        self.child.id() as i32
+    }
+
+    /// The next line of stdout, without its newline; empty at the end.
+    pub fn line(&mut self) -> String {
+        let mut line = String::new();
+        self.out.read_line(&mut line).expect("read a line");
+        line.trim_end().to_string()
+    }
+
+    /// Waits for the run to end; its exit code.
+    pub fn wait(&mut self) -> Option<i32> {
+        let status = self.child.wait().expect("wait for mphost");
+        self.finished.store(true, Ordering::SeqCst);
+        if let Some(reader) = self.stderr_reader.take() {
+            self.stderr = reader.join().unwrap_or_default();
+        }
+        status.code()
+    }
+
+    /// What the run wrote to stderr (whole once `wait` returned).
+    pub fn stderr(&self) -> &str {
+        &self.stderr
+    }
+}
+
+impl Drop for Streaming {
+    fn drop(&mut self) {
+        if !self.finished.swap(true, Ordering::SeqCst) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// The pids whose parent is `pid`.
+pub fn children_of(pid: i32) -> Vec<i32> {
+    let mut kids = Vec::new();
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return kids;
+    };
+    for entry in entries.flatten() {
+        let Ok(p) = entry.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{p}/stat")) else {
+            continue;
+        };
+        let fields: Vec<&str> = stat
+            .rsplit(')')
+            .next()
+            .unwrap_or("")
+            .split_whitespace()
+            .collect();
+        if fields.get(1).and_then(|f| f.parse::<i32>().ok()) == Some(pid) {
+            kids.push(p);
+        }
+    }
+    kids
 }

@@ -1,0 +1,248 @@
+//! The accounts of pool jobs: one `map`, `starmap`, `apply` or `imap` call
+//! on a pool, its chunks' results as they come back, and the answers its
+//! waiters get (`get`, `wait`, the next `imap` item). Pure bookkeeping: the
+//! hub (`pools`) hands out the chunks and decides who is answered when.
+
+use std::collections::VecDeque;
+
+use crate::wire::{FnRef, JobAsk, JobKind, Value};
+
+/// Python's `Pool.map` default: about four chunks per worker.
+pub fn default_chunksize(items: usize, workers: usize) -> usize {
+    let per = workers.max(1).saturating_mul(4);
+    let (size, extra) = (items / per, items % per);
+    (size + usize::from(extra > 0)).max(1)
+}
+
+#[derive(Debug, PartialEq)]
+pub enum Answer {
+    Value(Value),
+    Error(String),
+    /// An `imap` has no more items.
+    End,
+}
+
+pub struct Job {
+    pub target: FnRef,
+    /// Each item is an array of arguments (`starmap`, `apply`).
+    pub spread: bool,
+    pub kind: JobKind,
+    /// The name errors start with: `pool_map`, `map`, `apply`...
+    pub call: String,
+    results: Vec<Option<Result<Value, String>>>,
+    remaining: usize,
+    failed: Option<String>,
+    /// The next item an ordered `imap` gives.
+    cursor: usize,
+    /// Finished items not yet given by an unordered `imap`.
+    finished: VecDeque<usize>,
+    given: usize,
+}
+
+impl Job {
+    pub fn new(target: FnRef, spread: bool, kind: JobKind, call: String, items: usize) -> Self {
+        Job {
+            target,
+            spread,
+            kind,
+            call,
+            results: (0..items).map(|_| None).collect(),
+            remaining: items,
+            failed: None,
+            cursor: 0,
+            finished: VecDeque::new(),
+            given: 0,
+        }
+    }
+
+    /// Splits `items` into the chunks workers will take: `(first index, items)`.
+    pub fn chunks(items: Vec<Value>, chunksize: usize) -> Vec<(usize, Vec<Value>)> {
+        let mut chunks = Vec::new();
+        let mut items = items.into_iter().peekable();
+        let mut first = 0;
+        while items.peek().is_some() {
+            let chunk: Vec<Value> = items.by_ref().take(chunksize.max(1)).collect();
+            let len = chunk.len();
+            chunks.push((first, chunk));
+            first += len;
+        }
+        chunks
+    }
+
+    fn record(&mut self, index: usize, result: Result<Value, String>) {
+        if let Some(slot) = self.results.get_mut(index)
+            && slot.is_none()
+        {
+            if let Err(e) = &result {
+                self.failed.get_or_insert_with(|| e.clone());
+            }
+            *slot = Some(result);
+            self.remaining -= 1;
+            self.finished.push_back(index);
+        }
+    }
+
+    pub fn succeeded(&mut self, first: usize, results: Vec<Value>) {
+        for (offset, value) in results.into_iter().enumerate() {
+            self.record(first + offset, Ok(value));
+        }
+    }
+
+    /// Item `index` failed with `message`; the rest of its chunk (up to
+    /// `end`) was not computed.
+    pub fn failed_at(&mut self, index: usize, end: usize, message: String) {
+        self.record(index, Err(message.clone()));
+        for later in index + 1..end {
+            self.record(
+                later,
+                Err(format!(
+                    "{message} (item {later} of the same chunk was not computed)"
+                )),
+            );
+        }
+    }
+
+    /// Fails every item without a result (the pool was terminated).
+    pub fn abandon(&mut self, message: &str) {
+        for index in 0..self.results.len() {
+            self.record(index, Err(message.to_string()));
+        }
+    }
+
+    /// Done: every result is in, or a non-`imap` job failed (its remaining
+    /// chunks are not worth computing).
+    pub fn is_done(&self) -> bool {
+        self.remaining == 0 || (self.failed.is_some() && !matches!(self.kind, JobKind::Imap { .. }))
+    }
+
+    pub fn successful(&self) -> bool {
+        self.failed.is_none()
+    }
+
+    /// The answer to `ask`, or `None` while it must wait.
+    pub fn answer(&mut self, ask: JobAsk) -> Option<Answer> {
+        match ask {
+            JobAsk::Wait => self.is_done().then_some(Answer::Value(Value::Bool(true))),
+            JobAsk::Get => {
+                if !self.is_done() {
+                    return None;
+                }
+                if let Some(e) = &self.failed {
+                    return Some(Answer::Error(e.clone()));
+                }
+                let values = self.results.iter().map(|r| match r {
+                    Some(Ok(v)) => v.clone(),
+                    _ => Value::Unit,
+                });
+                Some(Answer::Value(match self.kind {
+                    JobKind::Apply => values.into_iter().next().unwrap_or(Value::Unit),
+                    _ => Value::Array(values.collect()),
+                }))
+            }
+            JobAsk::Next => {
+                let index = match self.kind {
+                    JobKind::Imap { ordered: false } => {
+                        if self.given == self.results.len() {
+                            return Some(Answer::End);
+                        }
+                        self.finished.pop_front()?
+                    }
+                    _ => {
+                        if self.cursor == self.results.len() {
+                            return Some(Answer::End);
+                        }
+                        self.results[self.cursor].as_ref()?;
+                        self.cursor += 1;
+                        self.cursor - 1
+                    }
+                };
+                self.given += 1;
+                Some(match &self.results[index] {
+                    Some(Ok(v)) => Answer::Value(v.clone()),
+                    Some(Err(e)) => Answer::Error(e.clone()),
+                    None => Answer::End,
+                })
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn job(kind: JobKind, n: usize) -> Job {
+        Job::new(
+            FnRef {
+                name: "f".into(),
+                curry: vec![],
+            },
+            false,
+            kind,
+            "map".into(),
+            n,
+        )
+    }
+
+    #[test]
+    fn chunksize_matches_python() {
+        assert_eq!(default_chunksize(5, 3), 1);
+        assert_eq!(default_chunksize(200_000, 2), 25_000);
+        assert_eq!(default_chunksize(100, 3), 9);
+        assert_eq!(default_chunksize(0, 2), 1);
+        assert_eq!(default_chunksize(10, usize::MAX), 1);
+    }
+
+    #[test]
+    fn map_results_land_in_input_order() {
+        let mut j = job(JobKind::Map, 4);
+        j.succeeded(2, vec![Value::Int(20), Value::Int(30)]);
+        assert_eq!(j.answer(JobAsk::Get), None);
+        j.succeeded(0, vec![Value::Int(0), Value::Int(10)]);
+        let all = (0..4).map(|i| Value::Int(i * 10)).collect();
+        assert_eq!(
+            j.answer(JobAsk::Get),
+            Some(Answer::Value(Value::Array(all)))
+        );
+    }
+
+    #[test]
+    fn ordered_imap_waits_for_the_next_index_and_unordered_does_not() {
+        let mut ordered = job(JobKind::Imap { ordered: true }, 2);
+        let mut unordered = job(JobKind::Imap { ordered: false }, 2);
+        for j in [&mut ordered, &mut unordered] {
+            j.succeeded(1, vec![Value::Int(1)]);
+        }
+        assert_eq!(ordered.answer(JobAsk::Next), None);
+        assert_eq!(
+            unordered.answer(JobAsk::Next),
+            Some(Answer::Value(Value::Int(1)))
+        );
+        for j in [&mut ordered, &mut unordered] {
+            j.failed_at(0, 1, "boom".into());
+        }
+        assert_eq!(
+            ordered.answer(JobAsk::Next),
+            Some(Answer::Error("boom".into()))
+        );
+        assert_eq!(
+            ordered.answer(JobAsk::Next),
+            Some(Answer::Value(Value::Int(1)))
+        );
+        assert_eq!(ordered.answer(JobAsk::Next), Some(Answer::End));
+        assert_eq!(
+            unordered.answer(JobAsk::Next),
+            Some(Answer::Error("boom".into()))
+        );
+        assert_eq!(unordered.answer(JobAsk::Next), Some(Answer::End));
+    }
+
+    #[test]
+    fn a_failed_map_is_done_at_once_with_the_error() {
+        let mut j = job(JobKind::Map, 6);
+        j.failed_at(2, 4, "bad".into());
+        assert!(j.is_done());
+        assert_eq!(j.answer(JobAsk::Get), Some(Answer::Error("bad".into())));
+        assert!(!j.successful());
+    }
+}

@@ -1,0 +1,575 @@
+//! Pools of worker processes that stay alive between jobs (`pool(n)`), and
+//! `pool_map`, which is a temporary pool with one job.
+//!
+//! A pool owns its workers and a queue of chunks; a worker asks for the next
+//! chunk (`PoolNext`, carrying its report on the last one) and, when there is
+//! none, waits idle in the hub. A worker that dies fails only the item it was
+//! computing (the shared-memory progress slot says which) and is replaced,
+//! so the pool stays usable. The results and their waiters are `jobs`'s.
+
+use std::collections::{HashMap, VecDeque};
+
+use nix::errno::Errno;
+use nix::sys::signal::Signal;
+
+use super::jobs::{Answer, Job, default_chunksize};
+use super::processes::{ExitStatus, Lifecycle, Proc, ProcKind};
+use super::waits::WaitKey;
+use super::{Hub, HubResult, invalid};
+use crate::interpreter::Role;
+use crate::shm::ProgressSlot;
+use crate::wire::{
+    ErrorKind, FnRef, HubError, JobAsk, JobKind, JobSpec, PoolControl, PoolTask, ProcId, Reply,
+    TaskReport, Value,
+};
+
+pub type PoolId = u64;
+pub type JobId = u64;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum PoolState {
+    Open,
+    /// No new jobs; workers leave when the queue is empty.
+    Closed,
+    Terminated,
+}
+
+/// The chunk a worker is computing.
+struct Held {
+    job: JobId,
+    first: usize,
+    count: usize,
+}
+
+struct Chunk {
+    job: JobId,
+    first: usize,
+    items: Vec<Value>,
+}
+
+pub struct Pool {
+    owner: ProcId,
+    size: usize,
+    workers: Vec<ProcId>,
+    chunks: VecDeque<Chunk>,
+    held: HashMap<ProcId, Held>,
+    progress: HashMap<ProcId, ProgressSlot>,
+    tasks_done: HashMap<ProcId, u64>,
+    max_tasks_per_child: Option<u64>,
+    initializer: Option<(FnRef, Vec<Value>)>,
+    state: PoolState,
+    /// A `pool_map`'s pool: closed (or terminated, on failure) after its job.
+    temporary: bool,
+}
+
+impl Pool {
+    /// The item `worker` was computing: exact from its progress slot, else
+    /// the first of its chunk.
+    fn item_of(&self, worker: ProcId) -> Option<(JobId, usize, usize)> {
+        let held = self.held.get(&worker)?;
+        let end = held.first + held.count;
+        let started = self.progress.get(&worker).and_then(ProgressSlot::read);
+        let index = started
+            .filter(|i| (held.first..end).contains(i))
+            .unwrap_or(held.first);
+        Some((held.job, index, end))
+    }
+}
+
+impl Hub<'_> {
+    pub(super) fn pool_new(
+        &mut self,
+        owner: ProcId,
+        workers: usize,
+        max_tasks_per_child: Option<u64>,
+        initializer: Option<(FnRef, Vec<Value>)>,
+        temporary: bool,
+    ) -> HubResult<PoolId> {
+        self.next_pool += 1;
+        let id = self.next_pool;
+        let pool = Pool {
+            owner,
+            size: workers.max(1),
+            workers: Vec::new(),
+            chunks: VecDeque::new(),
+            held: HashMap::new(),
+            progress: HashMap::new(),
+            tasks_done: HashMap::new(),
+            max_tasks_per_child,
+            initializer,
+            state: PoolState::Open,
+            temporary,
+        };
+        self.pools.insert(id, pool);
+        for _ in 0..workers.max(1) {
+            if let Err(e) = self.add_pool_worker(id) {
+                self.terminate_pool(id, &format!("pool: cannot start a worker: {e}"));
+                return Err(invalid(format!("pool: cannot start a worker: {e}")));
+            }
+        }
+        Ok(id)
+    }
+
+    fn add_pool_worker(&mut self, pool_id: PoolId) -> Result<(), Errno> {
+        let Some(pool) = self.pools.get(&pool_id) else {
+            return Ok(());
+        };
+        let (owner, initializer) = (pool.owner, pool.initializer.clone());
+        self.pool_worker_count += 1;
+        let name = format!("PoolWorker-{}", self.pool_worker_count);
+        let slot =
+            ProgressSlot::new().map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(0)))?;
+        let progress = slot.writer();
+        let id = self.add_proc(
+            name,
+            ProcKind::PoolWorker { pool: pool_id },
+            Lifecycle::Launching,
+        );
+        if let Some(proc) = self.procs.get_mut(&id) {
+            proc.parent = Some(owner);
+        }
+        if let Some(pool) = self.pools.get_mut(&pool_id) {
+            pool.workers.push(id);
+            pool.progress.insert(id, slot);
+        }
+        self.start(
+            id,
+            &Role::PoolWorker {
+                progress,
+                initializer,
+            },
+        )?;
+        Ok(())
+    }
+
+    pub(super) fn pool_submit(
+        &mut self,
+        from: ProcId,
+        pool_id: PoolId,
+        spec: JobSpec,
+    ) -> HubResult<Reply> {
+        let _ = from;
+        let pool = self
+            .pools
+            .get(&pool_id)
+            .ok_or_else(|| invalid("no such pool"))?;
+        if pool.state != PoolState::Open {
+            return Err(invalid(format!("{}: the pool is closed", spec.call)));
+        }
+        let chunksize = match spec.chunksize {
+            0 => default_chunksize(spec.items.len(), pool.size),
+            n => n,
+        };
+        self.next_job += 1;
+        let job_id = self.next_job;
+        let job = Job::new(
+            spec.target,
+            spec.spread,
+            spec.kind,
+            spec.call,
+            spec.items.len(),
+        );
+        self.jobs.insert(job_id, (pool_id, job));
+        let pool = self.pools.get_mut(&pool_id).expect("checked above");
+        for (first, items) in Job::chunks(spec.items, chunksize) {
+            pool.chunks.push_back(Chunk {
+                job: job_id,
+                first,
+                items,
+            });
+        }
+        self.hand_out(pool_id);
+        Ok(Reply::Int(job_id as i64))
+    }
+
+    /// Gives queued chunks to idle workers.
+    fn hand_out(&mut self, pool_id: PoolId) {
+        let idle = self.waits.take_list(WaitKey::PoolIdle(pool_id));
+        let mut still_idle = VecDeque::new();
+        for worker in idle {
+            if !self.is_parked_on(worker, WaitKey::PoolIdle(pool_id)) {
+                continue;
+            }
+            match self.next_task(pool_id, worker) {
+                Some(reply) => {
+                    self.unpark(worker);
+                    self.reply(worker, reply);
+                }
+                None => still_idle.push_back(worker),
+            }
+        }
+        self.waits
+            .restore_list(WaitKey::PoolIdle(pool_id), still_idle);
+    }
+
+    /// The next chunk for `worker`, `Stop` when it should leave, `None` to wait.
+    fn next_task(&mut self, pool_id: PoolId, worker: ProcId) -> Option<Reply> {
+        let Some(pool) = self.pools.get_mut(&pool_id) else {
+            return Some(Reply::Stop);
+        };
+        if pool.state == PoolState::Terminated {
+            return Some(Reply::Stop);
+        }
+        let done = pool.tasks_done.get(&worker).copied().unwrap_or(0);
+        if pool.max_tasks_per_child.is_some_and(|max| done >= max) {
+            return Some(Reply::Stop);
+        }
+        while let Some(chunk) = pool.chunks.pop_front() {
+            let Some((_, job)) = self.jobs.get(&chunk.job) else {
+                continue;
+            };
+            if job.is_done() {
+                continue;
+            }
+            pool.held.insert(
+                worker,
+                Held {
+                    job: chunk.job,
+                    first: chunk.first,
+                    count: chunk.items.len(),
+                },
+            );
+            return Some(Reply::Task(PoolTask {
+                target: job.target.clone(),
+                first: chunk.first,
+                items: chunk.items,
+                spread: job.spread,
+            }));
+        }
+        (pool.state == PoolState::Closed).then_some(Reply::Stop)
+    }
+
+    pub(super) fn pool_next(&mut self, from: ProcId, report: Option<TaskReport>) {
+        let Some(ProcKind::PoolWorker { pool: pool_id }) = self.procs.get(&from).map(|p| p.kind)
+        else {
+            return self.reply(
+                from,
+                Reply::Error(invalid("only a pool worker asks for tasks")),
+            );
+        };
+        if let Some(report) = report {
+            self.file_report(pool_id, from, report);
+        }
+        match self.next_task(pool_id, from) {
+            Some(reply) => self.reply(from, reply),
+            None => self.park(from, WaitKey::PoolIdle(pool_id), None, None),
+        }
+    }
+
+    fn file_report(&mut self, pool_id: PoolId, worker: ProcId, report: TaskReport) {
+        let Some(pool) = self.pools.get_mut(&pool_id) else {
+            return;
+        };
+        let Some(held) = pool.held.remove(&worker) else {
+            return;
+        };
+        *pool.tasks_done.entry(worker).or_default() += 1;
+        let label = self.procs.get(&worker).map(Proc::label).unwrap_or_default();
+        let Some((_, job)) = self.jobs.get_mut(&held.job) else {
+            return;
+        };
+        match report {
+            TaskReport::Done { results } => job.succeeded(held.first, results),
+            TaskReport::Failed {
+                index,
+                message,
+                results,
+            } => {
+                job.succeeded(held.first, results);
+                let what = match job.kind {
+                    JobKind::Apply => String::new(),
+                    _ => format!(" item {index}"),
+                };
+                let message = format!("{}:{what} failed in {label}: {message}", job.call);
+                job.failed_at(index, held.first + held.count, message);
+            }
+        }
+        self.job_changed(held.job);
+    }
+
+    /// Answers whoever waits on `job_id` and can now be answered; ends a
+    /// temporary pool whose job is done.
+    fn job_changed(&mut self, job_id: JobId) {
+        let waiters = self.waits.take_list(WaitKey::Job(job_id));
+        let mut still_waiting = VecDeque::new();
+        for who in waiters {
+            let Some(ask) = self
+                .procs
+                .get(&who)
+                .and_then(|p| p.parked.as_ref())
+                .filter(|p| p.key == WaitKey::Job(job_id))
+                .and_then(|p| p.ask)
+            else {
+                continue;
+            };
+            match self
+                .jobs
+                .get_mut(&job_id)
+                .and_then(|(_, job)| job.answer(ask))
+            {
+                Some(answer) => {
+                    self.unpark(who);
+                    self.reply(who, answer_reply(answer));
+                }
+                None => still_waiting.push_back(who),
+            }
+        }
+        self.waits.restore_list(WaitKey::Job(job_id), still_waiting);
+        let Some((pool_id, job)) = self.jobs.get(&job_id) else {
+            return;
+        };
+        let (pool_id, done, ok) = (*pool_id, job.is_done(), job.successful());
+        if done && self.pools.get(&pool_id).is_some_and(|p| p.temporary) {
+            if ok {
+                self.close_pool(pool_id);
+            } else {
+                self.terminate_pool(pool_id, "Terminated: pool_map failed");
+            }
+        }
+    }
+
+    pub(super) fn job_ask(
+        &mut self,
+        from: ProcId,
+        job_id: JobId,
+        ask: JobAsk,
+        timeout: Option<f64>,
+    ) {
+        let Some((_, job)) = self.jobs.get_mut(&job_id) else {
+            return self.reply(from, Reply::Error(invalid("no such job")));
+        };
+        match job.answer(ask) {
+            Some(answer) => self.reply(from, answer_reply(answer)),
+            None if timeout == Some(0.0) => self.reply(from, job_timeout(ask)),
+            None => {
+                self.park(from, WaitKey::Job(job_id), None, timeout);
+                if let Some(parked) = self.procs.get_mut(&from).and_then(|p| p.parked.as_mut()) {
+                    parked.ask = Some(ask);
+                }
+            }
+        }
+    }
+
+    pub(super) fn job_status(&mut self, job_id: JobId) -> HubResult<Reply> {
+        let (_, job) = self
+            .jobs
+            .get(&job_id)
+            .ok_or_else(|| invalid("no such job"))?;
+        Ok(Reply::Value(Value::Array(vec![
+            Value::Bool(job.is_done()),
+            Value::Bool(job.successful()),
+        ])))
+    }
+
+    pub(super) fn pool_control(&mut self, from: ProcId, pool_id: PoolId, op: PoolControl) {
+        let Some(pool) = self.pools.get(&pool_id) else {
+            return self.reply(from, Reply::Error(invalid("no such pool")));
+        };
+        match op {
+            PoolControl::Close => {
+                self.close_pool(pool_id);
+                self.reply(from, Reply::Unit);
+            }
+            PoolControl::Terminate => {
+                self.terminate_pool(pool_id, "Terminated: the pool was terminated");
+                self.reply(from, Reply::Unit);
+            }
+            PoolControl::Join if pool.state == PoolState::Open => {
+                self.reply(
+                    from,
+                    Reply::Error(invalid("join: close or terminate the pool first")),
+                );
+            }
+            PoolControl::Join if pool.workers.is_empty() => self.reply(from, Reply::Unit),
+            PoolControl::Join => self.park(from, WaitKey::PoolJoin(pool_id), None, None),
+            PoolControl::Pids => {
+                let pids = pool
+                    .workers
+                    .iter()
+                    .filter_map(|w| self.procs.get(w).and_then(Proc::pid))
+                    .map(|pid| Value::Int(pid.as_raw() as i64))
+                    .collect();
+                self.reply(from, Reply::Values(pids));
+            }
+        }
+    }
+
+    fn close_pool(&mut self, pool_id: PoolId) {
+        if let Some(pool) = self.pools.get_mut(&pool_id)
+            && pool.state == PoolState::Open
+        {
+            pool.state = PoolState::Closed;
+        }
+        // Idle workers with nothing left to do leave now.
+        self.hand_out(pool_id);
+    }
+
+    /// Stops every worker of the pool now and fails its unfinished jobs.
+    pub(super) fn terminate_pool(&mut self, pool_id: PoolId, message: &str) {
+        let Some(pool) = self.pools.get_mut(&pool_id) else {
+            return;
+        };
+        if pool.state == PoolState::Terminated {
+            return;
+        }
+        pool.state = PoolState::Terminated;
+        pool.chunks.clear();
+        pool.held.clear();
+        let workers = pool.workers.clone();
+        let jobs: Vec<JobId> = self
+            .jobs
+            .iter()
+            .filter(|(_, (p, _))| *p == pool_id)
+            .map(|(id, _)| *id)
+            .collect();
+        for job_id in jobs {
+            if let Some((_, job)) = self.jobs.get_mut(&job_id) {
+                job.abandon(message);
+            }
+            self.job_changed(job_id);
+        }
+        for worker in workers {
+            self.send_signal(worker, Signal::SIGKILL);
+        }
+    }
+
+    pub(super) fn pool_worker_ended(
+        &mut self,
+        pool_id: PoolId,
+        id: ProcId,
+        label: &str,
+        status: ExitStatus,
+    ) {
+        let Some(pool) = self.pools.get_mut(&pool_id) else {
+            return;
+        };
+        pool.workers.retain(|&w| w != id);
+        let lost = pool.item_of(id);
+        pool.held.remove(&id);
+        pool.progress.remove(&id);
+        let tasks_done = pool.tasks_done.remove(&id).unwrap_or(0);
+        let (state, has_work) = (pool.state, !pool.chunks.is_empty());
+        let initializer_failed =
+            pool.initializer.is_some() && tasks_done == 0 && status != ExitStatus::Code(0);
+        if let Some((job_id, index, end)) = lost
+            && let Some((_, job)) = self.jobs.get_mut(&job_id)
+        {
+            let message = format!(
+                "{}: worker {label} {} while computing item {index}",
+                job.call,
+                status.describe()
+            );
+            job.failed_at(index, end, message);
+            self.job_changed(job_id);
+        }
+        if state != PoolState::Terminated && initializer_failed {
+            return self
+                .terminate_pool(pool_id, &format!("pool: the initializer failed in {label}"));
+        }
+        let needed = state == PoolState::Open || (state == PoolState::Closed && has_work);
+        let short = self
+            .pools
+            .get(&pool_id)
+            .is_some_and(|p| p.workers.len() < p.size);
+        if needed
+            && short
+            && let Err(e) = self.add_pool_worker(pool_id)
+        {
+            self.terminate_pool(pool_id, &format!("pool: cannot replace a worker: {e}"));
+        }
+        if self
+            .pools
+            .get(&pool_id)
+            .is_some_and(|p| p.workers.is_empty() && p.state != PoolState::Open)
+        {
+            for joiner in self.waits.take_list(WaitKey::PoolJoin(pool_id)) {
+                if self.is_parked_on(joiner, WaitKey::PoolJoin(pool_id)) {
+                    self.unpark(joiner);
+                    self.reply(joiner, Reply::Unit);
+                }
+            }
+        }
+    }
+
+    /// `pool_map`: a temporary pool of at most one worker per chunk, one job.
+    pub(super) fn pool_map(
+        &mut self,
+        from: ProcId,
+        target: FnRef,
+        items: Vec<Value>,
+        workers: usize,
+        chunksize: usize,
+    ) {
+        if items.is_empty() {
+            return self.reply(from, Reply::Value(Value::Array(Vec::new())));
+        }
+        let chunksize = match chunksize {
+            0 => default_chunksize(items.len(), workers),
+            n => n,
+        };
+        let size = workers.max(1).min(items.len().div_ceil(chunksize));
+        let pool_id = match self.pool_new(from, size, None, None, true) {
+            Ok(id) => id,
+            Err(e) => return self.reply(from, Reply::Error(e)),
+        };
+        let spec = JobSpec {
+            target,
+            items,
+            chunksize,
+            kind: JobKind::Map,
+            spread: false,
+            call: "pool_map".into(),
+        };
+        match self.pool_submit(from, pool_id, spec) {
+            Ok(Reply::Int(job)) => self.job_ask(from, job as JobId, JobAsk::Get, None),
+            Ok(_) => {}
+            Err(e) => self.reply(from, Reply::Error(e)),
+        }
+    }
+
+    /// The owner of pools ended: its pools end with it.
+    pub(super) fn owner_ended(&mut self, owner: ProcId) {
+        let owned: Vec<PoolId> = self
+            .pools
+            .iter()
+            .filter(|(_, p)| p.owner == owner)
+            .map(|(id, _)| *id)
+            .collect();
+        for pool_id in owned {
+            self.terminate_pool(pool_id, "Terminated: the pool's owner ended");
+        }
+    }
+
+    /// A waiter on a job gave up (a deadlock was broken, or it is being
+    /// killed): a temporary pool working only for it stops.
+    pub(super) fn job_abandoned(&mut self, job_id: JobId) {
+        if let Some((pool_id, _)) = self.jobs.get(&job_id)
+            && self.pools.get(pool_id).is_some_and(|p| p.temporary)
+        {
+            let pool_id = *pool_id;
+            self.terminate_pool(pool_id, "Terminated: nobody waits for this pool_map");
+        }
+    }
+}
+
+fn answer_reply(answer: Answer) -> Reply {
+    match answer {
+        Answer::Value(v) => Reply::Value(v),
+        Answer::Error(e) if e.starts_with("Terminated") => {
+            Reply::Error(HubError::new(ErrorKind::Terminated, e))
+        }
+        Answer::Error(e) => Reply::Error(HubError::new(ErrorKind::Pool, e)),
+        Answer::End => Reply::Stop,
+    }
+}
+
+/// What a job ask answers when its deadline passes.
+pub(super) fn job_timeout(ask: JobAsk) -> Reply {
+    match ask {
+        JobAsk::Wait => Reply::Value(Value::Bool(false)),
+        JobAsk::Get | JobAsk::Next => Reply::Error(HubError::new(
+            ErrorKind::Timeout,
+            "Timeout: the result is not ready",
+        )),
+    }
+}

@@ -1,0 +1,104 @@
+//! `AsyncResult` (`apply_async`, `map_async`: `get`, `get(timeout)`,
+//! `wait(timeout)`, `ready`, `successful`) and the iterator `imap` returns.
+
+use rhai::{Dynamic, Engine, EvalAltResult};
+
+use super::convert::from_wire;
+use super::objects::{register_show, register_timed};
+use super::script_error;
+use crate::client::{self, unexpected};
+use crate::wire::{JobAsk, Reply, Request, Value};
+
+type Result<T> = std::result::Result<T, Box<EvalAltResult>>;
+
+#[derive(Clone, Debug)]
+pub struct AsyncResult {
+    pub job: u64,
+}
+
+impl AsyncResult {
+    fn ask(&self, ask: JobAsk, timeout: Option<f64>) -> Result<Reply> {
+        Ok(client::call(&Request::Job {
+            job: self.job,
+            ask,
+            timeout,
+        })?)
+    }
+
+    pub fn get(&self, timeout: Option<f64>) -> Result<Dynamic> {
+        match self.ask(JobAsk::Get, timeout)? {
+            Reply::Value(v) => Ok(from_wire(v)),
+            other => Ok(unexpected(other)?),
+        }
+    }
+
+    fn status(&self) -> Result<(bool, bool)> {
+        match client::call(&Request::JobStatus { job: self.job })? {
+            Reply::Value(Value::Array(parts)) => Ok((
+                parts.first() == Some(&Value::Bool(true)),
+                parts.get(1) == Some(&Value::Bool(true)),
+            )),
+            other => Ok(unexpected(other)?),
+        }
+    }
+}
+
+/// The results of `imap` / `imap_unordered`, for a `for` loop.
+#[derive(Clone, Debug)]
+pub struct ImapIter {
+    pub job: u64,
+}
+
+impl IntoIterator for ImapIter {
+    type Item = Result<Dynamic>;
+    type IntoIter = Box<dyn Iterator<Item = Result<Dynamic>>>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        let job = self.job;
+        Box::new(std::iter::from_fn(move || {
+            match client::call(&Request::Job {
+                job,
+                ask: JobAsk::Next,
+                timeout: None,
+            }) {
+                Ok(Reply::Value(v)) => Some(Ok(from_wire(v))),
+                Ok(Reply::Stop) => None,
+                Ok(other) => Some(unexpected(other).map_err(Into::into)),
+                Err(e) => Some(Err(e.into())),
+            }
+        }))
+    }
+}
+
+pub fn register(engine: &mut Engine) {
+    engine.register_type_with_name::<AsyncResult>("AsyncResult");
+    register_timed!(engine, "get", AsyncResult, |r: &mut AsyncResult, t| r
+        .get(t));
+    register_timed!(engine, "wait", AsyncResult, |r: &mut AsyncResult,
+                                                  t|
+     -> Result<bool> {
+        Ok(matches!(
+            r.ask(JobAsk::Wait, t)?,
+            Reply::Value(Value::Bool(true))
+        ))
+    });
+    engine.register_fn("ready", |r: &mut AsyncResult| {
+        r.status().map(|(ready, _)| ready)
+    });
+    engine.register_fn("successful", |r: &mut AsyncResult| -> Result<bool> {
+        match r.status()? {
+            (true, ok) => Ok(ok),
+            (false, _) => Err(script_error("successful: the result is not ready yet")),
+        }
+    });
+    register_show!(engine, AsyncResult, |r: &mut AsyncResult| format!(
+        "AsyncResult(#{})",
+        r.job
+    ));
+    engine.register_type_with_name::<ImapIter>("ImapIterator");
+    engine.register_iterator_result::<ImapIter, Dynamic>();
+    register_show!(engine, ImapIter, |r: &mut ImapIter| format!(
+        "ImapIterator(#{})",
+        r.job
+    ));
+}

@@ -13,6 +13,11 @@ pub fn root_cause(error: &EvalAltResult) -> (String, Position) {
     while let EvalAltResult::ErrorInFunctionCall(_, _, inner, _) = error {
         error = inner;
     }
+    if let EvalAltResult::ErrorInModule(module, inner, position) = error {
+        let (message, at) = root_cause(inner);
+        let message = with_position(&message, at);
+        return (format!("in module '{module}': {message}"), *position);
+    }
     let message = match error {
         EvalAltResult::ErrorRuntime(value, _) => value.to_string(),
         other => {

@@ -14,7 +14,7 @@ use super::processes::{ExitStatus, Lifecycle, Proc, ProcKind};
 use super::waits::{self, WaitKey};
 use super::{Hub, HubResult, invalid, launch, signals};
 use crate::interpreter::{Identity, Role};
-use crate::wire::{FnRef, Handle, ProcId, Reply, Value};
+use crate::wire::{FnRef, Globals, Handle, ProcId, Reply, Value};
 
 impl Hub<'_> {
     // ----- processes ------------------------------------------------------
@@ -49,8 +49,11 @@ impl Hub<'_> {
         if !matches!(proc.state, Lifecycle::Created { .. }) {
             return Err(invalid(format!("start: {} was already started", proc.name)));
         }
-        let Lifecycle::Created { target, args } =
-            std::mem::replace(&mut proc.state, Lifecycle::Launching)
+        let Lifecycle::Created {
+            target,
+            args,
+            globals,
+        } = std::mem::replace(&mut proc.state, Lifecycle::Launching)
         else {
             unreachable!("checked just above")
         };
@@ -58,13 +61,25 @@ impl Hub<'_> {
             name: proc.name.clone(),
             target,
             args,
+            globals,
         };
         self.start(id, &role).map_err(|e| {
             // Not started after all: it may be started again.
-            if let (Some(proc), Role::Process { target, args, .. }) =
-                (self.procs.get_mut(&id), role)
+            if let (
+                Some(proc),
+                Role::Process {
+                    target,
+                    args,
+                    globals,
+                    ..
+                },
+            ) = (self.procs.get_mut(&id), role)
             {
-                proc.state = Lifecycle::Created { target, args };
+                proc.state = Lifecycle::Created {
+                    target,
+                    args,
+                    globals,
+                };
             }
             invalid(format!("start: cannot start a process: {e}"))
         })
@@ -215,13 +230,18 @@ impl Hub<'_> {
         target: FnRef,
         args: Vec<Value>,
         start: bool,
+        globals: Globals,
     ) -> HubResult<Reply> {
         self.spawned_count += 1;
         let name = format!("Process-{}", self.spawned_count);
         let id = self.add_proc(
             name.clone(),
             ProcKind::Spawned,
-            Lifecycle::Created { target, args },
+            Lifecycle::Created {
+                target,
+                args,
+                globals,
+            },
         );
         if let Some(proc) = self.procs.get_mut(&id) {
             proc.parent = Some(from);

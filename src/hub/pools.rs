@@ -16,11 +16,11 @@ use super::jobs::{Answer, Job, default_chunksize};
 use super::processes::{ExitStatus, Lifecycle, Proc, ProcKind};
 use super::waits::WaitKey;
 use super::{Hub, HubResult, invalid};
-use crate::interpreter::Role;
+use crate::interpreter::{Role, WorkerSetup};
 use crate::shm::ProgressSlot;
 use crate::wire::{
-    ErrorKind, FnRef, HubError, JobAsk, JobKind, JobSpec, PoolControl, PoolTask, ProcId, Reply,
-    TaskReport, Value,
+    ErrorKind, FnRef, Globals, HubError, JobAsk, JobKind, JobSpec, PoolControl, PoolTask, ProcId,
+    Reply, TaskReport, Value,
 };
 
 pub type PoolId = u64;
@@ -56,7 +56,7 @@ pub struct Pool {
     progress: HashMap<ProcId, ProgressSlot>,
     tasks_done: HashMap<ProcId, u64>,
     max_tasks_per_child: Option<u64>,
-    initializer: Option<(FnRef, Vec<Value>)>,
+    setup: WorkerSetup,
     state: PoolState,
     /// A `pool_map`'s pool: closed (or terminated, on failure) after its job.
     temporary: bool,
@@ -82,7 +82,7 @@ impl Hub<'_> {
         owner: ProcId,
         workers: usize,
         max_tasks_per_child: Option<u64>,
-        initializer: Option<(FnRef, Vec<Value>)>,
+        setup: WorkerSetup,
         temporary: bool,
     ) -> HubResult<PoolId> {
         self.next_pool += 1;
@@ -96,7 +96,7 @@ impl Hub<'_> {
             progress: HashMap::new(),
             tasks_done: HashMap::new(),
             max_tasks_per_child,
-            initializer,
+            setup,
             state: PoolState::Open,
             temporary,
         };
@@ -114,7 +114,7 @@ impl Hub<'_> {
         let Some(pool) = self.pools.get(&pool_id) else {
             return Ok(());
         };
-        let (owner, initializer) = (pool.owner, pool.initializer.clone());
+        let (owner, setup) = (pool.owner, pool.setup.clone());
         self.pool_worker_count += 1;
         let name = format!("PoolWorker-{}", self.pool_worker_count);
         let slot =
@@ -132,13 +132,7 @@ impl Hub<'_> {
             pool.workers.push(id);
             pool.progress.insert(id, slot);
         }
-        self.start(
-            id,
-            &Role::PoolWorker {
-                progress,
-                initializer,
-            },
-        )?;
+        self.start(id, &Role::PoolWorker { progress, setup })?;
         Ok(())
     }
 
@@ -450,7 +444,7 @@ impl Hub<'_> {
         let tasks_done = pool.tasks_done.remove(&id).unwrap_or(0);
         let (state, has_work) = (pool.state, !pool.chunks.is_empty());
         let initializer_failed =
-            pool.initializer.is_some() && tasks_done == 0 && status != ExitStatus::Code(0);
+            pool.setup.initializer.is_some() && tasks_done == 0 && status != ExitStatus::Code(0);
         if let Some((job_id, index, end)) = lost
             && let Some((_, job)) = self.jobs.get_mut(&job_id)
         {
@@ -499,6 +493,7 @@ impl Hub<'_> {
         items: Vec<Value>,
         workers: usize,
         chunksize: usize,
+        globals: Globals,
     ) {
         if items.is_empty() {
             return self.reply(from, Reply::Value(Value::Array(Vec::new())));
@@ -508,7 +503,11 @@ impl Hub<'_> {
             n => n,
         };
         let size = workers.max(1).min(items.len().div_ceil(chunksize));
-        let pool_id = match self.pool_new(from, size, None, None, true) {
+        let setup = WorkerSetup {
+            initializer: None,
+            globals,
+        };
+        let pool_id = match self.pool_new(from, size, None, setup, true) {
             Ok(id) => id,
             Err(e) => return self.reply(from, Reply::Error(e)),
         };

@@ -5,7 +5,7 @@ use nix::unistd::Pid;
 
 use super::conn::Conn;
 use super::waits::Parked;
-use crate::wire::{FnRef, Outcome, ProcId, ProcessInfo, Value};
+use crate::wire::{FnRef, Globals, Outcome, ProcId, ProcessInfo, Value};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ProcKind {
@@ -48,6 +48,7 @@ pub enum Lifecycle {
     Created {
         target: FnRef,
         args: Vec<Value>,
+        globals: Globals,
     },
     /// Recorded by the hub, about to be forked.
     Launching,

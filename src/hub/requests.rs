@@ -6,6 +6,7 @@ use std::collections::VecDeque;
 
 use super::waits::WaitKey;
 use super::{Hub, HubResult};
+use crate::interpreter::WorkerSetup;
 use crate::store::{Applied, Outcome};
 use crate::wire::{Handle, NewObject, ObjectId, Op, ProcId, Reply, Request, Stream};
 
@@ -30,7 +31,8 @@ impl Hub<'_> {
                 target,
                 args,
                 start,
-            } => self.spawn(from, target, args, start),
+                globals,
+            } => self.spawn(from, target, args, start, globals),
             Request::Children => Ok(self.children(from)),
             Request::Start { id } => self.start_spawned(id).map(|_| Reply::Unit),
             Request::Join { id, timeout } => return self.join(from, id, timeout),
@@ -48,8 +50,9 @@ impl Hub<'_> {
                 items,
                 workers,
                 chunksize,
+                globals,
             } => {
-                return self.pool_map(from, target, items, workers, chunksize);
+                return self.pool_map(from, target, items, workers, chunksize, globals);
             }
             Request::PoolNext { report } => return self.pool_next(from, report),
             Request::PoolNew {
@@ -57,9 +60,13 @@ impl Hub<'_> {
                 max_tasks_per_child,
                 initializer,
                 initargs,
+                globals,
             } => {
-                let initializer = initializer.map(|f| (f, initargs));
-                self.pool_new(from, workers, max_tasks_per_child, initializer, false)
+                let setup = WorkerSetup {
+                    initializer: initializer.map(|f| (f, initargs)),
+                    globals,
+                };
+                self.pool_new(from, workers, max_tasks_per_child, setup, false)
                     .map(|id| Reply::Int(id as i64))
             }
             Request::PoolSubmit { pool, job } => self.pool_submit(from, pool, job),

@@ -4,13 +4,17 @@
 //! the hub, after `hub::launch` has cleaned the process; the returned number
 //! is the process's exit status.
 
-use rhai::{CallFnOptions, Dynamic, EvalAltResult, Scope};
+use std::cell::RefCell;
+
+use rhai::{Dynamic, Engine, EvalAltResult, INT, NativeCallContext, Scope};
 
 use crate::client;
 use crate::diagnostics;
-use crate::script::{Program, from_wire, take_exit_request, to_wire};
+use crate::script::{
+    Program, WORKER_ENTRY, from_wire, functions_of, prelude, take_exit_request, to_wire,
+};
 use crate::shm::ProgressWriter;
-use crate::wire::{FnRef, Outcome, PoolTask, Reply, Request, Stream, TaskReport, Value};
+use crate::wire::{FnRef, Globals, Outcome, PoolTask, Reply, Request, Stream, TaskReport, Value};
 
 /// The descriptor on which every interpreter finds its socket to the hub.
 pub const HUB_FD: i32 = 3;
@@ -21,12 +25,12 @@ pub enum Role {
         name: String,
         target: FnRef,
         args: Vec<Value>,
+        globals: Globals,
     },
     PoolWorker {
         /// Where the worker records the item it is starting.
         progress: ProgressWriter,
-        /// Called once before the first task (`pool(#{initializer, initargs})`).
-        initializer: Option<(FnRef, Vec<Value>)>,
+        setup: WorkerSetup,
     },
 }
 
@@ -36,17 +40,78 @@ pub struct Identity {
     pub parent_pid: i32,
 }
 
+/// What a pool worker is started with, the same for each worker of a pool.
+#[derive(Clone, Debug, Default)]
+pub struct WorkerSetup {
+    /// Called once before the first task (`pool(#{initializer, initargs})`).
+    pub initializer: Option<(FnRef, Vec<Value>)>,
+    /// The pool maker's constants and imports.
+    pub globals: Globals,
+}
+
+/// The work of a spawned process or pool worker, handed from `run` to the
+/// entry point its prelude calls.
+enum Work {
+    Process {
+        name: String,
+        target: FnRef,
+        args: Vec<Value>,
+    },
+    PoolWorker {
+        progress: ProgressWriter,
+        initializer: Option<(FnRef, Vec<Value>)>,
+    },
+}
+
+thread_local! {
+    static WORK: RefCell<Option<Work>> = const { RefCell::new(None) };
+}
+
 pub fn run(role: &Role, identity: Identity, program: &Program) -> i32 {
     client::connect(HUB_FD);
     crate::script::set_identity(identity.name, identity.parent_pid);
-    match role {
-        Role::Main => run_main(program),
-        Role::Process { name, target, args } => run_process(program, name, target, args),
-        Role::PoolWorker {
-            progress,
-            initializer,
-        } => run_pool_worker(program, *progress, initializer.as_ref()),
-    }
+    let (work, globals) = match role {
+        Role::Main => return run_main(program),
+        Role::Process {
+            name,
+            target,
+            args,
+            globals,
+        } => (
+            Work::Process {
+                name: name.clone(),
+                target: target.clone(),
+                args: args.clone(),
+            },
+            globals.clone(),
+        ),
+        Role::PoolWorker { progress, setup } => (
+            Work::PoolWorker {
+                progress: *progress,
+                initializer: setup.initializer.clone(),
+            },
+            setup.globals.clone(),
+        ),
+    };
+    WORK.with(|w| *w.borrow_mut() = Some(work));
+    run_worker(program, globals)
+}
+
+/// Registers the entry point a worker's prelude calls.
+pub fn register(engine: &mut Engine) {
+    engine.register_fn(WORKER_ENTRY, |context: NativeCallContext| -> INT {
+        let code = match WORK.with(|w| w.borrow_mut().take()) {
+            Some(Work::Process { name, target, args }) => {
+                run_process(&context, &name, &target, args)
+            }
+            Some(Work::PoolWorker {
+                progress,
+                initializer,
+            }) => run_pool_worker(&context, progress, initializer.as_ref()),
+            None => 0,
+        };
+        INT::from(code)
+    });
 }
 
 fn stderr_line(text: String) {
@@ -71,22 +136,54 @@ fn run_main(program: &Program) -> i32 {
     }
 }
 
-/// Calls the script function `target` names with its curried values and `args`.
+/// Runs the prelude (the inherited imports and constants), which calls the
+/// entry point, which does the work; the process's exit status.
+fn run_worker(program: &Program, globals: Globals) -> i32 {
+    let paths: Vec<String> = globals.imports.iter().map(|(_, p)| p.clone()).collect();
+    let prelude = prelude(globals);
+    let result = functions_of(&program.engine, &paths)
+        .map_err(|e| diagnostics::root_cause(&e).0)
+        .and_then(|modules| {
+            let top = program
+                .engine
+                .compile(&prelude)
+                .map_err(|e| e.to_string())?;
+            // The script's functions win over a module's of the same name.
+            let ast = modules
+                .merge(&program.info.ast.clone_functions_only())
+                .merge(&top);
+            program
+                .engine
+                .eval_ast::<INT>(&ast)
+                .map_err(|e| diagnostics::root_cause(&e).0)
+        });
+    if let Some(code) = take_exit_request() {
+        return code;
+    }
+    match result {
+        Ok(code) => code as i32,
+        Err(message) => {
+            stderr_line(format!(
+                "{} (pid {}): cannot set up what it inherits: {message}",
+                crate::script::process_name(),
+                std::process::id()
+            ));
+            1
+        }
+    }
+}
+
+/// Calls the script function `target` names with its curried values and
+/// `args`, where the prelude's constants and modules are visible.
 fn call(
-    program: &Program,
+    context: &NativeCallContext,
     target: &FnRef,
     args: Vec<Dynamic>,
 ) -> Result<Dynamic, Box<EvalAltResult>> {
     let mut all: Vec<Dynamic> = target.curry.iter().cloned().map(from_wire).collect();
     all.extend(args);
-    let options = CallFnOptions::new().eval_ast(false).rewind_scope(true);
-    program.engine.call_fn_with_options(
-        options,
-        &mut Scope::new(),
-        &program.info.ast,
-        &target.name,
-        all,
-    )
+    let mut refs: Vec<&mut Dynamic> = all.iter_mut().collect();
+    context.call_fn_raw(&target.name, false, false, &mut refs)
 }
 
 fn worker_error(name: &str, error: &EvalAltResult) -> String {
@@ -98,12 +195,8 @@ fn worker_error(name: &str, error: &EvalAltResult) -> String {
     )
 }
 
-fn run_process(program: &Program, name: &str, target: &FnRef, args: &[Value]) -> i32 {
-    let result = call(
-        program,
-        target,
-        args.iter().cloned().map(from_wire).collect(),
-    );
+fn run_process(context: &NativeCallContext, name: &str, target: &FnRef, args: Vec<Value>) -> i32 {
+    let result = call(context, target, args.into_iter().map(from_wire).collect());
     if let Some(code) = take_exit_request() {
         return code;
     }
@@ -129,12 +222,12 @@ fn run_process(program: &Program, name: &str, target: &FnRef, args: &[Value]) ->
 }
 
 fn run_pool_worker(
-    program: &Program,
+    context: &NativeCallContext,
     progress: ProgressWriter,
     initializer: Option<&(FnRef, Vec<Value>)>,
 ) -> i32 {
     if let Some((init, args)) = initializer {
-        let result = call(program, init, args.iter().cloned().map(from_wire).collect());
+        let result = call(context, init, args.iter().cloned().map(from_wire).collect());
         if let Some(code) = take_exit_request() {
             return code;
         }
@@ -155,7 +248,7 @@ fn run_pool_worker(
             Ok(Reply::Task(task)) => task,
             _ => return 0,
         };
-        match run_task(program, task, progress) {
+        match run_task(context, task, progress) {
             Ok(r) => report = Some(r),
             Err(code) => return code,
         }
@@ -164,7 +257,7 @@ fn run_pool_worker(
 
 /// Runs one chunk; `Err(code)` when the function called `exit`.
 fn run_task(
-    program: &Program,
+    context: &NativeCallContext,
     task: PoolTask,
     progress: ProgressWriter,
 ) -> Result<TaskReport, i32> {
@@ -176,7 +269,7 @@ fn run_task(
             (true, args) if args.is_array() => args.into_array().unwrap_or_default(),
             (_, item) => vec![item],
         };
-        let result = call(program, &task.target, args);
+        let result = call(context, &task.target, args);
         if let Some(code) = take_exit_request() {
             return Err(code);
         }

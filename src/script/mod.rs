@@ -11,9 +11,11 @@ mod condition;
 mod convert;
 mod dict;
 mod event;
+mod globals;
 mod jobs;
 mod list;
 mod lock;
+mod modules;
 mod objects;
 mod pipe;
 mod pool;
@@ -31,6 +33,8 @@ use std::rc::Rc;
 use rhai::{AST, Dynamic, Engine, EvalAltResult, Position};
 
 pub use convert::{from_wire, to_wire};
+pub use globals::{WORKER_ENTRY, prelude};
+pub use modules::functions_of;
 pub use system::{process_name, set_identity, take_exit_request, write_output};
 
 use crate::client::ClientError;
@@ -74,7 +78,8 @@ impl ScriptInfo {
         args: usize,
     ) -> Result<(), Box<EvalAltResult>> {
         let wanted = target.curry.len() + args;
-        match self.functions.get(&target.name) {
+        let from_module = modules::module_function_arity(&target.name).map(|a| vec![a]);
+        match self.functions.get(&target.name).or(from_module.as_ref()) {
             Some(arities) if arities.contains(&wanted) => Ok(()),
             Some(arities) => Err(script_error(format!(
                 "{call}: function '{}' takes {} argument(s), but would be called with {args}",
@@ -101,7 +106,12 @@ pub fn load(
     args: Vec<String>,
     workers: usize,
 ) -> Result<Program, Box<rhai::ParseError>> {
-    let engine = build_engine();
+    let mut engine = build_engine();
+    let script_dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    engine.set_module_resolver(modules::Resolver::new(&script_dir));
     let ast = engine.compile(source).map_err(Box::new)?;
     let mut functions: HashMap<String, Vec<usize>> = HashMap::new();
     for f in ast.iter_functions() {
@@ -147,6 +157,8 @@ fn build_engine() -> Engine {
     pipe::register(&mut engine);
     pool::register(&mut engine);
     jobs::register(&mut engine);
+    globals::register(&mut engine);
+    crate::interpreter::register(&mut engine);
     engine
 }
 

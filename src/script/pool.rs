@@ -3,9 +3,10 @@
 //! workers | #{workers, chunksize}])`, the one-call form (a temporary pool in
 //! the hub). Jobs answer as `AsyncResult`s and `imap` iterators (`jobs.rs`).
 
-use rhai::{Array, Dynamic, Engine, EvalAltResult, FnPtr, INT, Map};
+use rhai::{Array, Dynamic, Engine, EvalAltResult, FnPtr, INT, Map, NativeCallContext};
 
 use super::convert::{from_wire, sendable, target};
+use super::globals::capture_native;
 use super::jobs::{AsyncResult, ImapIter};
 use super::objects::register_show;
 use super::{script, script_error};
@@ -42,7 +43,13 @@ fn values(call: &str, items: &Array) -> Result<Vec<Value>> {
     items.iter().map(|v| sendable(call, v)).collect()
 }
 
-fn pool_map(f: &FnPtr, items: Array, workers: usize, chunksize: usize) -> Result<Array> {
+fn pool_map(
+    context: &NativeCallContext,
+    f: &FnPtr,
+    items: Array,
+    workers: usize,
+    chunksize: usize,
+) -> Result<Array> {
     let target = target("pool_map", f, 1)?;
     let items = values("pool_map", &items)?;
     match client::call(&Request::PoolMap {
@@ -50,13 +57,14 @@ fn pool_map(f: &FnPtr, items: Array, workers: usize, chunksize: usize) -> Result
         items,
         workers,
         chunksize,
+        globals: capture_native(context),
     })? {
         Reply::Value(v) => Ok(from_wire(v).into_array().unwrap_or_default()),
         other => Ok(unexpected(other)?),
     }
 }
 
-fn new_pool(workers: usize, options: &Map) -> Result<PoolHandle> {
+fn new_pool(context: &NativeCallContext, workers: usize, options: &Map) -> Result<PoolHandle> {
     let mut workers = workers;
     let (mut max_tasks, mut initializer, mut initargs) = (None, None, Array::new());
     for (key, value) in options {
@@ -94,6 +102,7 @@ fn new_pool(workers: usize, options: &Map) -> Result<PoolHandle> {
         max_tasks_per_child: max_tasks,
         initializer,
         initargs,
+        globals: capture_native(context),
     };
     match client::call(&request)? {
         Reply::Int(id) => Ok(PoolHandle {
@@ -232,37 +241,50 @@ fn chunk_arg(call: &str, chunksize: INT) -> Result<usize> {
 }
 
 pub fn register(engine: &mut Engine) {
-    engine.register_fn("pool_map", |f: FnPtr, items: Array| {
-        pool_map(&f, items, script().workers, 0)
-    });
-    engine.register_fn("pool_map", |f: FnPtr, items: Array, workers: INT| {
-        let workers = positive("pool_map", "workers", &Dynamic::from_int(workers))?;
-        pool_map(&f, items, workers, 0)
-    });
-    engine.register_fn("pool_map", |f: FnPtr, items: Array, options: Map| {
-        let mut workers = script().workers;
-        let mut chunksize = 0;
-        for (key, value) in &options {
-            match key.as_str() {
-                "workers" => workers = positive("pool_map", "workers", value)?,
-                "chunksize" => chunksize = positive("pool_map", "chunksize", value)?,
-                other => {
-                    return Err(script_error(format!(
-                        "pool_map: unknown option '{other}' (known: workers, chunksize)"
-                    )));
+    engine.register_fn(
+        "pool_map",
+        |context: NativeCallContext, f: FnPtr, items: Array| {
+            pool_map(&context, &f, items, script().workers, 0)
+        },
+    );
+    engine.register_fn(
+        "pool_map",
+        |context: NativeCallContext, f: FnPtr, items: Array, workers: INT| {
+            let workers = positive("pool_map", "workers", &Dynamic::from_int(workers))?;
+            pool_map(&context, &f, items, workers, 0)
+        },
+    );
+    engine.register_fn(
+        "pool_map",
+        |context: NativeCallContext, f: FnPtr, items: Array, options: Map| {
+            let mut workers = script().workers;
+            let mut chunksize = 0;
+            for (key, value) in &options {
+                match key.as_str() {
+                    "workers" => workers = positive("pool_map", "workers", value)?,
+                    "chunksize" => chunksize = positive("pool_map", "chunksize", value)?,
+                    other => {
+                        return Err(script_error(format!(
+                            "pool_map: unknown option '{other}' (known: workers, chunksize)"
+                        )));
+                    }
                 }
             }
-        }
-        pool_map(&f, items, workers, chunksize)
-    });
+            pool_map(&context, &f, items, workers, chunksize)
+        },
+    );
 
     engine.register_type_with_name::<PoolHandle>("Pool");
-    engine.register_fn("pool", || new_pool(script().workers, &Map::new()));
-    engine.register_fn("pool", |n: INT| {
-        let workers = positive("pool", "workers", &Dynamic::from_int(n))?;
-        new_pool(workers, &Map::new())
+    engine.register_fn("pool", |context: NativeCallContext| {
+        new_pool(&context, script().workers, &Map::new())
     });
-    engine.register_fn("pool", |options: Map| new_pool(script().workers, &options));
+    engine.register_fn("pool", |context: NativeCallContext, n: INT| {
+        let workers = positive("pool", "workers", &Dynamic::from_int(n))?;
+        new_pool(&context, workers, &Map::new())
+    });
+    engine.register_fn("pool", |context: NativeCallContext, options: Map| {
+        new_pool(&context, script().workers, &options)
+    });
 
     for method in MAP_METHODS {
         let m = *method;

@@ -6,12 +6,14 @@
 
 use rhai::{
     Array, Dynamic, Engine, EvalAltResult, EvalContext, Expression, FnPtr, INT, ImmutableString,
+    NativeCallContext,
 };
 
 use super::convert::{from_wire, sendable, target};
+use super::globals::{capture_eval, capture_native};
 use super::{script_error, timeout_arg};
 use crate::client::{self, unexpected};
-use crate::wire::{Handle, ProcId, ProcessInfo, Reply, Request};
+use crate::wire::{Globals, Handle, ProcId, ProcessInfo, Reply, Request};
 
 type Result<T> = std::result::Result<T, Box<EvalAltResult>>;
 
@@ -70,7 +72,13 @@ impl ProcessHandle {
     }
 }
 
-fn create(call: &str, f: &FnPtr, args: Array, start: bool) -> Result<ProcessHandle> {
+fn create(
+    call: &str,
+    f: &FnPtr,
+    args: Array,
+    start: bool,
+    globals: Globals,
+) -> Result<ProcessHandle> {
     let target = target(call, f, args.len())?;
     let args = args
         .iter()
@@ -80,6 +88,7 @@ fn create(call: &str, f: &FnPtr, args: Array, start: bool) -> Result<ProcessHand
         target,
         args,
         start,
+        globals,
     })? {
         Reply::Spawned { id, name, pid } => Ok(ProcessHandle::new(id, name, pid)),
         other => Ok(unexpected(other)?),
@@ -123,7 +132,8 @@ fn spawn_syntax(context: &mut EvalContext, inputs: &[Expression]) -> Result<Dyna
     let args = args
         .into_array()
         .map_err(|t| script_error(format!("spawn: the arguments must be an array, not {t}")))?;
-    create("spawn", &f, args, true).map(Dynamic::from)
+    let globals = capture_eval(context);
+    create("spawn", &f, args, true, globals).map(Dynamic::from)
 }
 
 pub fn register(engine: &mut Engine) {
@@ -148,11 +158,14 @@ pub fn register(engine: &mut Engine) {
             other => Ok(unexpected(other)?),
         }
     });
-    engine.register_fn("process", |f: FnPtr, args: Array| {
-        create("process", &f, args, false)
-    });
-    engine.register_fn("process", |f: FnPtr| {
-        create("process", &f, Array::new(), false)
+    engine.register_fn(
+        "process",
+        |context: NativeCallContext, f: FnPtr, args: Array| {
+            create("process", &f, args, false, capture_native(&context))
+        },
+    );
+    engine.register_fn("process", |context: NativeCallContext, f: FnPtr| {
+        create("process", &f, Array::new(), false, capture_native(&context))
     });
     engine.register_fn("start", |p: &mut ProcessHandle| -> Result<()> {
         client::call(&Request::Start { id: p.id })?;

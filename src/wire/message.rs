@@ -9,7 +9,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::objects::{NewObject, Op};
-use super::value::{FnRef, Handle, ObjectId, Value};
+use super::value::{FnRef, Globals, Handle, ObjectId, Value};
 
 /// The hub's number for an interpreter process; stable for the whole run.
 pub type ProcId = u64;
@@ -35,6 +35,7 @@ pub enum Request {
         target: FnRef,
         args: Vec<Value>,
         start: bool,
+        globals: Globals,
     },
     Start {
         id: ProcId,
@@ -69,6 +70,7 @@ pub enum Request {
         items: Vec<Value>,
         workers: usize,
         chunksize: usize,
+        globals: Globals,
     },
     /// From a pool worker: the report on its last task (if any), and a request for the next.
     PoolNext {
@@ -80,6 +82,7 @@ pub enum Request {
         max_tasks_per_child: Option<u64>,
         initializer: Option<FnRef>,
         initargs: Vec<Value>,
+        globals: Globals,
     },
     /// Queues a job on a pool; answered with the job's id.
     PoolSubmit {

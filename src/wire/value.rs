@@ -37,6 +37,15 @@ pub struct FnRef {
     pub curry: Vec<Value>,
 }
 
+/// What a worker inherits from the process that started it: the values of
+/// the top-level `const`s (read there as `global::NAME`) and the modules
+/// imported, as `(alias, path)`, to be imported again.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+pub struct Globals {
+    pub constants: Vec<(String, Value)>,
+    pub imports: Vec<(String, String)>,
+}
+
 /// A reference to something the hub owns. Handles are plain ids, which is what
 /// lets them travel through queues, lists and arguments to any process.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]

@@ -1,0 +1,137 @@
+//! Where `import "name" as m;` finds a module: first the file `name.rhai`
+//! relative to the script's folder, then a module of the standard library
+//! that ships inside the binary (`stdlib/*.rhai`).
+//!
+//! A module's functions, closures included, can be sent to a worker: the
+//! resolver keeps each loaded module's function definitions, and a worker,
+//! which imports the same modules again, runs with those definitions beside
+//! the script's own (`functions_of`), so a name a worker is sent resolves.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use rhai::{AST, Engine, EvalAltResult, Module, ModuleResolver, Position, Scope, Shared};
+
+/// The standard library: each module's name and source.
+pub const STDLIB: &[(&str, &str)] = &[("parallel", include_str!("../../stdlib/parallel.rhai"))];
+
+/// Every module this process has loaded, by the path it was imported as.
+#[derive(Default)]
+struct Loaded {
+    modules: HashMap<String, Shared<Module>>,
+    /// Each module's function definitions only.
+    functions: HashMap<String, AST>,
+    /// The parameter count of every module function, by name (first wins).
+    arities: HashMap<String, usize>,
+}
+
+thread_local! {
+    static LOADED: RefCell<Loaded> = RefCell::new(Loaded::default());
+}
+
+/// The number of parameters of a function defined in a loaded module.
+pub fn module_function_arity(name: &str) -> Option<usize> {
+    LOADED.with(|l| l.borrow().arities.get(name).copied())
+}
+
+/// The function definitions of the modules imported as `paths`, loading
+/// them if needed, merged in order.
+pub fn functions_of(engine: &Engine, paths: &[String]) -> Result<AST, Box<EvalAltResult>> {
+    let mut all = AST::empty();
+    for path in paths {
+        engine
+            .module_resolver()
+            .resolve(engine, None, path, Position::NONE)?;
+        if let Some(functions) = LOADED.with(|l| l.borrow().functions.get(path).cloned()) {
+            all = all.merge(&functions);
+        }
+    }
+    Ok(all)
+}
+
+pub struct Resolver {
+    script_dir: PathBuf,
+}
+
+impl Resolver {
+    /// Resolves file modules relative to `script_dir`.
+    pub fn new(script_dir: &Path) -> Resolver {
+        Resolver {
+            script_dir: script_dir.to_path_buf(),
+        }
+    }
+
+    /// The module's source: the file if there is one, else the stdlib's.
+    fn source(&self, path: &str, pos: Position) -> Result<String, Box<EvalAltResult>> {
+        let mut file = self.script_dir.join(path);
+        if file.extension().is_none_or(|e| e != "rhai") {
+            file.as_mut_os_string().push(".rhai");
+        }
+        match std::fs::read_to_string(&file) {
+            Ok(source) => Ok(source),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => STDLIB
+                .iter()
+                .find(|(name, _)| *name == path)
+                .map(|(_, source)| source.to_string())
+                .ok_or_else(|| Box::new(EvalAltResult::ErrorModuleNotFound(path.to_string(), pos))),
+            Err(e) => Err(Box::new(EvalAltResult::ErrorInModule(
+                path.to_string(),
+                Box::new(EvalAltResult::ErrorSystem(
+                    format!("cannot read {}", file.display()),
+                    Box::new(e),
+                )),
+                pos,
+            ))),
+        }
+    }
+}
+
+impl ModuleResolver for Resolver {
+    fn resolve(
+        &self,
+        engine: &Engine,
+        _source: Option<&str>,
+        path: &str,
+        pos: Position,
+    ) -> Result<Shared<Module>, Box<EvalAltResult>> {
+        if let Some(module) = LOADED.with(|l| l.borrow().modules.get(path).cloned()) {
+            return Ok(module);
+        }
+        let in_module = |e: Box<EvalAltResult>| {
+            Box::new(EvalAltResult::ErrorInModule(path.to_string(), e, pos))
+        };
+        let source = self.source(path, pos)?;
+        let ast = engine
+            .compile(source)
+            .map_err(|e| in_module(Box::new(EvalAltResult::ErrorParsing(*e.0, e.1))))?;
+        let mut module = Module::eval_ast_as_new(Scope::new(), &ast, engine).map_err(in_module)?;
+        module.set_id(path);
+        let module: Shared<Module> = module.into();
+        LOADED.with(|l| {
+            let mut l = l.borrow_mut();
+            for def in ast.iter_fn_def() {
+                l.arities
+                    .entry(def.name.to_string())
+                    .or_insert(def.params.len());
+            }
+            l.functions
+                .insert(path.to_string(), ast.clone_functions_only());
+            l.modules.insert(path.to_string(), module.clone());
+        });
+        Ok(module)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_stdlib_module_compiles() {
+        let engine = super::super::build_engine();
+        for (name, source) in STDLIB {
+            assert!(engine.compile(*source).is_ok(), "stdlib/{name}.rhai");
+        }
+    }
+}

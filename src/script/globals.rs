@@ -83,24 +83,27 @@ pub fn prelude(globals: Globals) -> String {
     source
 }
 
-fn inherited(index: INT) -> Result<Dynamic, Box<EvalAltResult>> {
+/// Item `index` of what `pick` chooses from the inherited values.
+fn nth<T: Clone>(
+    index: INT,
+    what: &str,
+    pick: impl Fn(&(Vec<Dynamic>, Vec<String>)) -> &Vec<T>,
+) -> Result<T, Box<EvalAltResult>> {
     INHERITED.with(|i| {
         let i = i.borrow();
         usize::try_from(index)
             .ok()
-            .and_then(|index| i.0.get(index).cloned())
-            .ok_or_else(|| script_error("no inherited constant here"))
+            .and_then(|index| pick(&i).get(index).cloned())
+            .ok_or_else(|| script_error(format!("no inherited {what} here")))
     })
 }
 
+fn inherited(index: INT) -> Result<Dynamic, Box<EvalAltResult>> {
+    nth(index, "constant", |i| &i.0)
+}
+
 fn inherited_import(index: INT) -> Result<String, Box<EvalAltResult>> {
-    INHERITED.with(|i| {
-        let i = i.borrow();
-        usize::try_from(index)
-            .ok()
-            .and_then(|index| i.1.get(index).cloned())
-            .ok_or_else(|| script_error("no inherited module here"))
-    })
+    nth(index, "module", |i| &i.1)
 }
 
 pub fn register(engine: &mut Engine) {

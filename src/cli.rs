@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -25,6 +25,19 @@ pub enum Command {
         /// The script to check.
         file: PathBuf,
     },
+    /// Internal: a worker started by the hub with `--start-method spawn`.
+    #[command(name = "__worker", hide = true)]
+    Worker,
+}
+
+/// How worker processes start.
+#[derive(ValueEnum, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum StartMethod {
+    /// Forked from the supervisor: fast, inherits the compiled script.
+    #[default]
+    Fork,
+    /// A fresh mphost executable per worker that compiles the script again.
+    Spawn,
 }
 
 #[derive(Args, Debug)]
@@ -32,6 +45,9 @@ pub struct RunArgs {
     /// Default number of worker processes for pool_map (default: the number of CPUs).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=4096))]
     pub workers: Option<u32>,
+    /// How worker processes start.
+    #[arg(long, value_enum, default_value_t = StartMethod::Fork)]
+    pub start_method: StartMethod,
     /// The script to run, then the arguments it sees as ARGS. Everything after
     /// the script's name is the script's, flags included (as with `python3 script.py --x`).
     #[arg(

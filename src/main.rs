@@ -23,11 +23,18 @@ use clap::Parser;
 /// Exit status for usage errors and scripts that cannot be read or parsed.
 const EXIT_USAGE: u8 = 2;
 
+/// Rhai's hashing seed, fixed so that a script compiled in two processes
+/// (`--start-method spawn`) gives its closures the same names in both.
+const HASHING_SEED: [u64; 4] = [0x6d70_686f_7374, 0x5268_6169, 0x7365_6564, 0x0001];
+
 fn main() -> ExitCode {
+    // Before any Engine exists; only fails if already set.
+    let _ = rhai::config::hashing::set_hashing_seed(Some(HASHING_SEED));
     let cli = cli::Cli::parse();
     match cli.command {
         cli::Command::Check { file } => check(&file),
         cli::Command::Run(args) => run(args),
+        cli::Command::Worker => ExitCode::from(interpreter::run_launched().clamp(0, 255) as u8),
     }
 }
 
@@ -70,7 +77,17 @@ fn run(args: cli::RunArgs) -> ExitCode {
         || std::thread::available_parallelism().map_or(1, |n| n.get()),
         |n| n as usize,
     );
-    let program = match script::load(&source, file.clone(), args.script_args(), workers) {
+    let start_method = match args.start_method {
+        cli::StartMethod::Fork => script::StartMethod::Fork,
+        cli::StartMethod::Spawn => script::StartMethod::Spawn,
+    };
+    let program = match script::load(
+        &source,
+        file.clone(),
+        args.script_args(),
+        workers,
+        start_method,
+    ) {
         Ok(p) => p,
         Err(e) => return fail(&diagnostics::parse_error(&file, &e), EXIT_USAGE),
     };

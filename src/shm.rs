@@ -1,7 +1,8 @@
 //! Shared-memory words between the hub and a child it forks.
 //!
-//! A `ProgressSlot` is one atomic word in an anonymous `MAP_SHARED` mapping
-//! made by the hub before the fork, so both processes see the same memory.
+//! A `ProgressSlot` is one atomic word in a `MAP_SHARED` mapping of a memfd
+//! made by the hub before the fork, so both processes see the same memory
+//! (a worker started with `exec` maps the same memfd, passed as a descriptor).
 //! A pool worker records the index of the item it is starting (one store, no
 //! message), and when the worker dies mid-chunk the hub reads which item it
 //! was. The hub owns the mapping and unmaps its view on drop; the child keeps
@@ -9,6 +10,7 @@
 //! fast paths the hub's design leaves room for.
 
 use std::io;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -17,37 +19,54 @@ const SLOT_LEN: usize = std::mem::size_of::<AtomicU64>();
 /// The hub's handle on one slot; unmapped when dropped.
 pub struct ProgressSlot {
     word: NonNull<AtomicU64>,
+    memfd: OwnedFd,
 }
 
 /// The child's view of a slot: where it writes its progress.
 #[derive(Clone, Copy)]
 pub struct ProgressWriter {
     word: NonNull<AtomicU64>,
+    /// The memfd behind it, open in the hub (and a forked child) while the
+    /// slot lives; -1 in an exec'd worker, which mapped it and closed it.
+    fd: RawFd,
+}
+
+/// Maps the word of `memfd`, shared with every other mapping of it.
+fn map_word(memfd: &OwnedFd) -> io::Result<NonNull<AtomicU64>> {
+    // SAFETY: a fresh mapping of a memfd at least SLOT_LEN long, checked for
+    // failure; its bytes are zero or a value stored through an `AtomicU64`.
+    let ptr = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            SLOT_LEN,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_SHARED,
+            memfd.as_raw_fd(),
+            0,
+        )
+    };
+    if ptr == libc::MAP_FAILED {
+        return Err(io::Error::last_os_error());
+    }
+    NonNull::new(ptr.cast::<AtomicU64>()).ok_or_else(io::Error::last_os_error)
 }
 
 impl ProgressSlot {
     pub fn new() -> io::Result<Self> {
-        // SAFETY: a fresh anonymous mapping, checked for failure; zero-filled,
-        // which is a valid `AtomicU64` (0 = no item started).
-        let ptr = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                SLOT_LEN,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_SHARED | libc::MAP_ANONYMOUS,
-                -1,
-                0,
-            )
-        };
-        if ptr == libc::MAP_FAILED {
-            return Err(io::Error::last_os_error());
-        }
-        let word = NonNull::new(ptr.cast::<AtomicU64>()).ok_or_else(io::Error::last_os_error)?;
-        Ok(ProgressSlot { word })
+        let memfd = nix::sys::memfd::memfd_create(
+            c"mphost-progress",
+            nix::sys::memfd::MFdFlags::MFD_CLOEXEC,
+        )?;
+        nix::unistd::ftruncate(&memfd, SLOT_LEN as i64)?;
+        let word = map_word(&memfd)?;
+        Ok(ProgressSlot { word, memfd })
     }
 
     pub fn writer(&self) -> ProgressWriter {
-        ProgressWriter { word: self.word }
+        ProgressWriter {
+            word: self.word,
+            fd: self.memfd.as_raw_fd(),
+        }
     }
 
     /// The index of the item the child last started, if any.
@@ -66,6 +85,17 @@ impl Drop for ProgressSlot {
 }
 
 impl ProgressWriter {
+    /// An exec'd worker's view of the slot whose memfd it was passed.
+    pub fn map(memfd: OwnedFd) -> io::Result<ProgressWriter> {
+        let word = map_word(&memfd)?;
+        Ok(ProgressWriter { word, fd: -1 })
+    }
+
+    /// The slot's memfd, to pass to a worker started with `exec`.
+    pub fn fd(&self) -> RawFd {
+        self.fd
+    }
+
     pub fn record(&self, index: usize) {
         // SAFETY: the child inherited the mapping at fork and never unmaps it.
         unsafe { self.word.as_ref() }.store(index as u64 + 1, Ordering::Release);

@@ -163,3 +163,42 @@ fn cpu_count_getpid_and_sleep() {
     assert_eq!(r.code, Some(1));
     assert!(r.stderr.contains("non-negative"), "{}", r.stderr);
 }
+
+/// The command line of a running process, its arguments joined by spaces.
+fn cmdline(pid: i32) -> String {
+    std::fs::read(format!("/proc/{pid}/cmdline"))
+        .map(|b| String::from_utf8_lossy(&b).replace('\0', " "))
+        .unwrap_or_default()
+}
+
+#[test]
+fn start_method_spawn_runs_each_worker_in_a_fresh_executable() {
+    for (method, exec) in [("spawn", true), ("fork", false)] {
+        let mut run = Streaming::start_with(
+            "const K = 5;
+             fn show(x) { print(getpid()); sleep(30); x }
+             let q = queue();
+             let p = spawn(|| { q.put(getpid()); sleep(30); });
+             print(q.get());
+             let w = pool(1);
+             print(w.pids()[0]);
+             print(pool_map(|x| x + global::K, [1, 2]));
+             p.kill(); w.terminate();",
+            &["--start-method", method],
+        );
+        for who in ["spawned process", "pool worker"] {
+            let pid: i32 = run.line().parse().expect("a worker's pid");
+            let line = cmdline(pid);
+            assert_eq!(line.contains("__worker"), exec, "{method} {who}: {line}");
+        }
+        assert_eq!(run.line(), "[6, 7]", "{method}");
+        assert_eq!(run.wait(), Some(0), "{method}: {}", run.stderr());
+    }
+}
+
+#[test]
+fn an_unknown_start_method_is_a_usage_error() {
+    let r = run_with("print(1);", &["--start-method", "forkserver"], &[]);
+    assert_eq!(r.code, Some(2));
+    assert!(r.stderr.contains("forkserver"), "{}", r.stderr);
+}

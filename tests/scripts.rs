@@ -1,5 +1,6 @@
 //! One insta snapshot per script in `scripts/`: its exit code, stdout and
-//! stderr, with pids redacted. Snapshots live in `snapshots/`.
+//! stderr, with pids redacted. Snapshots live in `snapshots/`. Each script
+//! also runs with `--start-method spawn` and must print the same.
 
 mod common;
 use common::*;
@@ -50,6 +51,12 @@ fn every_script_matches_its_snapshot() {
             run.code,
             run.stdout,
             redact_pids(&run.stderr)
+        );
+        let spawned = finish(start_file(&path, &["--start-method", "spawn"]));
+        assert_eq!(
+            (spawned.code, &spawned.stdout, redact_pids(&spawned.stderr)),
+            (run.code, &run.stdout, redact_pids(&run.stderr)),
+            "scripts/{name}.rhai with --start-method spawn"
         );
         insta::with_settings!({
             snapshot_path => dir.join("snapshots"),

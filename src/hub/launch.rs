@@ -12,7 +12,12 @@
 //! 3. its socket to the hub moves to fd 3 and every other inherited descriptor
 //!    is closed, so no child holds another's socket (EOF then means death).
 //!
-//! The child never returns into hub code: it ends in `_exit`.
+//! With `--start-method spawn`, a worker's child then writes what it is to
+//! run (`wire::Launch`) into a memfd at fd 4, passes a pool worker's progress
+//! slot at fd 5, and `exec`s a fresh `mphost __worker`, which compiles the
+//! script again. The main process is always forked.
+//!
+//! The child never returns into hub code: it ends in `_exit` or `exec`.
 
 use std::os::fd::{AsRawFd, OwnedFd};
 
@@ -21,7 +26,8 @@ use nix::sys::socket::{AddressFamily, SockFlag, SockType, socketpair};
 use nix::unistd::{ForkResult, Pid, fork, getppid};
 
 use crate::interpreter::{self, HUB_FD, Identity, Role};
-use crate::script::Program;
+use crate::script::{Program, StartMethod};
+use crate::wire::{Launch, ScriptText, write_frame};
 
 /// Forks a process that runs `role`; returns its pid and the hub's socket end.
 pub fn launch(
@@ -48,7 +54,12 @@ pub fn launch(
             Ok((child, hub_end))
         }
         ForkResult::Child => {
-            become_clean_child(hub_pid, child_end.as_raw_fd());
+            if program.info.start_method == StartMethod::Spawn
+                && let Some(launch) = launch_of(role, &identity, program)
+            {
+                exec_worker(hub_pid, child_end.as_raw_fd(), &launch, role.progress_fd());
+            }
+            become_clean_child(hub_pid, &[child_end.as_raw_fd()]);
             // A panic must not unwind into the hub's code (and its
             // descriptors, closed above): it ends this process with 101.
             let code = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
@@ -61,22 +72,85 @@ pub fn launch(
     }
 }
 
-fn become_clean_child(hub_pid: Pid, socket: i32) {
+/// What an exec'd worker must be told; `None` for the main process.
+fn launch_of(role: &Role, identity: &Identity, program: &Program) -> Option<Launch> {
+    let info = &program.info;
+    Some(Launch {
+        name: identity.name.clone(),
+        parent_pid: identity.parent_pid,
+        role: role.to_wire()?,
+        script: ScriptText {
+            path: info.path.clone(),
+            source: info.source.clone(),
+            args: info.args.clone(),
+            workers: info.workers,
+        },
+    })
+}
+
+/// Replaces this forked child with `mphost __worker`: its socket at fd 3,
+/// `launch` in a memfd at fd 4, the progress slot (if any) at fd 5.
+fn exec_worker(hub_pid: Pid, socket: i32, launch: &Launch, progress: Option<i32>) -> ! {
+    let memfd = nix::sys::memfd::memfd_create(c"mphost-launch", nix::sys::memfd::MFdFlags::empty())
+        .map(std::fs::File::from);
+    let written = memfd.and_then(|mut file| {
+        write_frame(&mut file, launch).map_err(|_| nix::errno::Errno::EIO)?;
+        nix::unistd::lseek(&file, 0, nix::unistd::Whence::SeekSet)?;
+        Ok(file)
+    });
+    let Ok(file) = written else {
+        eprintln!("mphost: cannot start a worker: cannot write its launch description");
+        // SAFETY: ends this child without running the hub's destructors.
+        unsafe { libc::_exit(127) }
+    };
+    let mut keep = vec![socket, file.as_raw_fd()];
+    keep.extend(progress);
+    become_clean_child(hub_pid, &keep);
+    let program = c"/proc/self/exe";
+    let argv = [c"mphost".as_ptr(), c"__worker".as_ptr(), std::ptr::null()];
+    // SAFETY: a NUL-terminated argv of static C strings; on success exec does
+    // not return.
+    unsafe { libc::execv(program.as_ptr(), argv.as_ptr()) };
+    eprintln!(
+        "mphost: cannot start a worker: exec {}: {}",
+        program.to_string_lossy(),
+        std::io::Error::last_os_error()
+    );
+    // SAFETY: as above.
+    unsafe { libc::_exit(127) }
+}
+
+/// Unblocks signals, ignores SIGINT and SIGPIPE, arranges death with the
+/// hub, and leaves open only `keep`, moved to fds 3, 4, ... in order.
+fn become_clean_child(hub_pid: Pid, keep: &[i32]) {
     let _ = sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None);
     // SAFETY: setting dispositions to SIG_IGN installs no handler code.
     unsafe {
         let _ = signal(Signal::SIGINT, SigHandler::SigIgn);
         let _ = signal(Signal::SIGPIPE, SigHandler::SigIgn);
     }
+    let first_free = HUB_FD + keep.len() as i32;
     // SAFETY: plain syscalls on integers and descriptors this process owns.
     unsafe {
         libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
         if getppid() != hub_pid {
             libc::_exit(1);
         }
-        if socket != HUB_FD && libc::dup2(socket, HUB_FD) < 0 {
-            libc::_exit(1);
+        // Copy each above the targets first, so no move overwrites a
+        // descriptor still to be moved; the copies are closed below.
+        let mut copies = Vec::with_capacity(keep.len());
+        for &fd in keep {
+            let copy = libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, first_free);
+            if copy < 0 {
+                libc::_exit(1);
+            }
+            copies.push(copy);
         }
-        libc::syscall(libc::SYS_close_range, HUB_FD + 1, u32::MAX, 0);
+        for (target, copy) in (HUB_FD..).zip(copies) {
+            if libc::dup2(copy, target) < 0 {
+                libc::_exit(1);
+            }
+        }
+        libc::syscall(libc::SYS_close_range, first_free, u32::MAX, 0);
     }
 }

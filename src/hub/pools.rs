@@ -16,8 +16,9 @@ use super::jobs::{Answer, Job, default_chunksize};
 use super::processes::{ExitStatus, Lifecycle, Proc, ProcKind};
 use super::waits::WaitKey;
 use super::{Hub, HubResult, invalid};
-use crate::interpreter::{Role, WorkerSetup};
+use crate::interpreter::Role;
 use crate::shm::ProgressSlot;
+use crate::wire::WorkerSetup;
 use crate::wire::{
     ErrorKind, FnRef, Globals, HubError, JobAsk, JobKind, JobSpec, PoolControl, PoolTask, ProcId,
     Reply, TaskReport, Value,

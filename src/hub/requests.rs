@@ -6,8 +6,8 @@ use std::collections::VecDeque;
 
 use super::waits::WaitKey;
 use super::{Hub, HubResult};
-use crate::interpreter::WorkerSetup;
 use crate::store::{Applied, Outcome};
+use crate::wire::WorkerSetup;
 use crate::wire::{Handle, NewObject, ObjectId, Op, ProcId, Reply, Request, Stream};
 
 impl Hub<'_> {

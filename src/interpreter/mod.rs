@@ -5,19 +5,28 @@
 //! is the process's exit status.
 
 use std::cell::RefCell;
+use std::os::fd::{FromRawFd, OwnedFd};
 
 use rhai::{Dynamic, Engine, EvalAltResult, INT, NativeCallContext, Scope};
 
 use crate::client;
 use crate::diagnostics;
 use crate::script::{
-    Program, WORKER_ENTRY, from_wire, functions_of, prelude, take_exit_request, to_wire,
+    Program, StartMethod, WORKER_ENTRY, from_wire, functions_of, prelude, take_exit_request,
+    to_wire,
 };
 use crate::shm::ProgressWriter;
-use crate::wire::{FnRef, Globals, Outcome, PoolTask, Reply, Request, Stream, TaskReport, Value};
+use crate::wire::{
+    FnRef, Globals, Launch, Outcome, PoolTask, Reply, Request, Stream, TaskReport, Value,
+    WorkerRole, WorkerSetup, read_frame,
+};
 
 /// The descriptor on which every interpreter finds its socket to the hub.
 pub const HUB_FD: i32 = 3;
+/// Where an exec'd worker finds its `Launch` frame.
+pub const LAUNCH_FD: i32 = 4;
+/// Where an exec'd pool worker finds its progress slot.
+pub const PROGRESS_FD: i32 = 5;
 
 pub enum Role {
     Main,
@@ -40,13 +49,97 @@ pub struct Identity {
     pub parent_pid: i32,
 }
 
-/// What a pool worker is started with, the same for each worker of a pool.
-#[derive(Clone, Debug, Default)]
-pub struct WorkerSetup {
-    /// Called once before the first task (`pool(#{initializer, initargs})`).
-    pub initializer: Option<(FnRef, Vec<Value>)>,
-    /// The pool maker's constants and imports.
-    pub globals: Globals,
+impl Role {
+    /// The role as an exec'd worker reads it; `None` for the main process,
+    /// which is always forked.
+    pub fn to_wire(&self) -> Option<WorkerRole> {
+        match self {
+            Role::Main => None,
+            Role::Process {
+                target,
+                args,
+                globals,
+                ..
+            } => Some(WorkerRole::Process {
+                target: target.clone(),
+                args: args.clone(),
+                globals: globals.clone(),
+            }),
+            Role::PoolWorker { setup, .. } => Some(WorkerRole::PoolWorker {
+                setup: setup.clone(),
+            }),
+        }
+    }
+
+    /// The progress slot's descriptor, for a pool worker.
+    pub fn progress_fd(&self) -> Option<i32> {
+        match self {
+            Role::PoolWorker { progress, .. } => Some(progress.fd()),
+            _ => None,
+        }
+    }
+}
+
+/// The entry of an exec'd worker (`mphost __worker`, `--start-method
+/// spawn`): reads its `Launch` from `LAUNCH_FD`, compiles the script again
+/// (the hashing seed is fixed, so closures have the same names as in the
+/// hub), and runs like a forked worker.
+pub fn run_launched() -> i32 {
+    let launch: Launch = {
+        // SAFETY: the hub's child put the launch memfd at this descriptor
+        // before exec; nothing else in this process owns it.
+        let mut file = unsafe { std::fs::File::from_raw_fd(LAUNCH_FD) };
+        match read_frame(&mut file) {
+            Ok(launch) => launch,
+            Err(e) => {
+                eprintln!("mphost __worker: no launch description: {e}");
+                return 2;
+            }
+        }
+    };
+    let Launch {
+        name,
+        parent_pid,
+        role,
+        script,
+    } = launch;
+    let program = match crate::script::load(
+        &script.source,
+        script.path.clone(),
+        script.args,
+        script.workers,
+        StartMethod::Spawn,
+    ) {
+        Ok(program) => program,
+        Err(e) => {
+            eprintln!("{}", diagnostics::parse_error(&script.path, &e));
+            return 2;
+        }
+    };
+    let role = match role {
+        WorkerRole::Process {
+            target,
+            args,
+            globals,
+        } => Role::Process {
+            name: name.clone(),
+            target,
+            args,
+            globals,
+        },
+        WorkerRole::PoolWorker { setup } => {
+            // SAFETY: as above, for the progress slot's memfd.
+            let fd = unsafe { OwnedFd::from_raw_fd(PROGRESS_FD) };
+            match ProgressWriter::map(fd) {
+                Ok(progress) => Role::PoolWorker { progress, setup },
+                Err(e) => {
+                    eprintln!("mphost __worker: cannot map the progress slot: {e}");
+                    return 2;
+                }
+            }
+        }
+    };
+    run(&role, Identity { name, parent_pid }, &program)
 }
 
 /// The work of a spawned process or pool worker, handed from `run` to the

@@ -46,6 +46,14 @@ pub struct Program {
     pub info: Rc<ScriptInfo>,
 }
 
+/// How the hub starts a worker: a fork of itself (fast, the default), or a
+/// fresh `mphost` executable that compiles the script again.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StartMethod {
+    Fork,
+    Spawn,
+}
+
 /// The script and run settings, readable from inside native functions.
 pub struct ScriptInfo {
     pub ast: AST,
@@ -54,6 +62,9 @@ pub struct ScriptInfo {
     pub args: Vec<String>,
     /// The default number of workers for `pool_map`.
     pub workers: usize,
+    /// The script's text, for workers that compile it again.
+    pub source: String,
+    pub start_method: StartMethod,
     /// Script function names and the arities they are defined with.
     functions: HashMap<String, Vec<usize>>,
 }
@@ -105,6 +116,7 @@ pub fn load(
     path: PathBuf,
     args: Vec<String>,
     workers: usize,
+    start_method: StartMethod,
 ) -> Result<Program, Box<rhai::ParseError>> {
     let mut engine = build_engine();
     let script_dir = match path.parent() {
@@ -126,6 +138,8 @@ pub fn load(
         path,
         args,
         workers,
+        source: source.to_string(),
+        start_method,
         functions,
     });
     SCRIPT.with(|s| *s.borrow_mut() = Some(info.clone()));

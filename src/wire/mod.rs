@@ -8,11 +8,13 @@
 //! frames on a blocking stream for the interpreter side.
 
 mod frame;
+mod launch;
 mod message;
 mod objects;
 mod value;
 
 pub use frame::{FrameDecoder, FrameError, encode_frame, read_frame, write_frame};
+pub use launch::{Launch, ScriptText, WorkerRole, WorkerSetup};
 pub use message::{
     ErrorKind, HubError, JobAsk, JobKind, JobSpec, Outcome, PoolControl, PoolTask, ProcId,
     ProcessInfo, Reply, Request, Stream, TaskReport,

@@ -59,9 +59,19 @@ pub fn finish(mut child: Child) -> Run {
     }
 }
 
+/// `mphost run`, with `--start-method spawn` in the test crates whose name
+/// starts with `spawn_` (they run other crates' tests with exec'd workers).
+pub fn mphost_run() -> Command {
+    let mut command = Command::new(BIN);
+    command.arg("run");
+    if env!("CARGO_CRATE_NAME").starts_with("spawn_") {
+        command.args(["--start-method", "spawn"]);
+    }
+    command
+}
+
 pub fn start_file(path: &Path, extra: &[&str]) -> Child {
-    Command::new(BIN)
-        .arg("run")
+    mphost_run()
         .args(extra)
         .arg(path)
         .stdin(Stdio::null())
@@ -87,8 +97,7 @@ pub fn script(source: &str) -> Script {
 /// Runs `source` as a script with `mphost run [flags] FILE [args]`.
 pub fn run_with(source: &str, flags: &[&str], args: &[&str]) -> Run {
     let s = script(source);
-    let child = Command::new(BIN)
-        .arg("run")
+    let child = mphost_run()
         .args(flags)
         .arg(&s.path)
         .args(args)
@@ -157,8 +166,13 @@ pub struct Streaming {
 
 impl Streaming {
     pub fn start(source: &str) -> Streaming {
+        Streaming::start_with(source, &[])
+    }
+
+    /// As `start`, with `mphost run` flags.
+    pub fn start_with(source: &str, flags: &[&str]) -> Streaming {
         let script = script(source);
-        let mut child = start_file(&script.path, &[]);
+        let mut child = start_file(&script.path, flags);
         let out = BufReader::new(child.stdout.take().expect("piped stdout"));
         let mut err = child.stderr.take().expect("piped stderr");
         let stderr_reader = std::thread::spawn(move || {

@@ -1,0 +1,51 @@
+//! What a worker started with `--start-method spawn` is told about itself.
+//! A forked worker inherits all this in memory; an exec'd one (a fresh
+//! `mphost` running the hidden `__worker` command) reads it as one frame
+//! from a memfd the hub's child wrote before `exec`.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use super::value::{FnRef, Globals, Value};
+
+/// What every worker of one pool is started with.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+pub struct WorkerSetup {
+    /// Called once before the first task (`pool(#{initializer, initargs})`).
+    pub initializer: Option<(FnRef, Vec<Value>)>,
+    /// The pool maker's constants and imports.
+    pub globals: Globals,
+}
+
+/// The work of a worker process.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub enum WorkerRole {
+    /// `spawn(f, args)`: one call.
+    Process {
+        target: FnRef,
+        args: Vec<Value>,
+        globals: Globals,
+    },
+    /// A pool worker: tasks until told to stop.
+    PoolWorker { setup: WorkerSetup },
+}
+
+/// The script an exec'd worker compiles again, as the hub read it.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct ScriptText {
+    pub path: PathBuf,
+    pub source: String,
+    pub args: Vec<String>,
+    pub workers: usize,
+}
+
+/// Everything an exec'd worker needs besides its socket (fd 3) and, for a
+/// pool worker, its progress slot (fd 5).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct Launch {
+    pub name: String,
+    pub parent_pid: i32,
+    pub role: WorkerRole,
+    pub script: ScriptText,
+}

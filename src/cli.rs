@@ -48,6 +48,10 @@ pub struct RunArgs {
     /// How worker processes start.
     #[arg(long, value_enum, default_value_t = StartMethod::Fork)]
     pub start_method: StartMethod,
+    /// Limit each script process's memory (address space) to SIZE bytes,
+    /// with an optional K, M or G suffix: a runaway process then fails alone.
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub max_memory: Option<u64>,
     /// The script to run, then the arguments it sees as ARGS. Everything after
     /// the script's name is the script's, flags included (as with `python3 script.py --x`).
     #[arg(
@@ -68,5 +72,47 @@ impl RunArgs {
     /// The arguments after the script's path.
     pub fn script_args(&self) -> Vec<String> {
         self.script[1..].to_vec()
+    }
+}
+
+/// `512M`, `2G`, `65536K` or a plain number of bytes; at least 16M.
+fn parse_size(text: &str) -> Result<u64, String> {
+    let (digits, unit) = match text.char_indices().last() {
+        Some((at, c)) if c.is_ascii_alphabetic() => (&text[..at], c.to_ascii_uppercase()),
+        _ => (text, 'B'),
+    };
+    let scale: u64 = match unit {
+        'B' => 1,
+        'K' => 1 << 10,
+        'M' => 1 << 20,
+        'G' => 1 << 30,
+        _ => return Err(format!("unknown unit '{unit}' (use K, M or G)")),
+    };
+    let bytes = digits
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(scale))
+        .ok_or_else(|| format!("'{text}' is not a size like 512M or 2G"))?;
+    if bytes < 16 << 20 {
+        return Err(format!(
+            "{text} is too small to run a script (at least 16M)"
+        ));
+    }
+    Ok(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_size;
+
+    #[test]
+    fn sizes_take_a_unit_and_refuse_nonsense() {
+        assert_eq!(parse_size("512M"), Ok(512 << 20));
+        assert_eq!(parse_size("2g"), Ok(2 << 30));
+        assert_eq!(parse_size("33554432"), Ok(32 << 20));
+        assert!(parse_size("1K").is_err());
+        assert!(parse_size("12X").is_err());
+        assert!(parse_size("G").is_err());
+        assert!(parse_size("99999999999G").is_err());
     }
 }

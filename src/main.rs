@@ -3,13 +3,15 @@
 //! `cli` (flags), `script` (engine and bindings), `hub` (the supervisor),
 //! `interpreter` (what each forked process runs), `client` (a process's link
 //! to the hub), `wire` (what crosses between them), `store` (shared objects), `shm`
-//! (shared-memory words between the hub and its children).
+//! (shared-memory words between the hub and its children), `oom` (the
+//! allocator's one-line out-of-memory report).
 
 mod cli;
 mod client;
 mod diagnostics;
 mod hub;
 mod interpreter;
+mod oom;
 mod script;
 mod shm;
 mod store;
@@ -19,6 +21,9 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use clap::Parser;
+
+#[global_allocator]
+static ALLOCATOR: oom::Allocator = oom::Allocator;
 
 /// Exit status for usage errors and scripts that cannot be read or parsed.
 const EXIT_USAGE: u8 = 2;
@@ -77,17 +82,16 @@ fn run(args: cli::RunArgs) -> ExitCode {
         || std::thread::available_parallelism().map_or(1, |n| n.get()),
         |n| n as usize,
     );
-    let start_method = match args.start_method {
-        cli::StartMethod::Fork => script::StartMethod::Fork,
-        cli::StartMethod::Spawn => script::StartMethod::Spawn,
-    };
-    let program = match script::load(
-        &source,
-        file.clone(),
-        args.script_args(),
+    let settings = script::RunSettings {
+        args: args.script_args(),
         workers,
-        start_method,
-    ) {
+        start_method: match args.start_method {
+            cli::StartMethod::Fork => script::StartMethod::Fork,
+            cli::StartMethod::Spawn => script::StartMethod::Spawn,
+        },
+        max_memory: args.max_memory,
+    };
+    let program = match script::load(&source, file.clone(), settings) {
         Ok(p) => p,
         Err(e) => return fail(&diagnostics::parse_error(&file, &e), EXIT_USAGE),
     };

@@ -316,3 +316,46 @@ fn a_pool_worker_that_raises_is_not_killed() {
     assert_eq!(r.lines(), ["pool_map: item "]);
     assert!(!r.stderr.contains("SIGKILL"), "{}", r.stderr);
 }
+
+#[test]
+fn a_worker_out_of_memory_fails_alone_with_one_clear_line() {
+    let s = script(
+        "fn grow() { let s = \"x\"; loop { s += s; } }
+         let p = spawn(grow);
+         p.join();
+         print(p.exitcode);
+         try { pool_map(|x| grow(), [1], 1); } catch (e) { print(e); }
+         print(pool_map(|x| x + 1, [1, 2], 2));",
+    );
+    for method in ["fork", "spawn"] {
+        let child = mphost_run()
+            .args(["--max-memory", "256M", "--start-method", method])
+            .arg(&s.path)
+            .env("RUST_BACKTRACE", "1")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start mphost");
+        let r = finish(child);
+        assert_eq!(r.code, Some(0), "{method}: {r:?}");
+        let lines = r.lines();
+        assert_eq!(lines[0], "-6", "{method}");
+        assert!(
+            lines[1].starts_with("pool_map: worker PoolWorker-1 (pid ")
+                && lines[1].ends_with("was killed by signal 6 (SIGABRT) while computing item 0"),
+            "{method}: {}",
+            lines[1]
+        );
+        assert_eq!(lines[2], "[2, 3]", "{method}");
+        let oom: Vec<&str> = r.stderr.lines().collect();
+        assert_eq!(oom.len(), 2, "{method}: {}", r.stderr);
+        assert!(
+            oom.iter()
+                .all(|l| l.starts_with("mphost: pid ")
+                    && l.contains(" ran out of memory allocating ")),
+            "{method}: {}",
+            r.stderr
+        );
+    }
+}

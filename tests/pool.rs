@@ -334,3 +334,41 @@ fn a_script_that_ends_with_a_busy_pool_leaves_no_process_behind() {
         pids.iter().all(|&p| !alive(p))
     });
 }
+
+#[test]
+fn a_worker_killed_during_imap_or_apply_async_fails_that_task_alone() {
+    let mut run = Streaming::start(
+        "fn f(x) { if x == 2 { print(getpid()); sleep(60); } x * 10 }
+         let p = pool(2);
+         let got = [];
+         try { for x in p.imap(f, [0, 1, 2, 3]) { got.push(x); } } catch (e) { print(e); }
+         print(got);
+         let r = p.apply_async(f, [2]);
+         let other = p.apply_async(f, [5]);
+         try { r.get(); } catch (e) { print(e); }
+         print(other.get());
+         print(p.map(f, [1, 3]));
+         print(p.pids().len());",
+    );
+    for call in [
+        "imap: worker PoolWorker-",
+        "apply_async: worker PoolWorker-",
+    ] {
+        let victim: i32 = run.line().parse().expect("the worker's pid");
+        kill(victim, 9);
+        let message = run.line();
+        assert!(message.starts_with(call), "{message}");
+        assert!(
+            message.contains(&format!("(pid {victim}) was killed by signal 9 (SIGKILL)")),
+            "{message}"
+        );
+        if call.starts_with("imap") {
+            assert!(message.ends_with("while computing item 2"), "{message}");
+            assert_eq!(run.line(), "[0, 10]");
+        }
+    }
+    assert_eq!(run.line(), "50");
+    assert_eq!(run.line(), "[10, 30]");
+    assert_eq!(run.line(), "2");
+    assert_eq!(run.wait(), Some(0), "{}", run.stderr());
+}

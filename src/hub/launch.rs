@@ -54,12 +54,14 @@ pub fn launch(
             Ok((child, hub_end))
         }
         ForkResult::Child => {
-            if program.info.start_method == StartMethod::Spawn
+            let settings = &program.info.settings;
+            if settings.start_method == StartMethod::Spawn
                 && let Some(launch) = launch_of(role, &identity, program)
             {
-                exec_worker(hub_pid, child_end.as_raw_fd(), &launch, role.progress_fd());
+                let keep = [Some(child_end.as_raw_fd()), None, role.progress_fd()];
+                exec_worker(hub_pid, keep, &launch, settings.max_memory);
             }
-            become_clean_child(hub_pid, &[child_end.as_raw_fd()]);
+            become_clean_child(hub_pid, &[child_end.as_raw_fd()], settings.max_memory);
             // A panic must not unwind into the hub's code (and its
             // descriptors, closed above): it ends this process with 101.
             let code = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
@@ -82,15 +84,21 @@ fn launch_of(role: &Role, identity: &Identity, program: &Program) -> Option<Laun
         script: ScriptText {
             path: info.path.clone(),
             source: info.source.clone(),
-            args: info.args.clone(),
-            workers: info.workers,
+            args: info.settings.args.clone(),
+            workers: info.settings.workers,
         },
     })
 }
 
 /// Replaces this forked child with `mphost __worker`: its socket at fd 3,
-/// `launch` in a memfd at fd 4, the progress slot (if any) at fd 5.
-fn exec_worker(hub_pid: Pid, socket: i32, launch: &Launch, progress: Option<i32>) -> ! {
+/// `launch` in a memfd at fd 4, the progress slot (if any) at fd 5; `keep`
+/// holds the socket and the progress slot, with a gap for the memfd.
+fn exec_worker(
+    hub_pid: Pid,
+    keep: [Option<i32>; 3],
+    launch: &Launch,
+    max_memory: Option<u64>,
+) -> ! {
     let memfd = nix::sys::memfd::memfd_create(c"mphost-launch", nix::sys::memfd::MFdFlags::empty())
         .map(std::fs::File::from);
     let written = memfd.and_then(|mut file| {
@@ -103,9 +111,12 @@ fn exec_worker(hub_pid: Pid, socket: i32, launch: &Launch, progress: Option<i32>
         // SAFETY: ends this child without running the hub's destructors.
         unsafe { libc::_exit(127) }
     };
-    let mut keep = vec![socket, file.as_raw_fd()];
-    keep.extend(progress);
-    become_clean_child(hub_pid, &keep);
+    let [socket, _, progress] = keep;
+    let keep: Vec<i32> = [socket, Some(file.as_raw_fd()), progress]
+        .into_iter()
+        .flatten()
+        .collect();
+    become_clean_child(hub_pid, &keep, max_memory);
     let program = c"/proc/self/exe";
     let argv = [c"mphost".as_ptr(), c"__worker".as_ptr(), std::ptr::null()];
     // SAFETY: a NUL-terminated argv of static C strings; on success exec does
@@ -121,8 +132,9 @@ fn exec_worker(hub_pid: Pid, socket: i32, launch: &Launch, progress: Option<i32>
 }
 
 /// Unblocks signals, ignores SIGINT and SIGPIPE, arranges death with the
-/// hub, and leaves open only `keep`, moved to fds 3, 4, ... in order.
-fn become_clean_child(hub_pid: Pid, keep: &[i32]) {
+/// hub, caps the address space at `max_memory`, and leaves open only
+/// `keep`, moved to fds 3, 4, ... in order.
+fn become_clean_child(hub_pid: Pid, keep: &[i32], max_memory: Option<u64>) {
     let _ = sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None);
     // SAFETY: setting dispositions to SIG_IGN installs no handler code.
     unsafe {
@@ -133,6 +145,13 @@ fn become_clean_child(hub_pid: Pid, keep: &[i32]) {
     // SAFETY: plain syscalls on integers and descriptors this process owns.
     unsafe {
         libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+        if let Some(bytes) = max_memory {
+            let limit = libc::rlimit {
+                rlim_cur: bytes,
+                rlim_max: bytes,
+            };
+            libc::setrlimit(libc::RLIMIT_AS, &limit);
+        }
         if getppid() != hub_pid {
             libc::_exit(1);
         }

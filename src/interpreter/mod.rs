@@ -12,8 +12,8 @@ use rhai::{Dynamic, Engine, EvalAltResult, INT, NativeCallContext, Scope};
 use crate::client;
 use crate::diagnostics;
 use crate::script::{
-    Program, StartMethod, WORKER_ENTRY, from_wire, functions_of, prelude, take_exit_request,
-    to_wire,
+    Program, RunSettings, StartMethod, WORKER_ENTRY, from_wire, functions_of, prelude,
+    take_exit_request, to_wire,
 };
 use crate::shm::ProgressWriter;
 use crate::wire::{
@@ -103,13 +103,14 @@ pub fn run_launched() -> i32 {
         role,
         script,
     } = launch;
-    let program = match crate::script::load(
-        &script.source,
-        script.path.clone(),
-        script.args,
-        script.workers,
-        StartMethod::Spawn,
-    ) {
+    let settings = RunSettings {
+        args: script.args,
+        workers: script.workers,
+        start_method: StartMethod::Spawn,
+        // Already applied to this process, before exec.
+        max_memory: None,
+    };
+    let program = match crate::script::load(&script.source, script.path.clone(), settings) {
         Ok(program) => program,
         Err(e) => {
             eprintln!("{}", diagnostics::parse_error(&script.path, &e));
@@ -214,7 +215,12 @@ fn stderr_line(text: String) {
 fn run_main(program: &Program) -> i32 {
     let info = &program.info;
     let mut scope = Scope::new();
-    let args: rhai::Array = info.args.iter().map(|a| Dynamic::from(a.clone())).collect();
+    let args: rhai::Array = info
+        .settings
+        .args
+        .iter()
+        .map(|a| Dynamic::from(a.clone()))
+        .collect();
     scope.push_constant("ARGS", args);
     let result = program.engine.run_ast_with_scope(&mut scope, &info.ast);
     if let Some(code) = take_exit_request() {

@@ -54,17 +54,26 @@ pub enum StartMethod {
     Spawn,
 }
 
+/// What the command line sets for a run.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RunSettings {
+    /// The script's `ARGS`.
+    pub args: Vec<String>,
+    /// The default number of workers for `pool_map` and `pool()`.
+    pub workers: usize,
+    pub start_method: StartMethod,
+    /// The address-space limit of every interpreter process, in bytes.
+    pub max_memory: Option<u64>,
+}
+
 /// The script and run settings, readable from inside native functions.
 pub struct ScriptInfo {
     pub ast: AST,
     /// As given on the command line, for messages.
     pub path: PathBuf,
-    pub args: Vec<String>,
-    /// The default number of workers for `pool_map`.
-    pub workers: usize,
     /// The script's text, for workers that compile it again.
     pub source: String,
-    pub start_method: StartMethod,
+    pub settings: RunSettings,
     /// Script function names and the arities they are defined with.
     functions: HashMap<String, Vec<usize>>,
 }
@@ -114,9 +123,7 @@ impl ScriptInfo {
 pub fn load(
     source: &str,
     path: PathBuf,
-    args: Vec<String>,
-    workers: usize,
-    start_method: StartMethod,
+    settings: RunSettings,
 ) -> Result<Program, Box<rhai::ParseError>> {
     let mut engine = build_engine();
     let script_dir = match path.parent() {
@@ -136,10 +143,8 @@ pub fn load(
     let info = Rc::new(ScriptInfo {
         ast,
         path,
-        args,
-        workers,
         source: source.to_string(),
-        start_method,
+        settings,
         functions,
     });
     SCRIPT.with(|s| *s.borrow_mut() = Some(info.clone()));

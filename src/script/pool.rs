@@ -244,7 +244,7 @@ pub fn register(engine: &mut Engine) {
     engine.register_fn(
         "pool_map",
         |context: NativeCallContext, f: FnPtr, items: Array| {
-            pool_map(&context, &f, items, script().workers, 0)
+            pool_map(&context, &f, items, script().settings.workers, 0)
         },
     );
     engine.register_fn(
@@ -257,7 +257,7 @@ pub fn register(engine: &mut Engine) {
     engine.register_fn(
         "pool_map",
         |context: NativeCallContext, f: FnPtr, items: Array, options: Map| {
-            let mut workers = script().workers;
+            let mut workers = script().settings.workers;
             let mut chunksize = 0;
             for (key, value) in &options {
                 match key.as_str() {
@@ -276,14 +276,14 @@ pub fn register(engine: &mut Engine) {
 
     engine.register_type_with_name::<PoolHandle>("Pool");
     engine.register_fn("pool", |context: NativeCallContext| {
-        new_pool(&context, script().workers, &Map::new())
+        new_pool(&context, script().settings.workers, &Map::new())
     });
     engine.register_fn("pool", |context: NativeCallContext, n: INT| {
         let workers = positive("pool", "workers", &Dynamic::from_int(n))?;
         new_pool(&context, workers, &Map::new())
     });
     engine.register_fn("pool", |context: NativeCallContext, options: Map| {
-        new_pool(&context, script().workers, &options)
+        new_pool(&context, script().settings.workers, &options)
     });
 
     for method in MAP_METHODS {

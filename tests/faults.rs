@@ -75,37 +75,6 @@ fn sigterm_and_sigint_stop_everything_and_exit_143_and_130() {
 }
 
 #[test]
-fn thousands_of_spawns_leave_no_zombie_and_no_descriptor() {
-    let mut run = Streaming::start(
-        "fn f(x) { x }
-         let sum = 0;
-         for i in 0..2000 { sum += spawn(f, [i]).join(); }
-         print(sum);
-         print(\"ready\");
-         sleep(60);",
-    );
-    assert_eq!(run.line(), "1999000");
-    assert_eq!(run.line(), "ready");
-    let hub = run.pid();
-    let kids = children_of(hub);
-    assert_eq!(kids.len(), 1, "only the main interpreter is left: {kids:?}");
-    let fds = std::fs::read_dir(format!("/proc/{hub}/fd"))
-        .unwrap()
-        .count();
-    assert!(fds < 16, "the hub holds {fds} descriptors");
-    let main = kids[0];
-    let main_fds = std::fs::read_dir(format!("/proc/{main}/fd"))
-        .unwrap()
-        .count();
-    assert!(
-        main_fds <= 5,
-        "the main interpreter holds {main_fds} descriptors"
-    );
-    kill(hub, 15);
-    run.wait();
-}
-
-#[test]
 fn many_processes_printing_at_once_never_cut_or_lose_a_line() {
     let lines = run_ok(
         "fn chatter(id) { for i in 0..10000 { print(`worker ${id} line ${i} ----------------------------------------`); } }

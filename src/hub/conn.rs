@@ -39,15 +39,18 @@ impl Conn {
         self.fd.as_fd()
     }
 
-    /// Reads all that is available now into the decoder.
+    /// Reads what is available now into the decoder. A read that does not
+    /// fill the chunk has emptied the socket: the hub stops there instead of
+    /// paying for a read that would only say "nothing more" (epoll is
+    /// level-triggered, so anything that arrives later is still announced).
     pub fn fill(&mut self) -> io::Result<ReadOutcome> {
-        let mut chunk = [0u8; 64 * 1024];
+        const CHUNK: usize = 64 * 1024;
         loop {
-            // SAFETY: reads into a stack buffer of the given length from an fd we own.
-            let n =
-                unsafe { libc::read(self.fd.as_raw_fd(), chunk.as_mut_ptr().cast(), chunk.len()) };
+            let n = self.decoder.read_from(self.fd.as_raw_fd(), CHUNK);
             if n > 0 {
-                self.decoder.extend(&chunk[..n as usize]);
+                if (n as usize) < CHUNK {
+                    return Ok(ReadOutcome::Open);
+                }
                 continue;
             }
             if n == 0 {

@@ -148,8 +148,12 @@ impl Hub<'_> {
             .pools
             .get(&pool_id)
             .ok_or_else(|| invalid("no such pool"))?;
-        if pool.state != PoolState::Open {
-            return Err(invalid(format!("{}: the pool is closed", spec.call)));
+        match pool.state {
+            PoolState::Open => {}
+            PoolState::Closed => return Err(invalid(format!("{}: the pool is closed", spec.call))),
+            PoolState::Terminated => {
+                return Err(invalid(format!("{}: the pool was terminated", spec.call)));
+            }
         }
         let chunksize = match spec.chunksize {
             0 => default_chunksize(spec.items.len(), pool.size),

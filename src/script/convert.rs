@@ -19,7 +19,7 @@ use super::process::ProcessHandle;
 use super::queue::QueueHandle;
 use super::semaphore::SemaphoreHandle;
 use super::shared_value::ValueHandle;
-use crate::wire::{FnRef, Handle, ObjectId, ObjectKind, Value};
+use crate::wire::{FnRef, Handle, MAX_DEPTH, ObjectId, ObjectKind, Value};
 
 thread_local! {
     /// Closures by their hidden `anon$…` names: `FnPtr::new` refuses those
@@ -40,10 +40,21 @@ pub fn index_closures(ast: &AST) {
 }
 
 #[derive(Debug, thiserror::Error)]
-#[error("a value of type '{0}' cannot be sent to another process")]
-pub struct Unsendable(pub String);
+pub enum Unsendable {
+    #[error("a value of type '{0}' cannot be sent to another process")]
+    Type(String),
+    #[error(
+        "a value nested more than {MAX_DEPTH} arrays or maps deep cannot be sent to another process"
+    )]
+    TooDeep,
+}
 
 pub fn to_wire(value: &Dynamic) -> Result<Value, Unsendable> {
+    to_wire_at(value, 0)
+}
+
+/// `to_wire` for a value inside `depth` arrays or maps.
+fn to_wire_at(value: &Dynamic, depth: usize) -> Result<Value, Unsendable> {
     if value.is_unit() {
         return Ok(Value::Unit);
     }
@@ -62,17 +73,20 @@ pub fn to_wire(value: &Dynamic) -> Result<Value, Unsendable> {
     if let Some(s) = value.read_lock::<ImmutableString>() {
         return Ok(Value::Str(s.to_string()));
     }
+    if depth >= MAX_DEPTH && (value.is_array() || value.is_map()) {
+        return Err(Unsendable::TooDeep);
+    }
     if let Some(a) = value.read_lock::<Array>() {
         return a
             .iter()
-            .map(to_wire)
+            .map(|v| to_wire_at(v, depth + 1))
             .collect::<Result<_, _>>()
             .map(Value::Array);
     }
     if let Some(m) = value.read_lock::<Map>() {
         return m
             .iter()
-            .map(|(k, v)| Ok((k.to_string(), to_wire(v)?)))
+            .map(|(k, v)| Ok((k.to_string(), to_wire_at(v, depth + 1)?)))
             .collect::<Result<_, _>>()
             .map(Value::Map);
     }
@@ -104,7 +118,7 @@ pub fn to_wire(value: &Dynamic) -> Result<Value, Unsendable> {
         ListHandle,
         PipeEnd
     );
-    Err(Unsendable(value.type_name().to_string()))
+    Err(Unsendable::Type(value.type_name().to_string()))
 }
 
 /// `to_wire` for a binding's argument: the error names the call.

@@ -100,8 +100,25 @@ pub struct FrameDecoder {
 }
 
 impl FrameDecoder {
+    #[cfg(test)]
     pub fn extend(&mut self, bytes: &[u8]) {
         self.buffer.extend_from_slice(bytes);
+    }
+
+    /// Reads up to `max` bytes from `fd` straight into the buffer; what
+    /// `read(2)` returned (negative: see `errno`).
+    pub fn read_from(&mut self, fd: std::os::fd::RawFd, max: usize) -> isize {
+        self.compact();
+        self.buffer.reserve(max);
+        let spare = self.buffer.spare_capacity_mut();
+        // SAFETY: reads at most `spare.len()` bytes into the buffer's unused
+        // capacity; only the bytes `read` reports are then counted as filled.
+        let n = unsafe { libc::read(fd, spare.as_mut_ptr().cast(), spare.len().min(max)) };
+        if n > 0 {
+            // SAFETY: `read` initialised the first `n` spare bytes.
+            unsafe { self.buffer.set_len(self.buffer.len() + n as usize) };
+        }
+        n
     }
 
     /// True when bytes of an unfinished frame are waiting.
@@ -206,5 +223,109 @@ mod tests {
             read_frame::<Request>(&mut empty),
             Err(FrameError::Closed)
         ));
+    }
+}
+
+/// Property tests: any value survives a frame bit-exactly, and no sequence
+/// of bytes makes the decoder panic or hang.
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::wire::{FnRef, MAX_DEPTH, Request, Stream, Value};
+
+    fn value() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Unit),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(Value::Int),
+            any::<u64>().prop_map(|bits| Value::Float(f64::from_bits(bits))),
+            any::<char>().prop_map(Value::Char),
+            ".*".prop_map(Value::Str),
+            proptest::collection::vec(any::<u8>(), 0..64).prop_map(Value::Blob),
+        ];
+        leaf.prop_recursive(4, 64, 8, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..8).prop_map(Value::Array),
+                proptest::collection::vec((".{0,8}", inner.clone()), 0..8).prop_map(Value::Map),
+                (".{1,12}", proptest::collection::vec(inner, 0..4))
+                    .prop_map(|(name, curry)| Value::Fn(FnRef { name, curry })),
+            ]
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn any_value_crosses_a_frame_bit_exact(v in value()) {
+            let frame = encode_frame(&v).unwrap();
+            let back: Value = read_frame(&mut frame.as_slice()).unwrap();
+            // Compare encodings: NaN != NaN, but its bits must survive.
+            prop_assert_eq!(encode_frame(&back).unwrap(), frame);
+        }
+
+        #[test]
+        fn random_bytes_are_an_error_or_a_message_never_a_panic(
+            bytes in proptest::collection::vec(any::<u8>(), 0..512)
+        ) {
+            let mut decoder = FrameDecoder::default();
+            decoder.extend(&bytes);
+            // Each success consumes a frame, so this ends.
+            while let Ok(Some(_)) = decoder.next::<Request>() {}
+            let _ = read_frame::<Request>(&mut bytes.as_slice());
+        }
+
+        #[test]
+        fn a_frame_with_flipped_bytes_is_an_error_or_a_message(
+            v in value(),
+            flips in proptest::collection::vec((any::<usize>(), any::<u8>()), 1..4)
+        ) {
+            let mut frame = encode_frame(&Request::Output {
+                stream: Stream::Stdout,
+                text: format!("{v:?}"),
+            })
+            .unwrap();
+            for (at, byte) in flips {
+                let at = at % frame.len();
+                frame[at] ^= byte | 1;
+            }
+            let mut decoder = FrameDecoder::default();
+            decoder.extend(&frame);
+            while let Ok(Some(_)) = decoder.next::<Request>() {}
+        }
+
+        #[test]
+        fn a_truncated_frame_is_reported_truncated(v in value(), cut in any::<usize>()) {
+            let frame = encode_frame(&v).unwrap();
+            let cut = 1 + cut % (frame.len() - 1);
+            let result = read_frame::<Value>(&mut &frame[..cut]);
+            prop_assert!(matches!(result, Err(FrameError::Truncated)), "{:?}", result);
+        }
+    }
+
+    #[test]
+    fn a_value_nested_past_the_limit_is_refused_when_decoded() {
+        let mut deep = Value::Unit;
+        for _ in 0..MAX_DEPTH + 1 {
+            deep = Value::Array(vec![deep]);
+        }
+        let frame = encode_frame(&deep).unwrap();
+        let result = read_frame::<Value>(&mut frame.as_slice());
+        assert!(
+            matches!(result, Err(FrameError::Malformed(ref m)) if m.contains("nested")),
+            "{result:?}"
+        );
+        let mut ok = Value::Unit;
+        for _ in 0..MAX_DEPTH {
+            ok = Value::Array(vec![ok]);
+        }
+        let frame = encode_frame(&ok).unwrap();
+        assert_eq!(read_frame::<Value>(&mut frame.as_slice()).unwrap(), ok);
+    }
+
+    #[test]
+    fn a_message_over_the_limit_is_refused_when_encoded() {
+        let big = Value::Blob(vec![0; MAX_FRAME_LEN]);
+        assert!(matches!(encode_frame(&big), Err(FrameError::TooLarge(n)) if n > MAX_FRAME_LEN));
     }
 }

@@ -20,4 +20,4 @@ pub use message::{
     ProcessInfo, Reply, Request, Stream, TaskReport,
 };
 pub use objects::{DictOp, ListOp, NewObject, ObjectKind, Op};
-pub use value::{FnRef, Globals, Handle, ObjectId, Value};
+pub use value::{FnRef, Globals, Handle, MAX_DEPTH, ObjectId, Value};

@@ -5,12 +5,38 @@
 //! nothing in another process. `Value` is the closed set that can cross;
 //! conversion to and from `Dynamic` lives in `script::convert`.
 
-use serde::{Deserialize, Serialize};
+use std::cell::Cell;
+
+use serde::{Deserialize, Deserializer, Serialize, de::Error as _};
 
 use super::objects::ObjectKind;
 
 /// Identifies a shared object (queue, lock, list, ...) owned by the hub.
 pub type ObjectId = u64;
+
+/// The deepest nesting of arrays and maps a value may have to cross. A
+/// deeper one is refused when sent and when decoded, so neither side
+/// recurses deep enough to overflow its stack.
+pub const MAX_DEPTH: usize = 512;
+
+thread_local! {
+    static DECODE_DEPTH: Cell<usize> = const { Cell::new(0) };
+}
+
+/// Decodes the items of an array or map one level deeper, refusing to go
+/// past `MAX_DEPTH`.
+fn nested<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<T, D::Error> {
+    let depth = DECODE_DEPTH.get() + 1;
+    if depth > MAX_DEPTH {
+        return Err(D::Error::custom(format!(
+            "a value nested more than {MAX_DEPTH} deep"
+        )));
+    }
+    DECODE_DEPTH.set(depth);
+    let items = T::deserialize(d);
+    DECODE_DEPTH.set(depth - 1);
+    items
+}
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 pub enum Value {
@@ -21,9 +47,9 @@ pub enum Value {
     Float(f64),
     Char(char),
     Str(String),
-    Array(Vec<Value>),
+    Array(#[serde(deserialize_with = "nested")] Vec<Value>),
     /// An object map, in key order.
-    Map(Vec<(String, Value)>),
+    Map(#[serde(deserialize_with = "nested")] Vec<(String, Value)>),
     Blob(Vec<u8>),
     Fn(FnRef),
     Handle(Handle),

@@ -171,6 +171,11 @@ impl Streaming {
 
     /// As `start`, with `mphost run` flags.
     pub fn start_with(source: &str, flags: &[&str]) -> Streaming {
+        Streaming::start_limited(source, flags, HANG_LIMIT)
+    }
+
+    /// As `start_with`, for a run that may take up to `limit`.
+    pub fn start_limited(source: &str, flags: &[&str], limit: Duration) -> Streaming {
         let script = script(source);
         let mut child = start_file(&script.path, flags);
         let out = BufReader::new(child.stdout.take().expect("piped stdout"));
@@ -186,7 +191,7 @@ impl Streaming {
         std::thread::spawn(move || {
             let started = Instant::now();
             while !done.load(Ordering::SeqCst) {
-                if started.elapsed() > HANG_LIMIT {
+                if started.elapsed() > limit {
                     kill(pid, 9);
                     return;
                 }

@@ -141,3 +141,17 @@ fn a_missing_or_broken_module_is_a_one_line_error_with_the_position() {
         r.stderr
     );
 }
+
+#[test]
+fn a_modules_closure_stays_a_function_when_sent_as_a_value() {
+    let r = run_in_folder(
+        "import \"lib/helpers\" as h;
+         let p = pool(1);
+         print(p.apply(|f| type_of(f), [h::adder(7)]));
+         print(p.apply(|f| f.call(1), [h::adder(7)]));
+         let q = queue(); q.put(h::adder(7)); print(type_of(q.get()));",
+        &[("lib/helpers.rhai", "fn adder(n) { |x| x + n }")],
+    );
+    assert_eq!(r.code, Some(0), "{r:?}");
+    assert_eq!(r.lines(), ["Fn", "8", "Fn"]);
+}

@@ -372,3 +372,60 @@ fn a_worker_killed_during_imap_or_apply_async_fails_that_task_alone() {
     assert_eq!(run.line(), "2");
     assert_eq!(run.wait(), Some(0), "{}", run.stderr());
 }
+
+#[test]
+fn a_worker_that_never_gets_through_its_set_up_terminates_the_pool() {
+    let lines = run_ok(
+        "let a = pool(#{workers: 1, initializer: || exit(0)});
+         try { a.apply(|| 5, []); } catch (e) { print(e); }
+         let b = pool(#{workers: 2, initializer: || { throw \"nope\"; }});
+         sleep(0.5);
+         try { b.map(|x| x, [1, 2]); } catch (e) { print(e); }",
+    );
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert!(
+        lines[0].starts_with("pool: the initializer failed in PoolWorker-1 (pid ")
+            && lines[0].ends_with("): it exited with code 0"),
+        "{}",
+        lines[0]
+    );
+    assert!(
+        lines[1].starts_with(
+            "map: the pool was terminated (pool: the initializer failed in PoolWorker-"
+        ),
+        "{}",
+        lines[1]
+    );
+}
+
+#[test]
+fn ranges_empty_starmaps_and_argumentless_applies_are_accepted() {
+    let lines = run_ok(
+        "let p = pool(2);
+         print(p.map(|x| x * 2, 0..4));
+         print(p.map(|x| x * 2, 1..=3, 2));
+         let s = []; for x in p.imap(|x| x, 0..3) { s.push(x); } print(s);
+         print(pool_map(|x| x + 1, 0..3));
+         print(p.starmap(|x, y| x, []));
+         print(p.starmap_async(|x, y| x, []).get());
+         print(p.apply(|| 42));
+         print(p.apply_async(|| 43).get());
+         try { queue().put(p); } catch (e) { print(e); }
+         try { p.map(|a, b| a, [1]); } catch (e) { print(e); }",
+    );
+    assert_eq!(
+        lines,
+        [
+            "[0, 2, 4, 6]",
+            "[2, 4, 6]",
+            "[0, 1, 2]",
+            "[1, 2, 3]",
+            "[]",
+            "[]",
+            "42",
+            "43",
+            "put: a value of type 'Pool' cannot be sent to another process",
+            "map: the closure takes 2 argument(s), but would be called with 1"
+        ]
+    );
+}

@@ -253,3 +253,23 @@ fn a_waiter_that_dies_breaks_the_barrier_for_the_others() {
     assert_eq!(r.lines(), ["1", "true"]);
     assert!(r.stderr.contains("BrokenBarrier"), "{}", r.stderr);
 }
+
+#[test]
+fn a_condition_wait_ended_by_the_deadlock_check_takes_its_lock_back() {
+    let r = run("let l = rlock(); let c = condition(l);
+         c.acquire();
+         try { c.wait(); } catch (e) { print(e.sub_string(0, 8)); }
+         print(l.is_locked());
+         c.release();
+         let d = condition();
+         try { d.notify_all(); } catch (e) { print(e); }");
+    assert_eq!(r.code, Some(0), "{r:?}");
+    assert_eq!(
+        r.lines(),
+        [
+            "Deadlock",
+            "true",
+            "notify_all: the condition's lock is not held by this process"
+        ]
+    );
+}

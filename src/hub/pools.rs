@@ -7,7 +7,7 @@
 //! computing (the shared-memory progress slot says which) and is replaced,
 //! so the pool stays usable. The results and their waiters are `jobs`'s.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 
 use nix::errno::Errno;
 use nix::sys::signal::Signal;
@@ -25,14 +25,20 @@ use crate::wire::{
 };
 
 pub type PoolId = u64;
+
+/// What a job of a pool its owner terminated fails with.
+const TERMINATED: &str = "Terminated: the pool was terminated";
 pub type JobId = u64;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 enum PoolState {
     Open,
     /// No new jobs; workers leave when the queue is empty.
     Closed,
-    Terminated,
+    /// Workers killed, jobs failed; why, for later calls.
+    Terminated {
+        why: String,
+    },
 }
 
 /// The chunk a worker is computing.
@@ -56,11 +62,19 @@ pub struct Pool {
     held: HashMap<ProcId, Held>,
     progress: HashMap<ProcId, ProgressSlot>,
     tasks_done: HashMap<ProcId, u64>,
+    /// Workers that have asked for a task: they got through their set-up.
+    ready: HashSet<ProcId>,
     max_tasks_per_child: Option<u64>,
     setup: WorkerSetup,
     state: PoolState,
     /// A `pool_map`'s pool: closed (or terminated, on failure) after its job.
     temporary: bool,
+}
+
+impl PoolState {
+    fn is_terminated(&self) -> bool {
+        matches!(self, PoolState::Terminated { .. })
+    }
 }
 
 impl Pool {
@@ -96,6 +110,7 @@ impl Hub<'_> {
             held: HashMap::new(),
             progress: HashMap::new(),
             tasks_done: HashMap::new(),
+            ready: HashSet::new(),
             max_tasks_per_child,
             setup,
             state: PoolState::Open,
@@ -137,22 +152,24 @@ impl Hub<'_> {
         Ok(())
     }
 
-    pub(super) fn pool_submit(
-        &mut self,
-        from: ProcId,
-        pool_id: PoolId,
-        spec: JobSpec,
-    ) -> HubResult<Reply> {
-        let _ = from;
+    pub(super) fn pool_submit(&mut self, pool_id: PoolId, spec: JobSpec) -> HubResult<Reply> {
         let pool = self
             .pools
             .get(&pool_id)
             .ok_or_else(|| invalid("no such pool"))?;
-        match pool.state {
+        match &pool.state {
             PoolState::Open => {}
             PoolState::Closed => return Err(invalid(format!("{}: the pool is closed", spec.call))),
-            PoolState::Terminated => {
-                return Err(invalid(format!("{}: the pool was terminated", spec.call)));
+            PoolState::Terminated { why } => {
+                let why = match why.strip_prefix("Terminated: ") {
+                    _ if why == TERMINATED => String::new(),
+                    Some(reason) => format!(" ({reason})"),
+                    None => format!(" ({why})"),
+                };
+                return Err(invalid(format!(
+                    "{}: the pool was terminated{why}",
+                    spec.call
+                )));
             }
         }
         let chunksize = match spec.chunksize {
@@ -206,7 +223,7 @@ impl Hub<'_> {
         let Some(pool) = self.pools.get_mut(&pool_id) else {
             return Some(Reply::Stop);
         };
-        if pool.state == PoolState::Terminated {
+        if pool.state.is_terminated() {
             return Some(Reply::Stop);
         }
         let done = pool.tasks_done.get(&worker).copied().unwrap_or(0);
@@ -246,6 +263,9 @@ impl Hub<'_> {
                 Reply::Error(invalid("only a pool worker asks for tasks")),
             );
         };
+        if let Some(pool) = self.pools.get_mut(&pool_id) {
+            pool.ready.insert(from);
+        }
         if let Some(report) = report {
             self.file_report(pool_id, from, report);
         }
@@ -370,7 +390,7 @@ impl Hub<'_> {
                 self.reply(from, Reply::Unit);
             }
             PoolControl::Terminate => {
-                self.terminate_pool(pool_id, "Terminated: the pool was terminated");
+                self.terminate_pool(pool_id, TERMINATED);
                 self.reply(from, Reply::Unit);
             }
             PoolControl::Join if pool.state == PoolState::Open => {
@@ -408,10 +428,12 @@ impl Hub<'_> {
         let Some(pool) = self.pools.get_mut(&pool_id) else {
             return;
         };
-        if pool.state == PoolState::Terminated {
+        if pool.state.is_terminated() {
             return;
         }
-        pool.state = PoolState::Terminated;
+        pool.state = PoolState::Terminated {
+            why: message.to_string(),
+        };
         pool.chunks.clear();
         pool.held.clear();
         let workers = pool.workers.clone();
@@ -446,10 +468,13 @@ impl Hub<'_> {
         let lost = pool.item_of(id);
         pool.held.remove(&id);
         pool.progress.remove(&id);
-        let tasks_done = pool.tasks_done.remove(&id).unwrap_or(0);
-        let (state, has_work) = (pool.state, !pool.chunks.is_empty());
-        let initializer_failed =
-            pool.setup.initializer.is_some() && tasks_done == 0 && status != ExitStatus::Code(0);
+        pool.tasks_done.remove(&id);
+        let (state, has_work) = (pool.state.clone(), !pool.chunks.is_empty());
+        // A worker that ended before asking for a task failed in its set-up
+        // (the initializer, or the inherited imports): a replacement would
+        // fail the same way, forever.
+        let never_ready = !pool.ready.remove(&id);
+        let has_initializer = pool.setup.initializer.is_some();
         if let Some((job_id, index, end)) = lost
             && let Some((_, job)) = self.jobs.get_mut(&job_id)
         {
@@ -461,9 +486,16 @@ impl Hub<'_> {
             job.failed_at(index, end, message);
             self.job_changed(job_id);
         }
-        if state != PoolState::Terminated && initializer_failed {
-            return self
-                .terminate_pool(pool_id, &format!("pool: the initializer failed in {label}"));
+        if !state.is_terminated() && never_ready {
+            let message = if has_initializer {
+                format!(
+                    "pool: the initializer failed in {label}: it {}",
+                    status.describe()
+                )
+            } else {
+                format!("pool: {label} {} before taking a task", status.describe())
+            };
+            return self.terminate_pool(pool_id, &message);
         }
         let needed = state == PoolState::Open || (state == PoolState::Closed && has_work);
         let short = self
@@ -524,7 +556,7 @@ impl Hub<'_> {
             spread: false,
             call: "pool_map".into(),
         };
-        match self.pool_submit(from, pool_id, spec) {
+        match self.pool_submit(pool_id, spec) {
             Ok(Reply::Int(job)) => self.job_ask(from, job as JobId, JobAsk::Get, None),
             Ok(_) => {}
             Err(e) => self.reply(from, Reply::Error(e)),

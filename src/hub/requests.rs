@@ -69,7 +69,7 @@ impl Hub<'_> {
                 self.pool_new(from, workers, max_tasks_per_child, setup, false)
                     .map(|id| Reply::Int(id as i64))
             }
-            Request::PoolSubmit { pool, job } => self.pool_submit(from, pool, job),
+            Request::PoolSubmit { pool, job } => self.pool_submit(pool, job),
             Request::Job { job, ask, timeout } => return self.job_ask(from, job, ask, timeout),
             Request::JobStatus { job } => self.job_status(job),
             Request::PoolControl { pool, op } => return self.pool_control(from, pool, op),

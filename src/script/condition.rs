@@ -29,7 +29,17 @@ impl ConditionHandle {
     }
 
     fn wait(&self, timeout: Option<f64>) -> Result<bool> {
-        call_bool(self.id, Op::CondWait, timeout)
+        match call_bool(self.id, Op::CondWait, timeout) {
+            // A wait ended by the deadlock check: like Python's, `wait`
+            // takes the lock back before it raises, so the caller's
+            // `release` still holds (if the lock cannot be had either, that
+            // wait ends the same way).
+            Err(e) if is_deadlock(&e) => {
+                let _ = call_bool(self.lock, Op::Acquire, None);
+                Err(e)
+            }
+            other => other,
+        }
     }
 
     /// Waits until `pred` is true, or the timeout passes; returns `pred`'s last value.
@@ -61,6 +71,11 @@ impl ConditionHandle {
             self.wait(remaining)?;
         }
     }
+}
+
+fn is_deadlock(error: &EvalAltResult) -> bool {
+    matches!(error, EvalAltResult::ErrorRuntime(message, _)
+        if message.clone().into_immutable_string().is_ok_and(|m| m.starts_with("Deadlock")))
 }
 
 fn new_condition(lock: ObjectId) -> Result<ConditionHandle> {
@@ -116,7 +131,21 @@ pub fn register(engine: &mut Engine) {
         call(c.id, Op::Notify(n as u64), None).map(|_| ())
     });
     engine.register_fn("notify_all", |c: &mut ConditionHandle| -> Result<()> {
-        call(c.id, Op::NotifyAll, None).map(|_| ())
+        call(c.id, Op::NotifyAll, None).map(|_| ()).map_err(|e| {
+            // The store names the operation `notify`.
+            match *e {
+                EvalAltResult::ErrorRuntime(ref m, pos) => {
+                    match m.to_string().strip_prefix("notify:") {
+                        Some(rest) => Box::new(EvalAltResult::ErrorRuntime(
+                            format!("notify_all:{rest}").into(),
+                            pos,
+                        )),
+                        None => e,
+                    }
+                }
+                _ => e,
+            }
+        })
     });
     register_show!(engine, ConditionHandle, |c: &mut ConditionHandle| format!(
         "Condition(#{})",

@@ -118,7 +118,37 @@ fn to_wire_at(value: &Dynamic, depth: usize) -> Result<Value, Unsendable> {
         ListHandle,
         PipeEnd
     );
-    Err(Unsendable::Type(value.type_name().to_string()))
+    Err(Unsendable::Type(script_type_name(value)))
+}
+
+/// A value's type as scripts know it: `type_of`'s name for mphost's own
+/// types, not the Rust path.
+pub fn script_type_name(value: &Dynamic) -> String {
+    /// Each mphost type's Rust name and the name it is registered under.
+    const NAMES: &[(&str, &str)] = &[
+        ("DictHandle", "ManagerDict"),
+        ("LockHandle", "Lock"),
+        ("ConditionHandle", "Condition"),
+        ("ImapIter", "ImapIterator"),
+        ("SemaphoreHandle", "Semaphore"),
+        ("ProcessHandle", "Process"),
+        ("PoolHandle", "Pool"),
+        ("QueueHandle", "Queue"),
+        ("EventHandle", "Event"),
+        ("ListHandle", "ManagerList"),
+        ("BarrierHandle", "Barrier"),
+        ("ValueHandle", "SharedValue"),
+    ];
+    let name = value.type_name();
+    let Some(rust_path) = name.strip_prefix("mphost::") else {
+        return name.to_string();
+    };
+    let short = rust_path.rsplit("::").next().unwrap_or(rust_path);
+    NAMES
+        .iter()
+        .find(|(rust, _)| *rust == short)
+        .map_or(short, |(_, script)| script)
+        .to_string()
 }
 
 /// `to_wire` for a binding's argument: the error names the call.
@@ -208,7 +238,9 @@ fn object_handle(id: ObjectId, kind: ObjectKind) -> Dynamic {
 pub fn fn_ptr(f: &FnRef) -> Option<FnPtr> {
     let mut ptr = match FnPtr::new(f.name.as_str()) {
         Ok(ptr) => ptr,
-        Err(_) => CLOSURES.with(|c| c.borrow().get(&f.name).cloned())?,
+        Err(_) => CLOSURES
+            .with(|c| c.borrow().get(&f.name).cloned())
+            .or_else(|| super::modules::module_closure(&f.name))?,
     };
     ptr.set_curry(f.curry.iter().cloned().map(from_wire));
     Some(ptr)

@@ -9,6 +9,7 @@
 mod barrier;
 mod condition;
 mod convert;
+mod data;
 mod dict;
 mod event;
 mod globals;
@@ -102,8 +103,12 @@ impl ScriptInfo {
         match self.functions.get(&target.name).or(from_module.as_ref()) {
             Some(arities) if arities.contains(&wanted) => Ok(()),
             Some(arities) => Err(script_error(format!(
-                "{call}: function '{}' takes {} argument(s), but would be called with {args}",
-                target.name,
+                "{call}: {} takes {} argument(s), but would be called with {args}",
+                if target.name.starts_with("anon$") {
+                    "the closure".to_string()
+                } else {
+                    format!("function '{}'", target.name)
+                },
                 arities
                     .iter()
                     .map(|a| a.saturating_sub(target.curry.len()).to_string())
@@ -163,6 +168,7 @@ fn build_engine() -> Engine {
     engine.set_max_call_levels(256);
     engine.set_max_expr_depths(256, 256);
     system::register(&mut engine);
+    data::register(&mut engine);
     process::register(&mut engine);
     queue::register(&mut engine);
     lock::register(&mut engine);

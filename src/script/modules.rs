@@ -35,6 +35,19 @@ pub fn module_function_arity(name: &str) -> Option<usize> {
     LOADED.with(|l| l.borrow().arities.get(name).copied())
 }
 
+/// A closure defined in a loaded module, as a function value. (It can be
+/// called where the module's functions are part of the running script, as
+/// in a worker; elsewhere calling it is a "function not found" error.)
+pub fn module_closure(name: &str) -> Option<rhai::FnPtr> {
+    LOADED.with(|l| {
+        l.borrow()
+            .functions
+            .values()
+            .find_map(|ast| ast.iter_fn_def().find(|def| def.name == name).cloned())
+            .map(rhai::FnPtr::from)
+    })
+}
+
 /// The function definitions of the modules imported as `paths`, loading
 /// them if needed, merged in order.
 pub fn functions_of(engine: &Engine, paths: &[String]) -> Result<AST, Box<EvalAltResult>> {

@@ -3,9 +3,11 @@
 //! workers | #{workers, chunksize}])`, the one-call form (a temporary pool in
 //! the hub). Jobs answer as `AsyncResult`s and `imap` iterators (`jobs.rs`).
 
+use std::ops::{Range, RangeInclusive};
+
 use rhai::{Array, Dynamic, Engine, EvalAltResult, FnPtr, INT, Map, NativeCallContext};
 
-use super::convert::{from_wire, sendable, target};
+use super::convert::{fn_ref, from_wire, sendable, target};
 use super::globals::capture_native;
 use super::jobs::{AsyncResult, ImapIter};
 use super::objects::register_show;
@@ -136,8 +138,14 @@ impl PoolHandle {
                 arity = args.len();
             }
         }
+        // With no items, nothing fixes how many arguments `f` gets.
+        let target = if spread && items.is_empty() {
+            fn_ref(f).map_err(|e| script_error(format!("{call}: {e}")))?
+        } else {
+            target(call, f, arity)?
+        };
         let spec = JobSpec {
-            target: target(call, f, arity)?,
+            target,
             items: values(call, items)?,
             chunksize,
             kind,
@@ -236,6 +244,66 @@ impl MapMethod {
     }
 }
 
+/// `pool_map(f, range)` and `pool_map(f, range, workers)`.
+fn register_pool_map_over<I: IntoItems>(engine: &mut Engine) {
+    engine.register_fn(
+        "pool_map",
+        |context: NativeCallContext, f: FnPtr, items: I| {
+            pool_map(
+                &context,
+                &f,
+                items.into_items(),
+                script().settings.workers,
+                0,
+            )
+        },
+    );
+    engine.register_fn(
+        "pool_map",
+        |context: NativeCallContext, f: FnPtr, items: I, workers: INT| {
+            let workers = positive("pool_map", "workers", &Dynamic::from_int(workers))?;
+            pool_map(&context, &f, items.into_items(), workers, 0)
+        },
+    );
+}
+
+/// Registers `m.name(f, items)` and `m.name(f, items, chunksize)` for items
+/// given as `I` (an array, or a range of integers).
+fn register_map_method<I: IntoItems>(engine: &mut Engine, m: MapMethod) {
+    engine.register_fn(m.name, move |p: &mut PoolHandle, f: FnPtr, items: I| {
+        m.run(p, &f, &items.into_items(), m.default_chunksize)
+    });
+    engine.register_fn(
+        m.name,
+        move |p: &mut PoolHandle, f: FnPtr, items: I, chunksize: INT| {
+            m.run(p, &f, &items.into_items(), chunk_arg(m.name, chunksize)?)
+        },
+    );
+}
+
+/// What a map-like call accepts as its items.
+trait IntoItems: rhai::Variant + Clone {
+    fn into_items(self) -> Array;
+}
+
+impl IntoItems for Array {
+    fn into_items(self) -> Array {
+        self
+    }
+}
+
+impl IntoItems for Range<INT> {
+    fn into_items(self) -> Array {
+        self.map(Dynamic::from_int).collect()
+    }
+}
+
+impl IntoItems for RangeInclusive<INT> {
+    fn into_items(self) -> Array {
+        self.map(Dynamic::from_int).collect()
+    }
+}
+
 fn chunk_arg(call: &str, chunksize: INT) -> Result<usize> {
     positive(call, "chunksize", &Dynamic::from_int(chunksize))
 }
@@ -274,6 +342,9 @@ pub fn register(engine: &mut Engine) {
         },
     );
 
+    register_pool_map_over::<Range<INT>>(engine);
+    register_pool_map_over::<RangeInclusive<INT>>(engine);
+
     engine.register_type_with_name::<PoolHandle>("Pool");
     engine.register_fn("pool", |context: NativeCallContext| {
         new_pool(&context, script().settings.workers, &Map::new())
@@ -287,30 +358,33 @@ pub fn register(engine: &mut Engine) {
     });
 
     for method in MAP_METHODS {
-        let m = *method;
-        engine.register_fn(m.name, move |p: &mut PoolHandle, f: FnPtr, items: Array| {
-            m.run(p, &f, &items, m.default_chunksize)
-        });
-        engine.register_fn(
-            m.name,
-            move |p: &mut PoolHandle, f: FnPtr, items: Array, chunksize: INT| {
-                m.run(p, &f, &items, chunk_arg(m.name, chunksize)?)
-            },
-        );
+        register_map_method::<Array>(engine, *method);
+        register_map_method::<Range<INT>>(engine, *method);
+        register_map_method::<RangeInclusive<INT>>(engine, *method);
     }
-    engine.register_fn("apply", |p: &mut PoolHandle, f: FnPtr, args: Array| {
+    let apply = |p: &PoolHandle, f: &FnPtr, args: Array| {
         let items = vec![Dynamic::from_array(args)];
-        p.submit("apply", &f, &items, true, JobKind::Apply, 1)
+        p.submit("apply", f, &items, true, JobKind::Apply, 1)
             .and_then(|job| AsyncResult { job }.get(None))
+    };
+    let apply_async = |p: &PoolHandle, f: &FnPtr, args: Array| {
+        let items = vec![Dynamic::from_array(args)];
+        p.submit("apply_async", f, &items, true, JobKind::Apply, 1)
+            .map(|job| AsyncResult { job })
+    };
+    engine.register_fn("apply", move |p: &mut PoolHandle, f: FnPtr, args: Array| {
+        apply(p, &f, args)
+    });
+    engine.register_fn("apply", move |p: &mut PoolHandle, f: FnPtr| {
+        apply(p, &f, Array::new())
     });
     engine.register_fn(
         "apply_async",
-        |p: &mut PoolHandle, f: FnPtr, args: Array| {
-            let items = vec![Dynamic::from_array(args)];
-            p.submit("apply_async", &f, &items, true, JobKind::Apply, 1)
-                .map(|job| AsyncResult { job })
-        },
+        move |p: &mut PoolHandle, f: FnPtr, args: Array| apply_async(p, &f, args),
     );
+    engine.register_fn("apply_async", move |p: &mut PoolHandle, f: FnPtr| {
+        apply_async(p, &f, Array::new())
+    });
     engine.register_fn("close", |p: &mut PoolHandle| {
         p.control(PoolControl::Close).map(|_| ())
     });

@@ -24,23 +24,7 @@ fn run_here(source: &str, files: &[(&str, &str)]) -> Run {
 
 #[test]
 fn text_files_lines_globs_and_listings() {
-    let r = run_here(
-        "write_text(\"out/a.txt\", \"one\\ntwo\\n\");
-         make_dir(\"out\");
-         write_text(\"out/a.txt\", \"one\\ntwo\\n\");
-         append_text(\"out/a.txt\", \"three\\n\");
-         print(read_text(\"out/a.txt\").len());
-         print(read_lines(\"out/a.txt\"));
-         print(glob(\"in/*.txt\"));
-         print(list_dir(\"in\"));
-         let info = file_info(\"in/b.txt\");
-         print([info.size, info.is_file, info.is_dir, info.modified > 0.0]);
-         print([exists(\"in\"), exists(\"nope\")]);
-         remove_file(\"out/a.txt\");
-         print(exists(\"out/a.txt\"));
-         print(pool_map(|p| read_text(p).len(), glob(\"in/*.txt\"), 2));",
-        &[("in/b.txt", "bb"), ("in/a.txt", "a"), ("in/c.csv", "x")],
-    );
+    let r = run_here("write_text(\"out/a.txt\", \"one\\ntwo\\n\");", &[]);
     assert_eq!(r.code, Some(1), "the first write has no folder yet: {r:?}");
     assert!(
         r.stderr

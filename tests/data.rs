@@ -148,3 +148,25 @@ fn data_errors_name_the_call_the_path_and_the_reason() {
         assert_eq!(r.stderr.lines().count(), 1, "{source}: {}", r.stderr);
     }
 }
+
+#[test]
+fn the_files_module_maps_over_a_folder_in_workers() {
+    let r = run_here(
+        "import \"files\" as files;
+         print(files::map_files(\"in/*.csv\", |path| read_csv(path).len()));
+         print(files::map_files_to_map(\"in/*.csv\", |path| getpid() != 0));
+         print(files::read_csvs(\"in/*.csv\").map(|row| row.n));
+         print(files::total_lines(\"in/*.csv\"));",
+        &[("in/a.csv", "n\n1\n2\n"), ("in/b.csv", "n\n3\n")],
+    );
+    assert_eq!(r.code, Some(0), "{r:?}");
+    assert_eq!(
+        r.lines(),
+        [
+            "[#{\"path\": \"in/a.csv\", \"result\": 2}, #{\"path\": \"in/b.csv\", \"result\": 1}]",
+            "#{\"in/a.csv\": true, \"in/b.csv\": true}",
+            "[\"1\", \"2\", \"3\"]",
+            "5"
+        ]
+    );
+}

@@ -14,7 +14,10 @@ use std::path::{Path, PathBuf};
 use rhai::{AST, Engine, EvalAltResult, Module, ModuleResolver, Position, Scope, Shared};
 
 /// The standard library: each module's name and source.
-pub const STDLIB: &[(&str, &str)] = &[("parallel", include_str!("../../stdlib/parallel.rhai"))];
+pub const STDLIB: &[(&str, &str)] = &[
+    ("parallel", include_str!("../../stdlib/parallel.rhai")),
+    ("files", include_str!("../../stdlib/files.rhai")),
+];
 
 /// Every module this process has loaded, by the path it was imported as.
 #[derive(Default)]

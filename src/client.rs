@@ -76,6 +76,19 @@ pub fn send(request: &Request) -> Result<(), ClientError> {
     })
 }
 
+/// Sends a one-way request if this process is connected, ignoring failure:
+/// for handles let go of while a process winds down.
+pub fn send_quietly(request: &Request) {
+    CONNECTION.with(|c| {
+        if let Ok(mut c) = c.try_borrow_mut()
+            && let Some(connection) = c.as_mut()
+            && write_frame(&mut connection.writer, request).is_ok()
+        {
+            let _ = connection.writer.flush();
+        }
+    });
+}
+
 /// Sends `request` and waits for the hub's answer; a `Reply::Error` becomes `Err`.
 pub fn call(request: &Request) -> Result<Reply, ClientError> {
     debug_assert!(request.expects_reply());

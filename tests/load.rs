@@ -109,3 +109,31 @@ fn hundred_mib_strings_and_blobs_cross_queues_and_pipes_intact() {
         ]
     );
 }
+
+#[test]
+fn finished_pool_maps_and_dropped_pools_leave_nothing_in_the_hub() {
+    let mut run = Streaming::start(
+        "fn pad(x) { let s = \"x\"; s.pad(1000, \"y\"); s }
+         fn use_a_pool() { let p = pool(2); p.map(|x| x, [1, 2]) }
+         let items = []; for i in 0..500 { items.push(i); }
+         for round in 0..5 { pool_map(pad, items, 2); use_a_pool(); }
+         print(\"warm\"); sleep(1);
+         for round in 0..100 { pool_map(pad, items, 2); use_a_pool(); }
+         print(\"done\");
+         sleep(60);",
+    );
+    assert_eq!(run.line(), "warm");
+    let hub = run.pid();
+    let rss = resident_kib(hub);
+    assert_eq!(run.line(), "done");
+    let grown = resident_kib(hub).saturating_sub(rss);
+    assert!(
+        grown < 8 * 1024,
+        "the hub grew by {grown} KiB over 100 pool_maps"
+    );
+    eventually("the dropped pools' workers have left", || {
+        children_of(hub).len() == 1
+    });
+    kill(hub, 15);
+    run.wait();
+}

@@ -155,3 +155,14 @@ fn a_modules_closure_stays_a_function_when_sent_as_a_value() {
     assert_eq!(r.code, Some(0), "{r:?}");
     assert_eq!(r.lines(), ["Fn", "8", "Fn"]);
 }
+
+#[test]
+fn an_import_without_a_name_does_not_stop_workers() {
+    let lines = run_ok(
+        "import \"parallel\";
+         fn f(x) { x * 2 }
+         print(pool_map(f, [1, 2, 3]));
+         print(spawn(f, [4]).join());",
+    );
+    assert_eq!(lines, ["[2, 4, 6]", "8"]);
+}

@@ -120,3 +120,17 @@ fn an_unsendable_value_is_refused_at_the_call_that_tried() {
         ]
     );
 }
+
+#[test]
+fn a_chain_of_closures_past_the_depth_limit_is_refused_not_a_crash() {
+    let lines = run_ok(
+        "fn id(x) { x }
+         let f = Fn(\"id\");
+         for i in 0..600 { f = Fn(\"id\").curry(f); }
+         try { queue().put(f); } catch (e) { print(e); }",
+    );
+    assert_eq!(
+        lines,
+        ["put: a value nested more than 512 arrays or maps deep cannot be sent to another process"]
+    );
+}

@@ -90,8 +90,20 @@ impl Job {
 
     /// Item `index` failed with `message`; the rest of its chunk (up to
     /// `end`) was not computed.
-    pub fn failed_at(&mut self, index: usize, end: usize, message: String) {
+    /// The chunk `first..end` failed at `index`: the items before it were
+    /// computed but their results went with the worker, the ones after it
+    /// were never started.
+    pub fn failed_at(&mut self, first: usize, index: usize, end: usize, message: String) {
+        // The item the worker was on first: it is the job's error.
         self.record(index, Err(message.clone()));
+        for earlier in first..index {
+            self.record(
+                earlier,
+                Err(format!(
+                    "{message} (the result of item {earlier} of the same chunk was lost with it)"
+                )),
+            );
+        }
         for later in index + 1..end {
             self.record(
                 later,
@@ -219,7 +231,7 @@ mod tests {
             Some(Answer::Value(Value::Int(1)))
         );
         for j in [&mut ordered, &mut unordered] {
-            j.failed_at(0, 1, "boom".into());
+            j.failed_at(0, 0, 1, "boom".into());
         }
         assert_eq!(
             ordered.answer(JobAsk::Next),
@@ -240,7 +252,7 @@ mod tests {
     #[test]
     fn a_failed_map_is_done_at_once_with_the_error() {
         let mut j = job(JobKind::Map, 6);
-        j.failed_at(2, 4, "bad".into());
+        j.failed_at(2, 2, 4, "bad".into());
         assert!(j.is_done());
         assert_eq!(j.answer(JobAsk::Get), Some(Answer::Error("bad".into())));
         assert!(!j.successful());

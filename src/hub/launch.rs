@@ -42,6 +42,10 @@ pub fn launch(
         None,
         SockFlag::SOCK_CLOEXEC,
     )?;
+    let inherited = match program.info.settings.max_memory {
+        Some(_) => address_space_bytes(),
+        None => 0,
+    };
     // SAFETY: the hub has a single thread (see the module doc), and the child
     // only calls async-signal-safe set-up before becoming an interpreter.
     match unsafe { fork() }? {
@@ -61,7 +65,10 @@ pub fn launch(
                 let keep = [Some(child_end.as_raw_fd()), None, role.progress_fd()];
                 exec_worker(hub_pid, keep, &launch, settings.max_memory);
             }
-            become_clean_child(hub_pid, &[child_end.as_raw_fd()], settings.max_memory);
+            // A forked child starts with the hub's address space mapped: the
+            // limit is on what it adds to that.
+            let limit = settings.max_memory.map(|m| m.saturating_add(inherited));
+            become_clean_child(hub_pid, &[child_end.as_raw_fd()], limit);
             // A panic must not unwind into the hub's code (and its
             // descriptors, closed above): it ends this process with 101.
             let code = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
@@ -72,6 +79,17 @@ pub fn launch(
             unsafe { libc::_exit(code) }
         }
     }
+}
+
+/// This process's address-space size (`VmSize`), 0 if unknown.
+fn address_space_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse::<u64>().ok())
+        // SAFETY: sysconf has no preconditions.
+        .map_or(0, |pages| {
+            pages * unsafe { libc::sysconf(libc::_SC_PAGESIZE) } as u64
+        })
 }
 
 /// What an exec'd worker must be told; `None` for the main process.

@@ -28,6 +28,10 @@ pub type PoolId = u64;
 
 /// What a job of a pool its owner terminated fails with.
 const TERMINATED: &str = "Terminated: the pool was terminated";
+
+/// Workers of a pool that once worked that may end in their set-up in a
+/// row before the pool gives up.
+const MAX_SETUP_FAILURES: u32 = 3;
 pub type JobId = u64;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -64,11 +68,17 @@ pub struct Pool {
     tasks_done: HashMap<ProcId, u64>,
     /// Workers that have asked for a task: they got through their set-up.
     ready: HashSet<ProcId>,
+    /// Workers that ended before asking, since one last got through.
+    setup_failures: u32,
+    /// Whether any worker ever got through its set-up.
+    ever_ready: bool,
     max_tasks_per_child: Option<u64>,
     setup: WorkerSetup,
     state: PoolState,
     /// A `pool_map`'s pool: closed (or terminated, on failure) after its job.
     temporary: bool,
+    /// Its last handle is gone: dropped from the hub once its workers left.
+    released: bool,
 }
 
 impl PoolState {
@@ -80,14 +90,14 @@ impl PoolState {
 impl Pool {
     /// The item `worker` was computing: exact from its progress slot, else
     /// the first of its chunk.
-    fn item_of(&self, worker: ProcId) -> Option<(JobId, usize, usize)> {
+    fn item_of(&self, worker: ProcId) -> Option<(JobId, usize, usize, usize)> {
         let held = self.held.get(&worker)?;
         let end = held.first + held.count;
         let started = self.progress.get(&worker).and_then(ProgressSlot::read);
         let index = started
             .filter(|i| (held.first..end).contains(i))
             .unwrap_or(held.first);
-        Some((held.job, index, end))
+        Some((held.job, held.first, index, end))
     }
 }
 
@@ -111,10 +121,13 @@ impl Hub<'_> {
             progress: HashMap::new(),
             tasks_done: HashMap::new(),
             ready: HashSet::new(),
+            setup_failures: 0,
+            ever_ready: false,
             max_tasks_per_child,
             setup,
             state: PoolState::Open,
             temporary,
+            released: false,
         };
         self.pools.insert(id, pool);
         for _ in 0..workers.max(1) {
@@ -148,7 +161,15 @@ impl Hub<'_> {
             pool.workers.push(id);
             pool.progress.insert(id, slot);
         }
-        self.start(id, &Role::PoolWorker { progress, setup })?;
+        if let Err(e) = self.start(id, &Role::PoolWorker { progress, setup }) {
+            // Never started: no death will come to take it off the books.
+            if let Some(pool) = self.pools.get_mut(&pool_id) {
+                pool.workers.retain(|&w| w != id);
+                pool.progress.remove(&id);
+            }
+            self.procs.remove(&id);
+            return Err(e);
+        }
         Ok(())
     }
 
@@ -265,6 +286,8 @@ impl Hub<'_> {
         };
         if let Some(pool) = self.pools.get_mut(&pool_id) {
             pool.ready.insert(from);
+            pool.ever_ready = true;
+            pool.setup_failures = 0;
         }
         if let Some(report) = report {
             self.file_report(pool_id, from, report);
@@ -300,7 +323,8 @@ impl Hub<'_> {
                     _ => format!(" item {index}"),
                 };
                 let message = format!("{}:{what} failed in {label}: {message}", job.call);
-                job.failed_at(index, held.first + held.count, message);
+                // The worker reported every result before `index`.
+                job.failed_at(index, index, held.first + held.count, message);
             }
         }
         self.job_changed(held.job);
@@ -333,6 +357,7 @@ impl Hub<'_> {
                 None => still_waiting.push_back(who),
             }
         }
+        let nobody_waits = still_waiting.is_empty();
         self.waits.restore_list(WaitKey::Job(job_id), still_waiting);
         let Some((pool_id, job)) = self.jobs.get(&job_id) else {
             return;
@@ -344,6 +369,46 @@ impl Hub<'_> {
             } else {
                 self.terminate_pool(pool_id, "Terminated: pool_map failed");
             }
+            // A `pool_map`'s job is asked for once, as soon as it is made.
+            if nobody_waits {
+                self.jobs.remove(&job_id);
+            }
+            self.collect_pool(pool_id);
+        }
+    }
+
+    /// `JobForget`: no handle on the job is left. Its queued chunks are
+    /// dropped; a chunk being computed finishes into nothing.
+    pub(super) fn job_forget(&mut self, job_id: JobId) {
+        if let Some((pool_id, _)) = self.jobs.remove(&job_id)
+            && let Some(pool) = self.pools.get_mut(&pool_id)
+        {
+            pool.chunks.retain(|c| c.job != job_id);
+        }
+    }
+
+    /// `PoolRelease`: no handle on the pool is left. Like Python's pool when
+    /// it is collected, it takes no more work; it is dropped from the hub
+    /// once its workers have finished what was queued and left.
+    pub(super) fn pool_release(&mut self, pool_id: PoolId) {
+        let Some(pool) = self.pools.get_mut(&pool_id) else {
+            return;
+        };
+        pool.released = true;
+        if pool.state == PoolState::Open {
+            self.close_pool(pool_id);
+        }
+        self.collect_pool(pool_id);
+    }
+
+    /// Drops a pool nobody can use any more (a finished `pool_map`'s, or a
+    /// released one) once its workers have left.
+    fn collect_pool(&mut self, pool_id: PoolId) {
+        let spent = self.pools.get(&pool_id).is_some_and(|p| {
+            p.workers.is_empty() && p.state != PoolState::Open && (p.temporary || p.released)
+        });
+        if spent {
+            self.pools.remove(&pool_id);
         }
     }
 
@@ -474,8 +539,15 @@ impl Hub<'_> {
         // (the initializer, or the inherited imports): a replacement would
         // fail the same way, forever.
         let never_ready = !pool.ready.remove(&id);
+        if never_ready {
+            pool.setup_failures += 1;
+        }
+        // A pool that never worked, or whose replacements keep failing, ends;
+        // one that has worked survives a stray failure (an outside kill).
+        let give_up =
+            never_ready && (!pool.ever_ready || pool.setup_failures >= MAX_SETUP_FAILURES);
         let has_initializer = pool.setup.initializer.is_some();
-        if let Some((job_id, index, end)) = lost
+        if let Some((job_id, first, index, end)) = lost
             && let Some((_, job)) = self.jobs.get_mut(&job_id)
         {
             let message = format!(
@@ -483,10 +555,10 @@ impl Hub<'_> {
                 job.call,
                 status.describe()
             );
-            job.failed_at(index, end, message);
+            job.failed_at(first, index, end, message);
             self.job_changed(job_id);
         }
-        if !state.is_terminated() && never_ready {
+        if !state.is_terminated() && give_up {
             let message = if has_initializer {
                 format!(
                     "pool: the initializer failed in {label}: it {}",
@@ -497,7 +569,10 @@ impl Hub<'_> {
             };
             return self.terminate_pool(pool_id, &message);
         }
-        let needed = state == PoolState::Open || (state == PoolState::Closed && has_work);
+        // Reading the state again: the job's end may have ended a temporary pool.
+        let state = self.pools.get(&pool_id).map(|p| p.state.clone());
+        let needed =
+            state == Some(PoolState::Open) || (state == Some(PoolState::Closed) && has_work);
         let short = self
             .pools
             .get(&pool_id)
@@ -520,6 +595,7 @@ impl Hub<'_> {
                 }
             }
         }
+        self.collect_pool(pool_id);
     }
 
     /// `pool_map`: a temporary pool of at most one worker per chunk, one job.
@@ -572,7 +648,11 @@ impl Hub<'_> {
             .map(|(id, _)| *id)
             .collect();
         for pool_id in owned {
+            if let Some(pool) = self.pools.get_mut(&pool_id) {
+                pool.released = true;
+            }
             self.terminate_pool(pool_id, "Terminated: the pool's owner ended");
+            self.collect_pool(pool_id);
         }
     }
 

@@ -73,6 +73,8 @@ impl Hub<'_> {
             Request::Job { job, ask, timeout } => return self.job_ask(from, job, ask, timeout),
             Request::JobStatus { job } => self.job_status(job),
             Request::PoolControl { pool, op } => return self.pool_control(from, pool, op),
+            Request::JobForget { job } => return self.job_forget(job),
+            Request::PoolRelease { pool } => return self.pool_release(pool),
         };
         if wants_reply {
             self.answer(from, result);

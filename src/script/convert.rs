@@ -94,7 +94,7 @@ fn to_wire_at(value: &Dynamic, depth: usize) -> Result<Value, Unsendable> {
         return Ok(Value::Blob(b.clone()));
     }
     if let Some(f) = value.read_lock::<FnPtr>() {
-        return fn_ref(&f).map(Value::Fn);
+        return fn_ref_at(&f, depth + 1).map(Value::Fn);
     }
     if let Some(h) = value.read_lock::<ProcessHandle>() {
         return Ok(Value::Handle(h.handle()));
@@ -164,7 +164,20 @@ pub fn target(call: &str, f: &FnPtr, args: usize) -> Result<FnRef, Box<rhai::Eva
 }
 
 pub fn fn_ref(f: &FnPtr) -> Result<FnRef, Unsendable> {
-    let curry = f.curry().iter().map(to_wire).collect::<Result<_, _>>()?;
+    fn_ref_at(f, 0)
+}
+
+/// `fn_ref` for a function value inside `depth` levels: its curried values
+/// count as one level more, so nesting through closures is bounded too.
+fn fn_ref_at(f: &FnPtr, depth: usize) -> Result<FnRef, Unsendable> {
+    if depth >= MAX_DEPTH {
+        return Err(Unsendable::TooDeep);
+    }
+    let curry = f
+        .curry()
+        .iter()
+        .map(|v| to_wire_at(v, depth + 1))
+        .collect::<Result<_, _>>()?;
     Ok(FnRef {
         name: f.fn_name().to_string(),
         curry,

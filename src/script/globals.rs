@@ -45,6 +45,8 @@ pub fn capture(global: &GlobalRuntimeState) -> Globals {
         .unwrap_or_default();
     let mut imports: Vec<(String, String)> = global
         .iter_imports_raw()
+        // `import "m";` (no alias) only ran the module: nothing to name.
+        .filter(|(alias, _)| !alias.is_empty())
         .filter_map(|(alias, module)| Some((alias.to_string(), module.id()?.to_string())))
         .collect();
     // Newest first as Rhai lists them: import in the original order so a

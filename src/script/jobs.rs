@@ -1,6 +1,8 @@
 //! `AsyncResult` (`apply_async`, `map_async`: `get`, `get(timeout)`,
 //! `wait(timeout)`, `ready`, `successful`) and the iterator `imap` returns.
 
+use std::rc::Rc;
+
 use rhai::{Dynamic, Engine, EvalAltResult};
 
 use super::convert::from_wire;
@@ -11,12 +13,31 @@ use crate::wire::{JobAsk, Reply, Request, Value};
 
 type Result<T> = std::result::Result<T, Box<EvalAltResult>>;
 
+/// Held by every handle on a job; the last one dropped tells the hub the
+/// job's results are no longer wanted.
+#[derive(Debug)]
+struct JobToken(u64);
+
+impl Drop for JobToken {
+    fn drop(&mut self) {
+        client::send_quietly(&Request::JobForget { job: self.0 });
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct AsyncResult {
     pub job: u64,
+    _token: Rc<JobToken>,
 }
 
 impl AsyncResult {
+    pub fn new(job: u64) -> AsyncResult {
+        AsyncResult {
+            job,
+            _token: Rc::new(JobToken(job)),
+        }
+    }
+
     fn ask(&self, ask: JobAsk, timeout: Option<f64>) -> Result<Reply> {
         Ok(client::call(&Request::Job {
             job: self.job,
@@ -47,6 +68,16 @@ impl AsyncResult {
 #[derive(Clone, Debug)]
 pub struct ImapIter {
     pub job: u64,
+    _token: Rc<JobToken>,
+}
+
+impl ImapIter {
+    pub fn new(job: u64) -> ImapIter {
+        ImapIter {
+            job,
+            _token: Rc::new(JobToken(job)),
+        }
+    }
 }
 
 impl IntoIterator for ImapIter {
@@ -54,8 +85,9 @@ impl IntoIterator for ImapIter {
     type IntoIter = Box<dyn Iterator<Item = Result<Dynamic>>>;
 
     fn into_iter(self) -> Self::IntoIter {
-        let job = self.job;
+        let (job, token) = (self.job, self._token);
         Box::new(std::iter::from_fn(move || {
+            let _alive = &token;
             match client::call(&Request::Job {
                 job,
                 ask: JobAsk::Next,

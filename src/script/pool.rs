@@ -4,6 +4,7 @@
 //! the hub). Jobs answer as `AsyncResult`s and `imap` iterators (`jobs.rs`).
 
 use std::ops::{Range, RangeInclusive};
+use std::rc::Rc;
 
 use rhai::{Array, Dynamic, Engine, EvalAltResult, FnPtr, INT, Map, NativeCallContext};
 
@@ -24,6 +25,17 @@ const MAX_WORKERS: INT = 4096;
 pub struct PoolHandle {
     pub id: u64,
     pub size: usize,
+    _token: Rc<PoolToken>,
+}
+
+/// Held by every handle on a pool; the last one dropped releases the pool.
+#[derive(Debug)]
+struct PoolToken(u64);
+
+impl Drop for PoolToken {
+    fn drop(&mut self) {
+        client::send_quietly(&Request::PoolRelease { pool: self.0 });
+    }
 }
 
 fn positive(call: &str, name: &str, value: &Dynamic) -> Result<usize> {
@@ -110,6 +122,7 @@ fn new_pool(context: &NativeCallContext, workers: usize, options: &Map) -> Resul
         Reply::Int(id) => Ok(PoolHandle {
             id: id as u64,
             size: workers,
+            _token: Rc::new(PoolToken(id as u64)),
         }),
         other => Ok(unexpected(other)?),
     }
@@ -237,9 +250,9 @@ impl MapMethod {
     ) -> Result<Dynamic> {
         let job = pool.submit(self.name, f, items, self.spread, self.kind, chunksize)?;
         match self.delivery {
-            Delivery::Wait => AsyncResult { job }.get(None),
-            Delivery::Async => Ok(Dynamic::from(AsyncResult { job })),
-            Delivery::Iterate => Ok(Dynamic::from(ImapIter { job })),
+            Delivery::Wait => AsyncResult::new(job).get(None),
+            Delivery::Async => Ok(Dynamic::from(AsyncResult::new(job))),
+            Delivery::Iterate => Ok(Dynamic::from(ImapIter::new(job))),
         }
     }
 }
@@ -365,12 +378,12 @@ pub fn register(engine: &mut Engine) {
     let apply = |p: &PoolHandle, f: &FnPtr, args: Array| {
         let items = vec![Dynamic::from_array(args)];
         p.submit("apply", f, &items, true, JobKind::Apply, 1)
-            .and_then(|job| AsyncResult { job }.get(None))
+            .and_then(|job| AsyncResult::new(job).get(None))
     };
     let apply_async = |p: &PoolHandle, f: &FnPtr, args: Array| {
         let items = vec![Dynamic::from_array(args)];
         p.submit("apply_async", f, &items, true, JobKind::Apply, 1)
-            .map(|job| AsyncResult { job })
+            .map(AsyncResult::new)
     };
     engine.register_fn("apply", move |p: &mut PoolHandle, f: FnPtr, args: Array| {
         apply(p, &f, args)

@@ -103,13 +103,25 @@ pub enum Request {
         pool: u64,
         op: PoolControl,
     },
+    /// One-way: the last handle on a job is gone; the hub may drop it.
+    JobForget {
+        job: u64,
+    },
+    /// One-way: the last handle on a pool is gone: it is closed, and the hub
+    /// drops it once its workers have left.
+    PoolRelease {
+        pool: u64,
+    },
 }
 
 impl Request {
     /// Whether the sender waits for a `Reply`.
     pub fn expects_reply(&self) -> bool {
         match self {
-            Request::Output { .. } | Request::Finished { .. } => false,
+            Request::Output { .. }
+            | Request::Finished { .. }
+            | Request::JobForget { .. }
+            | Request::PoolRelease { .. } => false,
             Request::Object { reply, .. } => *reply,
             _ => true,
         }

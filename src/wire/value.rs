@@ -60,6 +60,7 @@ pub enum Value {
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 pub struct FnRef {
     pub name: String,
+    #[serde(deserialize_with = "nested")]
     pub curry: Vec<Value>,
 }
 

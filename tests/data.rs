@@ -170,3 +170,21 @@ fn the_files_module_maps_over_a_folder_in_workers() {
         ]
     );
 }
+
+#[test]
+fn a_bad_row_leaves_the_csv_file_as_it_was() {
+    let r = run_here(
+        "try { write_csv(\"out.csv\", [[\"a\", 1], 5]); } catch (e) { print(e); }
+         print(read_text(\"out.csv\"));",
+        &[("out.csv", "old,file\n")],
+    );
+    assert_eq!(r.code, Some(0), "{r:?}");
+    assert_eq!(
+        r.lines(),
+        [
+            "write_csv: row 1 must be a map or an array, not i64",
+            "old,file",
+            ""
+        ]
+    );
+}

@@ -233,19 +233,15 @@ fn cell(value: &Dynamic) -> String {
 /// Writes `rows` (maps, or arrays of cells) under `header`; for maps without
 /// a header, the first row's keys in order.
 fn write_csv(path: &str, rows: &Array, header: Option<Vec<String>>) -> Result<()> {
-    let fail = |e: csv::Error| match e.kind() {
-        csv::ErrorKind::Io(io) => io_error("write_csv", "write", path, io),
-        _ => script_error(format!("write_csv: {path}: {e}")),
-    };
-    let mut writer = csv::Writer::from_path(path).map_err(fail)?;
     let first_keys = rows.first().and_then(|r| {
         r.read_lock::<Map>()
             .map(|m| m.keys().map(|k| k.to_string()).collect())
     });
     let header = header.or(first_keys);
-    if let Some(header) = &header {
-        writer.write_record(header).map_err(fail)?;
-    }
+    // Every row is checked before the file is touched: a bad row leaves
+    // the old file as it was.
+    let mut records = Vec::with_capacity(rows.len() + 1);
+    records.extend(header.clone());
     for (i, row) in rows.iter().enumerate() {
         let cells: Vec<String> = if let Some(map) = row.read_lock::<Map>() {
             let Some(header) = &header else {
@@ -262,10 +258,21 @@ fn write_csv(path: &str, rows: &Array, header: Option<Vec<String>>) -> Result<()
         } else {
             return Err(script_error(format!(
                 "write_csv: row {i} must be a map or an array, not {}",
-                row.type_name()
+                super::convert::script_type_name(row)
             )));
         };
-        writer.write_record(&cells).map_err(fail)?;
+        records.push(cells);
+    }
+    let fail = |e: csv::Error| match e.kind() {
+        csv::ErrorKind::Io(io) => io_error("write_csv", "write", path, io),
+        _ => script_error(format!("write_csv: {path}: {e}")),
+    };
+    let mut writer = csv::WriterBuilder::new()
+        .flexible(true)
+        .from_path(path)
+        .map_err(fail)?;
+    for record in &records {
+        writer.write_record(record).map_err(fail)?;
     }
     writer
         .flush()

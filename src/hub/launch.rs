@@ -51,10 +51,14 @@ pub fn launch(
     match unsafe { fork() }? {
         ForkResult::Parent { child } => {
             drop(child_end);
-            nix::fcntl::fcntl(
+            let nonblocking = nix::fcntl::fcntl(
                 &hub_end,
                 nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK),
-            )?;
+            );
+            if let Err(e) = nonblocking {
+                abandon(child);
+                return Err(e);
+            }
             Ok((child, hub_end))
         }
         ForkResult::Child => {
@@ -79,6 +83,13 @@ pub fn launch(
             unsafe { libc::_exit(code) }
         }
     }
+}
+
+/// Kills and reaps a child the hub could not finish setting up, so it is
+/// neither left running untracked nor a zombie.
+pub fn abandon(child: Pid) {
+    let _ = nix::sys::signal::kill(child, Signal::SIGKILL);
+    let _ = nix::sys::wait::waitpid(child, None);
 }
 
 /// This process's address-space size (`VmSize`), 0 if unknown.

@@ -30,7 +30,10 @@ impl Hub<'_> {
         let identity = self.identity(id);
         let (pid, fd) = launch::launch(role, identity, self.program, self.pid)?;
         let flags = EpollFlags::EPOLLIN | EpollFlags::EPOLLRDHUP;
-        self.epoll.add(fd.as_fd(), EpollEvent::new(flags, id))?;
+        if let Err(e) = self.epoll.add(fd.as_fd(), EpollEvent::new(flags, id)) {
+            launch::abandon(pid);
+            return Err(e);
+        }
         let proc = self
             .procs
             .get_mut(&id)

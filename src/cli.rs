@@ -52,6 +52,13 @@ pub struct RunArgs {
     /// with an optional K, M or G suffix: a runaway process then fails alone.
     #[arg(long, value_name = "SIZE", value_parser = parse_size)]
     pub max_memory: Option<u64>,
+    /// Prefix each line a worker prints with its name: `[Process-1] ...`.
+    #[arg(long)]
+    pub tag_output: bool,
+    /// Hold each worker's output until it ends, then write it in one piece,
+    /// in the order the workers were made: the same output on every run.
+    #[arg(long)]
+    pub ordered_output: bool,
     /// The script to run, then the arguments it sees as ARGS. Everything after
     /// the script's name is the script's, flags included (as with `python3 script.py --x`).
     #[arg(

@@ -90,6 +90,8 @@ fn run(args: cli::RunArgs) -> ExitCode {
             cli::StartMethod::Spawn => script::StartMethod::Spawn,
         },
         max_memory: args.max_memory,
+        tag_output: args.tag_output,
+        ordered_output: args.ordered_output,
     };
     let program = match script::load(&source, file.clone(), settings) {
         Ok(p) => p,

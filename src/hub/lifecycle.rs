@@ -151,6 +151,7 @@ impl Hub<'_> {
         let parked = proc.parked.take();
         let (kind, label) = (proc.kind, proc.label());
         self.check_stuck = true;
+        self.output.process_ended(id);
 
         let abnormally = status != ExitStatus::Code(0);
         let forgotten = self.store.forget_process(id, abnormally);

@@ -78,7 +78,10 @@ pub fn run(program: &Program) -> Result<i32, HubStartError> {
         jobs: HashMap::new(),
         next_pool: 0,
         next_job: 0,
-        output: Output::default(),
+        output: Output::new(
+            program.info.settings.tag_output,
+            program.info.settings.ordered_output,
+        ),
         main_status: None,
         check_stuck: false,
     };
@@ -189,6 +192,7 @@ impl Hub<'_> {
     pub(super) fn shut_down(&mut self, code: i32, patient: bool) -> i32 {
         self.kill_all(Signal::SIGKILL);
         self.reap_all_blocking();
+        self.output.release_all();
         let limit = (!patient).then_some(std::time::Duration::from_secs(1));
         while let Err(FlushError::Interrupted) = self.output.flush(self.signals.as_fd(), limit) {
             let mut stop = false;

@@ -1,5 +1,8 @@
 //! The hub's stdout and stderr: every interpreter's lines are buffered here
 //! and written between events, so lines from many processes never mix.
+//! With `--tag-output` a worker's lines are prefixed with its name; with
+//! `--ordered-output` a worker's lines are held until it ends, then written
+//! together, in the order the workers were made.
 //!
 //! A write can block (a reader that does not read, a full pipe). The hub must
 //! still hear SIGINT/SIGTERM and children's deaths meanwhile, so each write
@@ -7,11 +10,14 @@
 //! loop when a signal comes. A stdout whose reader went away (`| head`) ends
 //! the run, as SIGPIPE ends other tools.
 
+use std::collections::BTreeMap;
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd};
 use std::time::{Duration, Instant};
 
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+
+use crate::wire::{ProcId, Stream};
 
 #[derive(Debug, PartialEq)]
 pub enum FlushError {
@@ -25,9 +31,76 @@ pub enum FlushError {
 pub struct Output {
     pub stdout: Vec<u8>,
     pub stderr: Vec<u8>,
+    tag: bool,
+    ordered: bool,
+    /// `--ordered-output`: each worker's lines until it ends, by creation order.
+    held: BTreeMap<ProcId, Held>,
+}
+
+#[derive(Default)]
+struct Held {
+    stdout: Vec<u8>,
+    stderr: Vec<u8>,
+    ended: bool,
 }
 
 impl Output {
+    pub fn new(tag: bool, ordered: bool) -> Output {
+        Output {
+            tag,
+            ordered,
+            ..Output::default()
+        }
+    }
+
+    /// Lines from an interpreter: `worker` names it unless it is the main
+    /// script, whose lines are never tagged or held.
+    pub fn write(&mut self, who: ProcId, worker: Option<&str>, stream: Stream, text: &str) {
+        let tagged;
+        let text = match worker {
+            Some(name) if self.tag => {
+                tagged = tag_lines(name, text);
+                tagged.as_str()
+            }
+            _ => text,
+        };
+        let (stdout, stderr) = match worker {
+            Some(_) if self.ordered => {
+                let held = self.held.entry(who).or_default();
+                (&mut held.stdout, &mut held.stderr)
+            }
+            _ => (&mut self.stdout, &mut self.stderr),
+        };
+        match stream {
+            Stream::Stdout => stdout.extend_from_slice(text.as_bytes()),
+            Stream::Stderr => stderr.extend_from_slice(text.as_bytes()),
+        }
+    }
+
+    /// A worker ended: its held lines, and those of every ended worker made
+    /// after it up to the first still running, are written.
+    pub fn process_ended(&mut self, who: ProcId) {
+        if let Some(held) = self.held.get_mut(&who) {
+            held.ended = true;
+        }
+        while let Some(entry) = self.held.first_entry() {
+            if !entry.get().ended {
+                break;
+            }
+            let held = entry.remove();
+            self.stdout.extend_from_slice(&held.stdout);
+            self.stderr.extend_from_slice(&held.stderr);
+        }
+    }
+
+    /// The run is ending: whatever is held is written, in order.
+    pub fn release_all(&mut self) {
+        for (_, held) in std::mem::take(&mut self.held) {
+            self.stdout.extend_from_slice(&held.stdout);
+            self.stderr.extend_from_slice(&held.stderr);
+        }
+    }
+
     /// Writes everything buffered. With `limit`, gives up (dropping what is
     /// left) once it has waited that long: for the last words at shutdown.
     pub fn flush(
@@ -105,4 +178,43 @@ fn write_all(
         _ => buffer.clear(),
     }
     result
+}
+
+/// `text` with `[name] ` before each of its lines.
+fn tag_lines(name: &str, text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 16);
+    for line in text.split_inclusive('\n') {
+        out.push('[');
+        out.push_str(name);
+        out.push_str("] ");
+        out.push_str(line);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tags_go_before_every_line() {
+        assert_eq!(
+            tag_lines("Process-2", "a\nb\n"),
+            "[Process-2] a\n[Process-2] b\n"
+        );
+    }
+
+    #[test]
+    fn held_lines_come_out_in_creation_order_once_ended() {
+        let mut out = Output::new(false, true);
+        out.write(3, Some("Process-2"), Stream::Stdout, "b1\n");
+        out.write(2, Some("Process-1"), Stream::Stdout, "a1\n");
+        out.write(1, None, Stream::Stdout, "main\n");
+        out.write(3, Some("Process-2"), Stream::Stdout, "b2\n");
+        out.process_ended(3);
+        assert_eq!(out.stdout, b"main\n");
+        out.write(2, Some("Process-1"), Stream::Stdout, "a2\n");
+        out.process_ended(2);
+        assert_eq!(out.stdout, b"main\na1\na2\nb1\nb2\n");
+    }
 }

@@ -4,21 +4,24 @@
 
 use std::collections::VecDeque;
 
+use super::processes::ProcKind;
 use super::waits::WaitKey;
 use super::{Hub, HubResult};
 use crate::store::{Applied, Outcome};
 use crate::wire::WorkerSetup;
-use crate::wire::{Handle, NewObject, ObjectId, Op, ProcId, Reply, Request, Stream};
+use crate::wire::{Handle, NewObject, ObjectId, Op, ProcId, Reply, Request};
 
 impl Hub<'_> {
     pub(super) fn dispatch(&mut self, from: ProcId, request: Request) {
         let wants_reply = request.expects_reply();
         let result = match request {
             Request::Output { stream, text } => {
-                match stream {
-                    Stream::Stdout => self.output.stdout.extend_from_slice(text.as_bytes()),
-                    Stream::Stderr => self.output.stderr.extend_from_slice(text.as_bytes()),
-                }
+                let worker = self
+                    .procs
+                    .get(&from)
+                    .filter(|p| p.kind != ProcKind::Main)
+                    .map(|p| p.name.clone());
+                self.output.write(from, worker.as_deref(), stream, &text);
                 return;
             }
             Request::Finished { outcome } => {

@@ -109,6 +109,9 @@ pub fn run_launched() -> i32 {
         start_method: StartMethod::Spawn,
         // Already applied to this process, before exec.
         max_memory: None,
+        // The hub's business.
+        tag_output: false,
+        ordered_output: false,
     };
     let program = match crate::script::load(&script.source, script.path.clone(), settings) {
         Ok(program) => program,

@@ -65,6 +65,10 @@ pub struct RunSettings {
     pub start_method: StartMethod,
     /// The address-space limit of every interpreter process, in bytes.
     pub max_memory: Option<u64>,
+    /// Prefix each worker's lines with its name.
+    pub tag_output: bool,
+    /// Hold each worker's lines until it ends.
+    pub ordered_output: bool,
 }
 
 /// The script and run settings, readable from inside native functions.

@@ -176,11 +176,11 @@ fn start_method_spawn_runs_each_worker_in_a_fresh_executable() {
     for (method, exec) in [("spawn", true), ("fork", false)] {
         let mut run = Streaming::start_with(
             "const K = 5;
-             fn show(x) { print(getpid()); sleep(30); x }
              let q = queue();
              let p = spawn(|| { q.put(getpid()); sleep(30); });
              print(q.get());
              let w = pool(1);
+             w.map(|x| x, [1]);
              print(w.pids()[0]);
              print(pool_map(|x| x + global::K, [1, 2]));
              p.kill(); w.terminate();",

@@ -3,9 +3,8 @@ released together by a Barrier. Timed from the barrier to both joins.
 argv: N. Prints pairs/s (both processes together)."""
 import multiprocessing as mp
 import sys
-import time
 
-from common import check, result, setup
+from common import check, result, setup, time_released
 
 
 def worker(lock, barrier, n, results, i):
@@ -23,15 +22,8 @@ def main():
     lock = mp.Lock()
     barrier = mp.Barrier(3)
     results = mp.Array("q", 2, lock=False)
-    ps = [mp.Process(target=worker, args=(lock, barrier, n, results, i))
-          for i in range(2)]
-    for p in ps:
-        p.start()
-    barrier.wait()
-    t = time.perf_counter()
-    for p in ps:
-        p.join()
-    e = time.perf_counter() - t
+    e = time_released(worker, [(lock, barrier, n, results, i) for i in range(2)],
+                      barrier)
     got = sum(results)
     check(got == 2 * n, f"{got} of {2 * n} acquires succeeded")
     result("pairs_per_s", 2 * n / e)

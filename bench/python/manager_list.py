@@ -3,9 +3,8 @@ Barrier. Timed from the barrier to both joins and the list's length.
 argv: N. Prints appends/s (both processes together)."""
 import multiprocessing as mp
 import sys
-import time
 
-from common import check, result, setup
+from common import check, result, setup, time_released
 
 
 def append(lst, barrier, start, n):
@@ -19,16 +18,9 @@ def main():
     with mp.Manager() as m:
         lst = m.list()
         barrier = mp.Barrier(3)
-        ps = [mp.Process(target=append, args=(lst, barrier, start, n))
-              for start in (0, n)]
-        for p in ps:
-            p.start()
-        barrier.wait()
-        t = time.perf_counter()
-        for p in ps:
-            p.join()
+        e = time_released(append, [(lst, barrier, start, n) for start in (0, n)],
+                          barrier)
         length = len(lst)
-        e = time.perf_counter() - t
         s = sum(lst[:])
     check(length == 2 * n and s == n * (2 * n - 1),
           f"length {length}, sum {s}")

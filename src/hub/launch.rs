@@ -66,8 +66,8 @@ pub fn launch(
             if settings.start_method == StartMethod::Spawn
                 && let Some(launch) = launch_of(role, &identity, program)
             {
-                let keep = [Some(child_end.as_raw_fd()), None, role.progress_fd()];
-                exec_worker(hub_pid, keep, &launch, settings.max_memory);
+                let (socket, progress) = (child_end.as_raw_fd(), role.progress_fd());
+                exec_worker(hub_pid, socket, progress, &launch, settings.max_memory);
             }
             // A forked child starts with the hub's address space mapped: the
             // limit is on what it adds to that.
@@ -120,11 +120,11 @@ fn launch_of(role: &Role, identity: &Identity, program: &Program) -> Option<Laun
 }
 
 /// Replaces this forked child with `mphost __worker`: its socket at fd 3,
-/// `launch` in a memfd at fd 4, the progress slot (if any) at fd 5; `keep`
-/// holds the socket and the progress slot, with a gap for the memfd.
+/// `launch` in a memfd at fd 4, the progress slot (if any) at fd 5.
 fn exec_worker(
     hub_pid: Pid,
-    keep: [Option<i32>; 3],
+    socket: i32,
+    progress: Option<i32>,
     launch: &Launch,
     max_memory: Option<u64>,
 ) -> ! {
@@ -140,11 +140,8 @@ fn exec_worker(
         // SAFETY: ends this child without running the hub's destructors.
         unsafe { libc::_exit(127) }
     };
-    let [socket, _, progress] = keep;
-    let keep: Vec<i32> = [socket, Some(file.as_raw_fd()), progress]
-        .into_iter()
-        .flatten()
-        .collect();
+    let mut keep = vec![socket, file.as_raw_fd()];
+    keep.extend(progress);
     become_clean_child(hub_pid, &keep, max_memory);
     let program = c"/proc/self/exe";
     let argv = [c"mphost".as_ptr(), c"__worker".as_ptr(), std::ptr::null()];

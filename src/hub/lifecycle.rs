@@ -19,10 +19,19 @@ use crate::wire::{FnRef, Globals, Handle, ProcId, Reply, Value};
 impl Hub<'_> {
     // ----- processes ------------------------------------------------------
 
-    pub(super) fn add_proc(&mut self, name: String, kind: ProcKind, state: Lifecycle) -> ProcId {
+    /// Records a process that `parent` asked for (none for the main script).
+    pub(super) fn add_proc(
+        &mut self,
+        name: String,
+        kind: ProcKind,
+        state: Lifecycle,
+        parent: Option<ProcId>,
+    ) -> ProcId {
         self.next_proc += 1;
         let id = self.next_proc;
-        self.procs.insert(id, Proc::new(id, name, kind, state));
+        let mut proc = Proc::new(id, name, kind, state);
+        proc.parent = parent;
+        self.procs.insert(id, proc);
         id
     }
 
@@ -246,10 +255,8 @@ impl Hub<'_> {
                 args,
                 globals,
             },
+            Some(from),
         );
-        if let Some(proc) = self.procs.get_mut(&id) {
-            proc.parent = Some(from);
-        }
         let pid = if start {
             Some(self.start_spawned(id)?.as_raw())
         } else {

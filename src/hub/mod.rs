@@ -85,7 +85,12 @@ pub fn run(program: &Program) -> Result<i32, HubStartError> {
         main_status: None,
         check_stuck: false,
     };
-    let main = hub.add_proc("MainProcess".into(), ProcKind::Main, Lifecycle::Launching);
+    let main = hub.add_proc(
+        "MainProcess".into(),
+        ProcKind::Main,
+        Lifecycle::Launching,
+        None,
+    );
     hub.start(main, &Role::Main)?;
     Ok(hub.event_loop())
 }

@@ -153,10 +153,8 @@ impl Hub<'_> {
             name,
             ProcKind::PoolWorker { pool: pool_id },
             Lifecycle::Launching,
+            Some(owner),
         );
-        if let Some(proc) = self.procs.get_mut(&id) {
-            proc.parent = Some(owner);
-        }
         if let Some(pool) = self.pools.get_mut(&pool_id) {
             pool.workers.push(id);
             pool.progress.insert(id, slot);

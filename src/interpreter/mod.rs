@@ -275,17 +275,42 @@ fn run_worker(program: &Program, globals: Globals) -> i32 {
     }
 }
 
-/// Calls the script function `target` names with its curried values and
-/// `args`, where the prelude's constants and modules are visible.
+/// A function to call: its name and its curried values, made script values
+/// once (a pool task calls it for every item).
+struct Callee<'t> {
+    name: &'t str,
+    curry: Vec<Dynamic>,
+}
+
+impl<'t> Callee<'t> {
+    fn new(target: &'t FnRef) -> Self {
+        Callee {
+            name: &target.name,
+            curry: target.curry.iter().cloned().map(from_wire).collect(),
+        }
+    }
+
+    /// Calls it with `args` after the curried values, where the prelude's
+    /// constants and modules are visible.
+    fn call(
+        &self,
+        context: &NativeCallContext,
+        args: Vec<Dynamic>,
+    ) -> Result<Dynamic, Box<EvalAltResult>> {
+        let mut all = self.curry.clone();
+        all.extend(args);
+        let mut refs: Vec<&mut Dynamic> = all.iter_mut().collect();
+        context.call_fn_raw(self.name, false, false, &mut refs)
+    }
+}
+
+/// Calls `target` once with `args`.
 fn call(
     context: &NativeCallContext,
     target: &FnRef,
     args: Vec<Dynamic>,
 ) -> Result<Dynamic, Box<EvalAltResult>> {
-    let mut all: Vec<Dynamic> = target.curry.iter().cloned().map(from_wire).collect();
-    all.extend(args);
-    let mut refs: Vec<&mut Dynamic> = all.iter_mut().collect();
-    context.call_fn_raw(&target.name, false, false, &mut refs)
+    Callee::new(target).call(context, args)
 }
 
 fn worker_error(name: &str, error: &EvalAltResult) -> String {
@@ -364,6 +389,7 @@ fn run_task(
     progress: ProgressWriter,
 ) -> Result<TaskReport, i32> {
     let mut results = Vec::with_capacity(task.items.len());
+    let callee = Callee::new(&task.target);
     for (offset, item) in task.items.into_iter().enumerate() {
         let index = task.first + offset;
         progress.record(index);
@@ -371,7 +397,7 @@ fn run_task(
             (true, args) if args.is_array() => args.into_array().unwrap_or_default(),
             (_, item) => vec![item],
         };
-        let result = call(context, &task.target, args);
+        let result = callee.call(context, args);
         if let Some(code) = take_exit_request() {
             return Err(code);
         }

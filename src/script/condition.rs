@@ -131,21 +131,7 @@ pub fn register(engine: &mut Engine) {
         call(c.id, Op::Notify(n as u64), None).map(|_| ())
     });
     engine.register_fn("notify_all", |c: &mut ConditionHandle| -> Result<()> {
-        call(c.id, Op::NotifyAll, None).map(|_| ()).map_err(|e| {
-            // The store names the operation `notify`.
-            match *e {
-                EvalAltResult::ErrorRuntime(ref m, pos) => {
-                    match m.to_string().strip_prefix("notify:") {
-                        Some(rest) => Box::new(EvalAltResult::ErrorRuntime(
-                            format!("notify_all:{rest}").into(),
-                            pos,
-                        )),
-                        None => e,
-                    }
-                }
-                _ => e,
-            }
-        })
+        call(c.id, Op::NotifyAll, None).map(|_| ())
     });
     register_show!(engine, ConditionHandle, |c: &mut ConditionHandle| format!(
         "Condition(#{})",

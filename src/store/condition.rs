@@ -19,6 +19,12 @@ pub struct Condition {
     notified: HashSet<ProcId>,
 }
 
+fn not_held(call: &str) -> Applied {
+    Applied::invalid(format!(
+        "{call}: the condition's lock is not held by this process"
+    ))
+}
+
 impl Condition {
     pub fn new(lock: ObjectId) -> Self {
         Condition {
@@ -31,9 +37,7 @@ impl Condition {
     pub fn apply(&mut self, id: ObjectId, who: ProcId, op: Op, lock: &mut Mutex) -> Applied {
         let lock_id = self.lock;
         match op {
-            Op::CondWait if !lock.is_held_by(who) => {
-                Applied::invalid("wait: the condition's lock is not held by this process")
-            }
+            Op::CondWait if !lock.is_held_by(who) => not_held("wait"),
             Op::CondWait => {
                 let depth = lock.release_all();
                 self.waiting.push_back(who);
@@ -45,9 +49,8 @@ impl Condition {
                 reacquire(lock, lock_id, who, depth, true)
             }
             Op::CondAwait { depth } => Applied::blocked(Op::CondAwait { depth }, id),
-            Op::Notify(_) | Op::NotifyAll if !lock.is_held_by(who) => {
-                Applied::invalid("notify: the condition's lock is not held by this process")
-            }
+            Op::Notify(_) if !lock.is_held_by(who) => not_held("notify"),
+            Op::NotifyAll if !lock.is_held_by(who) => not_held("notify_all"),
             Op::Notify(n) => {
                 let count = (n as usize).min(self.waiting.len());
                 self.notified.extend(self.waiting.drain(..count));

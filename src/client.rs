@@ -2,21 +2,29 @@
 //! strict request/reply order. Lives in every interpreter process, never in
 //! the hub. If the hub is gone the process has nothing left to do and exits
 //! (the kernel would kill it anyway, through PR_SET_PDEATHSIG).
+//!
+//! It also remembers whether a one-way message has gone out since the last
+//! answer: until the hub answers something, it may not have read it, so a
+//! shared-memory fast path that others could observe (releasing a lock)
+//! must go through the hub instead, behind that message.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::fs::File;
 use std::io::{BufReader, BufWriter, Write};
 use std::os::fd::FromRawFd;
 
-use crate::wire::{FrameError, HubError, Reply, Request, read_frame, write_frame};
+use crate::wire::{FrameError, HubError, ProcId, Reply, Request, read_frame, write_frame};
 
 struct Connection {
     reader: BufReader<File>,
     writer: BufWriter<File>,
+    /// A one-way message went out after the last answer.
+    unconfirmed: bool,
 }
 
 thread_local! {
     static CONNECTION: RefCell<Option<Connection>> = const { RefCell::new(None) };
+    static SELF_ID: Cell<ProcId> = const { Cell::new(0) };
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -29,8 +37,10 @@ pub enum ClientError {
     Unexpected(Box<Reply>),
 }
 
-/// Takes ownership of `fd` as this process's link to the hub.
-pub fn connect(fd: i32) {
+/// Takes ownership of `fd` as this process's link to the hub, which knows
+/// this process as `id`.
+pub fn connect(fd: i32, id: ProcId) {
+    SELF_ID.with(|s| s.set(id));
     // SAFETY: `launch` put the socket on `fd` and closed every other copy.
     let file = unsafe { File::from_raw_fd(fd) };
     let Ok(second) = file.try_clone() else {
@@ -39,8 +49,22 @@ pub fn connect(fd: i32) {
     let connection = Connection {
         reader: BufReader::with_capacity(64 * 1024, file),
         writer: BufWriter::with_capacity(64 * 1024, second),
+        unconfirmed: false,
     };
     CONNECTION.with(|c| *c.borrow_mut() = Some(connection));
+}
+
+/// This process's id in the hub's numbering (what a lock word records).
+pub fn self_id() -> ProcId {
+    SELF_ID.with(Cell::get)
+}
+
+/// True when a one-way message may not have been read by the hub yet.
+pub fn has_unconfirmed() -> bool {
+    CONNECTION.with(|c| {
+        c.try_borrow()
+            .map_or(true, |c| c.as_ref().is_none_or(|c| c.unconfirmed))
+    })
 }
 
 fn hub_lost() -> ! {
@@ -70,6 +94,7 @@ fn with_connection<T>(
 pub fn send(request: &Request) -> Result<(), ClientError> {
     debug_assert!(!request.expects_reply());
     with_connection(|c| {
+        c.unconfirmed = true;
         write_frame(&mut c.writer, request)?;
         c.writer.flush()?;
         Ok(())
@@ -82,8 +107,11 @@ pub fn send_quietly(request: &Request) {
     CONNECTION.with(|c| {
         if let Ok(mut c) = c.try_borrow_mut()
             && let Some(connection) = c.as_mut()
-            && write_frame(&mut connection.writer, request).is_ok()
         {
+            connection.unconfirmed = true;
+            if write_frame(&mut connection.writer, request).is_err() {
+                return;
+            }
             let _ = connection.writer.flush();
         }
     });
@@ -95,7 +123,9 @@ pub fn call(request: &Request) -> Result<Reply, ClientError> {
     let reply = with_connection(|c| {
         write_frame(&mut c.writer, request)?;
         c.writer.flush()?;
-        read_frame::<Reply>(&mut c.reader)
+        let reply = read_frame::<Reply>(&mut c.reader)?;
+        c.unconfirmed = false;
+        Ok(reply)
     })?;
     match reply {
         Reply::Error(e) => Err(ClientError::Hub(e)),

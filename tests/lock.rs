@@ -31,11 +31,11 @@ fn a_lock_makes_read_modify_write_atomic_across_processes() {
     let lines = run_ok(
         "fn add(l, counter, n) { for i in 0..n { l.acquire(); let v = counter[0]; counter[0] = v + 1; l.release(); } }
          let l = lock(); let counter = manager_list([0]);
-         let ps = []; for i in 0..3 { ps.push(spawn(add, [l, counter, 100])); }
+         let ps = []; for i in 0..3 { ps.push(spawn(add, [l, counter, 300])); }
          for p in ps { p.join(); }
          print(counter[0]);",
     );
-    assert_eq!(lines, ["300"]);
+    assert_eq!(lines, ["900"]);
 }
 
 #[test]
@@ -76,5 +76,53 @@ fn a_waiting_acquire_gets_the_lock_when_the_holder_dies_mid_wait() {
         r.stderr.contains("exited with code 4 while holding lock"),
         "{}",
         r.stderr
+    );
+}
+
+#[test]
+fn what_a_holder_did_one_way_is_seen_by_the_next_holder() {
+    // `push` is one-way; a release after it goes through the hub, behind
+    // the push, so the next holder's `len` cannot overtake it.
+    let lines = run_ok(
+        "fn count(l, xs) { for i in 0..400 { l.acquire(); xs.push(xs.len()); l.release(); } }
+         let l = lock(); let xs = manager_list();
+         let ps = [spawn(count, [l, xs]), spawn(count, [l, xs])];
+         for p in ps { p.join(); }
+         let bad = 0; let i = 0;
+         for x in xs.to_array() { if x != i { bad += 1; } i += 1; }
+         print(`${xs.len()} ${bad}`);",
+    );
+    assert_eq!(lines, ["800 0"]);
+}
+
+#[test]
+fn an_rlock_counts_its_owners_entries_and_others_wait() {
+    let lines = run_ok(
+        "fn try_it(r) { r.acquire(0.05) }
+         fn take_it(r) { r.acquire(20) }
+         let r = rlock();
+         print(r.acquire()); print(r.acquire()); print(r.acquire());
+         print(spawn(try_it, [r]).join());
+         r.release(); r.release();
+         print(r.is_locked());
+         print(spawn(try_it, [r]).join());
+         let waiter = spawn(take_it, [r]);
+         sleep(0.1);
+         r.release();
+         print(waiter.join());
+         try { r.release(); } catch (e) { print(e); }",
+    );
+    assert_eq!(
+        lines,
+        [
+            "true",
+            "true",
+            "true",
+            "false",
+            "true",
+            "false",
+            "true",
+            "release: the rlock is not held"
+        ]
     );
 }

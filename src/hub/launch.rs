@@ -13,8 +13,8 @@
 //!    is closed, so no child holds another's socket (EOF then means death).
 //!
 //! With `--start-method spawn`, a worker's child then writes what it is to
-//! run (`wire::Launch`) into a memfd at fd 4, passes a pool worker's progress
-//! slot at fd 5, and `exec`s a fresh `mphost __worker`, which compiles the
+//! run (`wire::Launch`) into a memfd at fd 4, passes the lock arena at fd 5
+//! and a pool worker's progress slot after it, and `exec`s a fresh `mphost __worker`, which compiles the
 //! script again. The main process is always forked.
 //!
 //! The child never returns into hub code: it ends in `_exit` or `exec`.
@@ -27,6 +27,7 @@ use nix::unistd::{ForkResult, Pid, fork, getppid};
 
 use crate::interpreter::{self, HUB_FD, Identity, Role};
 use crate::script::{Program, StartMethod};
+use crate::shm::Arena;
 use crate::wire::{Launch, ScriptText, write_frame};
 
 /// Forks a process that runs `role`; returns its pid and the hub's socket end.
@@ -66,8 +67,10 @@ pub fn launch(
             if settings.start_method == StartMethod::Spawn
                 && let Some(launch) = launch_of(role, &identity, program)
             {
-                let (socket, progress) = (child_end.as_raw_fd(), role.progress_fd());
-                exec_worker(hub_pid, socket, progress, &launch, settings.max_memory);
+                let mut keep = vec![child_end.as_raw_fd()];
+                keep.extend(Arena::get().map(Arena::fd));
+                keep.extend(role.progress_fd());
+                exec_worker(hub_pid, &keep, &launch, settings.max_memory);
             }
             // A forked child starts with the hub's address space mapped: the
             // limit is on what it adds to that.
@@ -107,8 +110,10 @@ fn address_space_bytes() -> u64 {
 fn launch_of(role: &Role, identity: &Identity, program: &Program) -> Option<Launch> {
     let info = &program.info;
     Some(Launch {
+        id: identity.id,
         name: identity.name.clone(),
         parent_pid: identity.parent_pid,
+        arena: Arena::get().is_some(),
         role: role.to_wire()?,
         script: ScriptText {
             path: info.path.clone(),
@@ -119,15 +124,10 @@ fn launch_of(role: &Role, identity: &Identity, program: &Program) -> Option<Laun
     })
 }
 
-/// Replaces this forked child with `mphost __worker`: its socket at fd 3,
-/// `launch` in a memfd at fd 4, the progress slot (if any) at fd 5.
-fn exec_worker(
-    hub_pid: Pid,
-    socket: i32,
-    progress: Option<i32>,
-    launch: &Launch,
-    max_memory: Option<u64>,
-) -> ! {
+/// Replaces this forked child with `mphost __worker`: the first of
+/// `descriptors` (its socket) at fd 3, `launch` in a memfd at fd 4, the rest
+/// of `descriptors` (the lock arena, a pool worker's progress slot) from fd 5.
+fn exec_worker(hub_pid: Pid, descriptors: &[i32], launch: &Launch, max_memory: Option<u64>) -> ! {
     let memfd = nix::sys::memfd::memfd_create(c"mphost-launch", nix::sys::memfd::MFdFlags::empty())
         .map(std::fs::File::from);
     let written = memfd.and_then(|mut file| {
@@ -140,8 +140,8 @@ fn exec_worker(
         // SAFETY: ends this child without running the hub's destructors.
         unsafe { libc::_exit(127) }
     };
-    let mut keep = vec![socket, file.as_raw_fd()];
-    keep.extend(progress);
+    let mut keep = vec![descriptors[0], file.as_raw_fd()];
+    keep.extend(&descriptors[1..]);
     become_clean_child(hub_pid, &keep, max_memory);
     let program = c"/proc/self/exe";
     let argv = [c"mphost".as_ptr(), c"__worker".as_ptr(), std::ptr::null()];

@@ -212,6 +212,7 @@ impl Hub<'_> {
             .and_then(Proc::pid)
             .unwrap_or(self.pid);
         Identity {
+            id,
             name: proc.map(|p| p.name.clone()).unwrap_or_default(),
             parent_pid: parent_pid.as_raw(),
         }

@@ -56,6 +56,8 @@ pub enum HubStartError {
 
 /// Runs `program` to the end and returns the exit status for `mphost`.
 pub fn run(program: &Program) -> Result<i32, HubStartError> {
+    // Without the arena (no memfd), locks still work, through the hub.
+    let _ = crate::shm::Arena::create();
     let signals = signals::install()?;
     let epoll = Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC)?;
     epoll.add(

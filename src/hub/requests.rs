@@ -164,6 +164,9 @@ impl Hub<'_> {
                 }
             }
             self.waits.restore_list(key, still_waiting);
+            if !self.waits.is_waited_on(key) {
+                self.store.unwatched(id);
+            }
         }
     }
 

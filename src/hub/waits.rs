@@ -108,6 +108,11 @@ impl Waits {
         self.lists.remove(&key).unwrap_or_default()
     }
 
+    /// Whether any process is listed as waiting under `key`.
+    pub fn is_waited_on(&self, key: WaitKey) -> bool {
+        self.lists.get(&key).is_some_and(|list| !list.is_empty())
+    }
+
     /// Puts back waiters that could not be served yet, ahead of newer ones.
     pub fn restore_list(&mut self, key: WaitKey, mut rest: VecDeque<ProcId>) {
         if rest.is_empty() {

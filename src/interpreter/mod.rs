@@ -15,9 +15,9 @@ use crate::script::{
     Program, RunSettings, StartMethod, WORKER_ENTRY, from_wire, functions_of, prelude,
     take_exit_request, to_wire,
 };
-use crate::shm::ProgressWriter;
+use crate::shm::{Arena, ProgressWriter};
 use crate::wire::{
-    FnRef, Globals, Launch, Outcome, PoolTask, Reply, Request, Stream, TaskReport, Value,
+    FnRef, Globals, Launch, Outcome, PoolTask, ProcId, Reply, Request, Stream, TaskReport, Value,
     WorkerRole, WorkerSetup, read_frame,
 };
 
@@ -25,8 +25,8 @@ use crate::wire::{
 pub const HUB_FD: i32 = 3;
 /// Where an exec'd worker finds its `Launch` frame.
 pub const LAUNCH_FD: i32 = 4;
-/// Where an exec'd pool worker finds its progress slot.
-pub const PROGRESS_FD: i32 = 5;
+/// Where an exec'd worker finds the lock arena's memfd (when the hub has one).
+pub const ARENA_FD: i32 = 5;
 
 pub enum Role {
     Main,
@@ -45,6 +45,8 @@ pub enum Role {
 
 /// Who an interpreter is, for `current_process()` and `parent_pid()`.
 pub struct Identity {
+    /// The hub's number for this process.
+    pub id: ProcId,
     pub name: String,
     pub parent_pid: i32,
 }
@@ -98,11 +100,25 @@ pub fn run_launched() -> i32 {
         }
     };
     let Launch {
+        id,
         name,
         parent_pid,
+        arena,
         role,
         script,
     } = launch;
+    // The progress slot follows the arena's memfd, when there is one.
+    let progress_fd = if arena {
+        // SAFETY: the hub's child put the arena's memfd at this descriptor.
+        let fd = unsafe { OwnedFd::from_raw_fd(ARENA_FD) };
+        if let Err(e) = Arena::attach(fd) {
+            eprintln!("mphost __worker: cannot map the lock arena: {e}");
+            return 2;
+        }
+        ARENA_FD + 1
+    } else {
+        ARENA_FD
+    };
     let settings = RunSettings {
         args: script.args,
         workers: script.workers,
@@ -133,7 +149,7 @@ pub fn run_launched() -> i32 {
         },
         WorkerRole::PoolWorker { setup } => {
             // SAFETY: as above, for the progress slot's memfd.
-            let fd = unsafe { OwnedFd::from_raw_fd(PROGRESS_FD) };
+            let fd = unsafe { OwnedFd::from_raw_fd(progress_fd) };
             match ProgressWriter::map(fd) {
                 Ok(progress) => Role::PoolWorker { progress, setup },
                 Err(e) => {
@@ -143,7 +159,12 @@ pub fn run_launched() -> i32 {
             }
         }
     };
-    run(&role, Identity { name, parent_pid }, &program)
+    let identity = Identity {
+        id,
+        name,
+        parent_pid,
+    };
+    run(&role, identity, &program)
 }
 
 /// The work of a spawned process or pool worker, handed from `run` to the
@@ -165,7 +186,7 @@ thread_local! {
 }
 
 pub fn run(role: &Role, identity: Identity, program: &Program) -> i32 {
-    client::connect(HUB_FD);
+    client::connect(HUB_FD, identity.id);
     crate::script::set_identity(identity.name, identity.parent_pid);
     let (work, globals) = match role {
         Role::Main => return run_main(program),

@@ -219,13 +219,15 @@ fn object_handle(id: ObjectId, kind: ObjectKind) -> Dynamic {
             maxsize,
             joinable,
         }),
-        ObjectKind::Lock => Dynamic::from(LockHandle {
+        ObjectKind::Lock { slot } => Dynamic::from(LockHandle {
             id,
             reentrant: false,
+            slot,
         }),
-        ObjectKind::RLock => Dynamic::from(LockHandle {
+        ObjectKind::RLock { slot } => Dynamic::from(LockHandle {
             id,
             reentrant: true,
+            slot,
         }),
         ObjectKind::Semaphore { bounded } => Dynamic::from(SemaphoreHandle { id, bounded }),
         ObjectKind::Event => Dynamic::from(EventHandle { id }),

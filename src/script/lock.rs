@@ -1,34 +1,148 @@
 //! `Lock` and `RLock`: `lock()`, `rlock()`, `acquire`, `release`,
 //! `is_locked`. The hub hands a lock whose holder died to the next waiter and
 //! says so on stderr.
+//!
+//! A lock's state is a word in the shared arena (`shm::LockWord`), so an
+//! acquire that finds it free and a release that finds nobody waiting are
+//! one atomic swap here, with no message. A contended acquire first spins a
+//! little (the holder usually lets go within microseconds), then asks the
+//! hub, which parks it: waiting, time-outs, the deadlock check and a dead
+//! holder's lock stay the hub's business. A release goes through the hub
+//! when processes wait (the hub hands the lock on), and after a one-way
+//! message the hub may not have read yet (a line printed under the lock
+//! must come out before the next holder's).
+
+use std::time::{Duration, Instant};
 
 use rhai::{Engine, EvalAltResult};
 
 use super::objects::{call, call_bool, create, register_show, register_timed};
+use super::script_error;
+use crate::client;
+use crate::shm::{Arena, LockWord, Released};
 use crate::wire::{Handle, NewObject, ObjectId, ObjectKind, Op};
 
 type Result<T> = std::result::Result<T, Box<EvalAltResult>>;
+
+/// How long a contended acquire spins before the hub parks it.
+const SPIN: Duration = Duration::from_micros(50);
 
 #[derive(Clone, Debug)]
 pub struct LockHandle {
     pub id: ObjectId,
     pub reentrant: bool,
+    /// The lock's word in the arena, if it has one.
+    pub slot: Option<u32>,
 }
 
 impl LockHandle {
     pub fn handle(&self) -> Handle {
+        let slot = self.slot;
         let kind = if self.reentrant {
-            ObjectKind::RLock
+            ObjectKind::RLock { slot }
         } else {
-            ObjectKind::Lock
+            ObjectKind::Lock { slot }
         };
         Handle::Object { id: self.id, kind }
     }
+
+    fn word(&self) -> Option<LockWord<'static>> {
+        let word = Arena::get()?.word(self.slot?)?;
+        Some(LockWord::new(word, self.reentrant))
+    }
+
+    fn noun(&self) -> &'static str {
+        if self.reentrant { "rlock" } else { "lock" }
+    }
+
+    /// `acquire`, waiting at most `timeout` seconds.
+    pub fn acquire(&self, timeout: Option<f64>) -> Result<bool> {
+        let Some(word) = self.word() else {
+            return call_bool(self.id, Op::Acquire, timeout);
+        };
+        let me = client::self_id();
+        if word.try_acquire(me, 1) {
+            return Ok(true);
+        }
+        let started = Instant::now();
+        let spin = timeout.map_or(SPIN, |t| {
+            Duration::try_from_secs_f64(t).map_or(SPIN, |t| t.min(SPIN))
+        });
+        if spin_acquire(&word, me, spin) {
+            return Ok(true);
+        }
+        let remaining = timeout.map(|t| (t - started.elapsed().as_secs_f64()).max(0.0));
+        if remaining == Some(0.0) {
+            return Ok(false);
+        }
+        call_bool(self.id, Op::Acquire, remaining)
+    }
+
+    pub fn release(&self) -> Result<()> {
+        if let Some(word) = self.word()
+            && !client::has_unconfirmed()
+        {
+            match word.release(client::self_id(), false) {
+                Released::Free | Released::StillHeld => return Ok(()),
+                Released::NotHeld => {
+                    return Err(script_error(format!(
+                        "release: the {} is not held",
+                        self.noun()
+                    )));
+                }
+                Released::NotOwner => {
+                    return Err(script_error(
+                        "release: this rlock is held by another process",
+                    ));
+                }
+                Released::ThroughHub => {}
+            }
+        }
+        call(self.id, Op::Release, None).map(|_| ())
+    }
+
+    pub fn is_locked(&self) -> Result<bool> {
+        match self.word() {
+            Some(word) => Ok(word.is_locked()),
+            None => call_bool(self.id, Op::IsLocked, None),
+        }
+    }
+}
+
+/// Tries to take a held lock for up to `limit`, yielding the CPU between
+/// tries; gives up at once when the hub already has waiters queued.
+fn spin_acquire(word: &LockWord<'_>, me: crate::wire::ProcId, limit: Duration) -> bool {
+    let started = Instant::now();
+    for round in 1u32.. {
+        if word.try_acquire(me, 1) {
+            return true;
+        }
+        if word.has_waiters() {
+            return false;
+        }
+        if round % 32 == 0 {
+            if started.elapsed() >= limit {
+                return false;
+            }
+            std::thread::yield_now();
+        } else {
+            std::hint::spin_loop();
+        }
+    }
+    false
 }
 
 pub fn new_lock(reentrant: bool) -> Result<LockHandle> {
-    let (id, _) = create(NewObject::Lock { reentrant })?;
-    Ok(LockHandle { id, reentrant })
+    let (id, kind) = create(NewObject::Lock { reentrant })?;
+    let slot = match kind {
+        ObjectKind::Lock { slot } | ObjectKind::RLock { slot } => slot,
+        _ => None,
+    };
+    Ok(LockHandle {
+        id,
+        reentrant,
+        slot,
+    })
 }
 
 pub fn register(engine: &mut Engine) {
@@ -36,14 +150,10 @@ pub fn register(engine: &mut Engine) {
     engine.register_fn("lock", || new_lock(false));
     engine.register_fn("rlock", || new_lock(true));
     register_timed!(engine, "acquire", LockHandle, |l: &mut LockHandle, t| {
-        call_bool(l.id, Op::Acquire, t)
+        l.acquire(t)
     });
-    engine.register_fn("release", |l: &mut LockHandle| -> Result<()> {
-        call(l.id, Op::Release, None).map(|_| ())
-    });
-    engine.register_fn("is_locked", |l: &mut LockHandle| {
-        call_bool(l.id, Op::IsLocked, None)
-    });
+    engine.register_fn("release", |l: &mut LockHandle| l.release());
+    engine.register_fn("is_locked", |l: &mut LockHandle| l.is_locked());
     register_show!(engine, LockHandle, |l: &mut LockHandle| {
         format!("{}(#{})", if l.reentrant { "RLock" } else { "Lock" }, l.id)
     });

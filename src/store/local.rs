@@ -10,6 +10,7 @@ use super::pipe::Pipe;
 use super::queue::Queue;
 use super::shared::{apply_dict, apply_list, apply_value};
 use super::{Applied, Forgotten, ObjectStore};
+use crate::shm::{LockSlots, SharedWord};
 use crate::wire::{ErrorKind, HubError, NewObject, ObjectId, ObjectKind, Op, ProcId, Value};
 
 enum Object {
@@ -29,6 +30,7 @@ enum Object {
 pub struct LocalStore {
     objects: HashMap<ObjectId, Object>,
     next_id: ObjectId,
+    lock_slots: LockSlots,
 }
 
 fn unknown(id: ObjectId) -> Applied {
@@ -72,14 +74,18 @@ impl ObjectStore for LocalStore {
                 Object::Queue(Queue::new(maxsize, joinable)),
                 ObjectKind::Queue { maxsize, joinable },
             ),
-            NewObject::Lock { reentrant } => (
-                Object::Mutex(Mutex::new(reentrant)),
-                if reentrant {
-                    ObjectKind::RLock
+            NewObject::Lock { reentrant } => {
+                let (slot, word) = match self.lock_slots.take() {
+                    Some((slot, word)) => (Some(slot), SharedWord::Arena(word)),
+                    None => (None, SharedWord::Private(Box::default())),
+                };
+                let kind = if reentrant {
+                    ObjectKind::RLock { slot }
                 } else {
-                    ObjectKind::Lock
-                },
-            ),
+                    ObjectKind::Lock { slot }
+                };
+                (Object::Mutex(Mutex::new(reentrant, word)), kind)
+            }
             NewObject::Semaphore { value, bounded } => (
                 Object::Semaphore(Semaphore::new(value, bounded)),
                 ObjectKind::Semaphore { bounded },
@@ -175,6 +181,12 @@ impl ObjectStore for LocalStore {
                 Vec::new()
             }
             _ => Vec::new(),
+        }
+    }
+
+    fn unwatched(&mut self, id: ObjectId) {
+        if let Some(Object::Mutex(m)) = self.objects.get_mut(&id) {
+            m.unwatched();
         }
     }
 

@@ -8,53 +8,46 @@
 use std::collections::HashMap;
 
 use super::Applied;
+use crate::shm::{LockWord, Released, SharedWord};
 use crate::wire::{ObjectId, Op, ProcId, Value};
 
 pub struct Mutex {
     reentrant: bool,
-    owner: Option<ProcId>,
-    depth: u64,
+    word: SharedWord,
 }
 
 impl Mutex {
-    pub fn new(reentrant: bool) -> Self {
-        Mutex {
-            reentrant,
-            owner: None,
-            depth: 0,
-        }
+    pub fn new(reentrant: bool, word: SharedWord) -> Self {
+        Mutex { reentrant, word }
     }
 
     fn noun(&self) -> &'static str {
         if self.reentrant { "rlock" } else { "lock" }
     }
 
-    /// Takes the lock for `who` at `depth`; false when someone else has it.
+    fn word(&self) -> LockWord<'_> {
+        LockWord::new(&self.word, self.reentrant)
+    }
+
+    /// Takes the lock for `who` at `depth`; when someone else has it, marks
+    /// that a process waits (the caller parks) and returns false.
     pub fn try_acquire(&mut self, who: ProcId, depth: u64) -> bool {
-        match self.owner {
-            None => {
-                self.owner = Some(who);
-                self.depth = depth;
-                true
-            }
-            Some(owner) if owner == who && self.reentrant => {
-                self.depth += depth;
-                true
-            }
-            Some(_) => false,
-        }
+        self.word().acquire_or_mark_waiting(who, depth)
     }
 
-    /// True when `who` holds it (for a plain lock: when it is held at all,
-    /// by `who`).
+    /// True when `who` holds it.
     pub fn is_held_by(&self, who: ProcId) -> bool {
-        self.owner == Some(who)
+        self.word().is_held_by(who)
     }
 
-    /// Frees it completely and says how deep `who` held it.
+    /// Frees it completely and says how deep it was held.
     pub fn release_all(&mut self) -> u64 {
-        self.owner = None;
-        std::mem::take(&mut self.depth)
+        self.word().release_all()
+    }
+
+    /// Nobody is parked on it any more: holders may release it on their own.
+    pub fn unwatched(&mut self) {
+        self.word().clear_waiting();
     }
 
     pub fn apply(&mut self, id: ObjectId, who: ProcId, op: Op) -> Applied {
@@ -62,7 +55,7 @@ impl Mutex {
             Op::Acquire if self.try_acquire(who, 1) => Applied::done(Value::Bool(true)),
             Op::Acquire => Applied::blocked(Op::Acquire, id),
             Op::Release => self.release(id, who),
-            Op::IsLocked => Applied::done(Value::Bool(self.owner.is_some())),
+            Op::IsLocked => Applied::done(Value::Bool(self.word().is_locked())),
             // The last step of a condition's wait: take the lock back at the
             // depth it was held, then answer whether it was notified.
             Op::CondReacquire { depth, notified } if self.try_acquire(who, depth) => {
@@ -74,25 +67,20 @@ impl Mutex {
     }
 
     fn release(&mut self, id: ObjectId, who: ProcId) -> Applied {
-        match self.owner {
-            None => Applied::invalid(format!("release: the {} is not held", self.noun())),
-            Some(owner) if self.reentrant && owner != who => {
+        match self.word().release(who, true) {
+            Released::Free => Applied::changed(Value::Unit, id),
+            Released::StillHeld => Applied::done(Value::Unit),
+            Released::NotOwner => {
                 Applied::invalid("release: this rlock is held by another process")
             }
-            Some(_) => {
-                self.depth -= 1;
-                if self.depth == 0 || !self.reentrant {
-                    self.owner = None;
-                    self.depth = 0;
-                    return Applied::changed(Value::Unit, id);
-                }
-                Applied::done(Value::Unit)
+            Released::NotHeld | Released::ThroughHub => {
+                Applied::invalid(format!("release: the {} is not held", self.noun()))
             }
         }
     }
 
     pub fn forget(&mut self, id: ObjectId, who: ProcId) -> Option<String> {
-        if self.owner != Some(who) {
+        if !self.is_held_by(who) {
             return None;
         }
         self.release_all();
@@ -179,7 +167,7 @@ mod tests {
 
     #[test]
     fn an_rlock_counts_reentries_and_only_its_owner_releases() {
-        let mut r = Mutex::new(true);
+        let mut r = Mutex::new(true, SharedWord::Private(Box::default()));
         assert_eq!(value(r.apply(1, 10, Op::Acquire)), Value::Bool(true));
         assert_eq!(value(r.apply(1, 10, Op::Acquire)), Value::Bool(true));
         assert!(matches!(

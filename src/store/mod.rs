@@ -96,6 +96,9 @@ pub trait ObjectStore {
     /// `who` stops waiting on `op` without an answer (it is being killed, or
     /// its wait was cancelled): undo what the wait had started.
     fn withdraw(&mut self, id: ObjectId, who: ProcId, op: Op) -> Vec<ObjectId>;
+    /// Nobody is parked on `id` any more (a lock then lets its holder
+    /// release it without the hub).
+    fn unwatched(&mut self, id: ObjectId);
     /// `who` ended: free the locks it held, break what waited on it, and,
     /// when it died `abnormally` (a signal, an error), give back the
     /// semaphore units it held (after a normal exit they stay taken, as a

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+use super::ProcId;
 use super::value::{FnRef, Globals, Value};
 
 /// What every worker of one pool is started with.
@@ -40,12 +41,16 @@ pub struct ScriptText {
     pub workers: usize,
 }
 
-/// Everything an exec'd worker needs besides its socket (fd 3) and, for a
-/// pool worker, its progress slot (fd 5).
+/// Everything an exec'd worker needs besides its socket (fd 3), the lock
+/// arena's memfd (fd 5, when `arena`) and, for a pool worker, its progress
+/// slot (the next descriptor).
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 pub struct Launch {
+    /// The hub's number for the process.
+    pub id: ProcId,
     pub name: String,
     pub parent_pid: i32,
+    pub arena: bool,
     pub role: WorkerRole,
     pub script: ScriptText,
 }

@@ -46,8 +46,14 @@ pub enum ObjectKind {
         maxsize: Option<u64>,
         joinable: bool,
     },
-    Lock,
-    RLock,
+    /// `slot`: the lock's word in the shared arena (`shm::Arena`), if it
+    /// has one; without, every operation goes through the hub.
+    Lock {
+        slot: Option<u32>,
+    },
+    RLock {
+        slot: Option<u32>,
+    },
     Semaphore {
         bounded: bool,
     },

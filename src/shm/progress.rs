@@ -1,4 +1,4 @@
-//! Shared-memory words between the hub and a child it forks.
+//! A pool worker's progress word.
 //!
 //! A `ProgressSlot` is one atomic word in a `MAP_SHARED` mapping of a memfd
 //! made by the hub before the fork, so both processes see the same memory
@@ -6,8 +6,7 @@
 //! A pool worker records the index of the item it is starting (one store, no
 //! message), and when the worker dies mid-chunk the hub reads which item it
 //! was. The hub owns the mapping and unmaps its view on drop; the child keeps
-//! its inherited view until it exits. This is the first of the shared-memory
-//! fast paths the hub's design leaves room for.
+//! its inherited view until it exits.
 
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
@@ -31,26 +30,6 @@ pub struct ProgressWriter {
     fd: RawFd,
 }
 
-/// Maps the word of `memfd`, shared with every other mapping of it.
-fn map_word(memfd: &OwnedFd) -> io::Result<NonNull<AtomicU64>> {
-    // SAFETY: a fresh mapping of a memfd at least SLOT_LEN long, checked for
-    // failure; its bytes are zero or a value stored through an `AtomicU64`.
-    let ptr = unsafe {
-        libc::mmap(
-            std::ptr::null_mut(),
-            SLOT_LEN,
-            libc::PROT_READ | libc::PROT_WRITE,
-            libc::MAP_SHARED,
-            memfd.as_raw_fd(),
-            0,
-        )
-    };
-    if ptr == libc::MAP_FAILED {
-        return Err(io::Error::last_os_error());
-    }
-    NonNull::new(ptr.cast::<AtomicU64>()).ok_or_else(io::Error::last_os_error)
-}
-
 impl ProgressSlot {
     pub fn new() -> io::Result<Self> {
         let memfd = nix::sys::memfd::memfd_create(
@@ -58,7 +37,7 @@ impl ProgressSlot {
             nix::sys::memfd::MFdFlags::MFD_CLOEXEC,
         )?;
         nix::unistd::ftruncate(&memfd, SLOT_LEN as i64)?;
-        let word = map_word(&memfd)?;
+        let word = super::map_shared(&memfd, SLOT_LEN)?;
         Ok(ProgressSlot { word, memfd })
     }
 
@@ -87,7 +66,7 @@ impl Drop for ProgressSlot {
 impl ProgressWriter {
     /// An exec'd worker's view of the slot whose memfd it was passed.
     pub fn map(memfd: OwnedFd) -> io::Result<ProgressWriter> {
-        let word = map_word(&memfd)?;
+        let word = super::map_shared(&memfd, SLOT_LEN)?;
         Ok(ProgressWriter { word, fd: -1 })
     }
 

@@ -1,0 +1,103 @@
+//! The arena: the words behind every lock and rlock, in one memfd.
+//!
+//! The hub makes it once, before it forks the main process, and every
+//! interpreter inherits the mapping (an exec'd worker maps the memfd it is
+//! passed at `ARENA_FD`). So a lock made at any time, by any process, has its
+//! word already mapped in every process: a handle names its slot, nothing
+//! else has to travel. Slots are handed out by the hub alone and never
+//! reused, as objects live for the whole run; when the arena is full, new
+//! locks get a word in the hub's memory and go through the hub.
+
+use std::io;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::ptr::NonNull;
+use std::sync::OnceLock;
+use std::sync::atomic::AtomicU64;
+
+/// 131,072 lock words: 1 MiB of address space, of which only the pages of
+/// slots in use are ever touched.
+pub const ARENA_WORDS: usize = 1 << 17;
+const ARENA_BYTES: usize = ARENA_WORDS * std::mem::size_of::<AtomicU64>();
+
+static ARENA: OnceLock<Arena> = OnceLock::new();
+
+pub struct Arena {
+    base: NonNull<AtomicU64>,
+    memfd: OwnedFd,
+}
+
+// SAFETY: the mapping is only ever accessed through `AtomicU64`s, and it is
+// never unmapped (it lives as long as the process).
+unsafe impl Send for Arena {}
+// SAFETY: as above.
+unsafe impl Sync for Arena {}
+
+impl Arena {
+    /// The hub's start: makes and maps the arena for this process and every
+    /// child it will fork.
+    pub fn create() -> io::Result<&'static Arena> {
+        let memfd =
+            nix::sys::memfd::memfd_create(c"mphost-locks", nix::sys::memfd::MFdFlags::MFD_CLOEXEC)?;
+        nix::unistd::ftruncate(&memfd, ARENA_BYTES as i64)?;
+        Self::install(memfd)
+    }
+
+    /// An exec'd worker maps the arena whose memfd it was passed.
+    pub fn attach(memfd: OwnedFd) -> io::Result<&'static Arena> {
+        let size = nix::sys::stat::fstat(&memfd)?.st_size;
+        if usize::try_from(size).ok() != Some(ARENA_BYTES) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "the lock arena has the wrong size",
+            ));
+        }
+        Self::install(memfd)
+    }
+
+    fn install(memfd: OwnedFd) -> io::Result<&'static Arena> {
+        if let Some(arena) = ARENA.get() {
+            return Ok(arena);
+        }
+        let base = super::map_shared(&memfd, ARENA_BYTES)?;
+        Ok(ARENA.get_or_init(|| Arena { base, memfd }))
+    }
+
+    /// This process's arena, if it has one.
+    pub fn get() -> Option<&'static Arena> {
+        ARENA.get()
+    }
+
+    /// The word in `slot`.
+    pub fn word(&'static self, slot: u32) -> Option<&'static AtomicU64> {
+        let slot = slot as usize;
+        if slot >= ARENA_WORDS {
+            return None;
+        }
+        // SAFETY: `slot` is inside the mapping, which is never unmapped, and
+        // zeroed memory is a valid `AtomicU64`.
+        Some(unsafe { &*self.base.as_ptr().add(slot) })
+    }
+
+    /// The memfd, to pass to a worker started with `exec`.
+    pub fn fd(&self) -> RawFd {
+        self.memfd.as_raw_fd()
+    }
+}
+
+/// The hub's record of which slots are taken.
+#[derive(Default)]
+pub struct LockSlots {
+    next: u32,
+}
+
+impl LockSlots {
+    /// A fresh word, zero (free), and its slot; `None` when there is no
+    /// arena or it is full.
+    pub fn take(&mut self) -> Option<(u32, &'static AtomicU64)> {
+        let arena = Arena::get()?;
+        let slot = self.next;
+        let word = arena.word(slot)?;
+        self.next += 1;
+        Some((slot, word))
+    }
+}

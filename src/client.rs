@@ -101,6 +101,16 @@ pub fn send(request: &Request) -> Result<(), ClientError> {
     })
 }
 
+/// Sends a one-way request that nobody else's view depends on (a wake-up
+/// call), so it leaves `has_unconfirmed` as it was.
+pub fn send_hint(request: &Request) -> Result<(), ClientError> {
+    with_connection(|c| {
+        write_frame(&mut c.writer, request)?;
+        c.writer.flush()?;
+        Ok(())
+    })
+}
+
 /// Sends a one-way request if this process is connected, ignoring failure:
 /// for handles let go of while a process winds down.
 pub fn send_quietly(request: &Request) {

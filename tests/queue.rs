@@ -130,3 +130,63 @@ fn waiting_forever_with_nobody_to_wake_is_a_deadlock_error_not_a_hang() {
     );
     assert_eq!(lines, ["Deadlock", "Deadlock", "5"]);
 }
+
+#[test]
+fn order_holds_across_the_ring_and_the_items_the_hub_keeps() {
+    // 30,000 items overfill a queue's shared ring, and every 500th is too big
+    // for it: those wait in the hub, and later puts queue behind them.
+    let lines = run_ok(
+        "fn item(i) { if i % 500 == 0 { let big = []; big.pad(20000, i * 1000000); big } else { i } }
+         fn produce(q, n) { for i in 0..n { q.put(item(i)); } }
+         let q = queue();
+         let p = spawn(produce, [q, 30000]);
+         p.join();
+         print(q.len());
+         let bad = 0;
+         for i in 0..30000 {
+             let x = q.get();
+             if i % 500 == 0 { if x.len() != 20000 || x[19999] != i * 1000000 { bad += 1; } }
+             else if x != i { bad += 1; }
+         }
+         print(bad);
+         try { q.get(0.01); } catch (e) { print(e); }",
+    );
+    assert_eq!(lines, ["30000", "0", "Empty: queue get timed out"]);
+}
+
+#[test]
+fn a_closed_queue_refuses_puts_and_drains_what_it_holds() {
+    let lines = run_ok(
+        "fn put_then_close(q) { q.put(1); q.put(2); q.close(); try { q.put(3); } catch (e) { print(e); } }
+         let q = queue();
+         spawn(put_then_close, [q]).join();
+         print(q.get()); print(q.get());
+         try { q.get(); } catch (e) { print(e); }
+         try { q.put(4); } catch (e) { print(e); }",
+    );
+    assert_eq!(
+        lines,
+        [
+            "Closed: the queue is closed",
+            "1",
+            "2",
+            "Closed: the queue is closed and empty",
+            "Closed: the queue is closed"
+        ]
+    );
+}
+
+#[test]
+fn producers_and_consumers_racing_on_a_small_bounded_queue_lose_nothing() {
+    let lines = run_ok(
+        "fn produce(q, from, n) { for i in from..from + n { q.put(i); } }
+         fn consume(q, n, out) { let s = 0; for i in 0..n { s += q.get(); } out.put(s); }
+         let q = queue(3); let out = queue();
+         let ps = [spawn(produce, [q, 0, 3000]), spawn(produce, [q, 3000, 3000]),
+                   spawn(consume, [q, 2000, out]), spawn(consume, [q, 4000, out])];
+         for p in ps { p.join(); }
+         print(out.get() + out.get());
+         print(q.len());",
+    );
+    assert_eq!(lines, [(0..6000).sum::<i64>().to_string(), "0".into()]);
+}

@@ -214,10 +214,15 @@ pub fn from_wire(value: Value) -> Dynamic {
 /// The script-visible handle for a shared object of `kind`.
 fn object_handle(id: ObjectId, kind: ObjectKind) -> Dynamic {
     match kind {
-        ObjectKind::Queue { maxsize, joinable } => Dynamic::from(QueueHandle {
+        ObjectKind::Queue {
+            maxsize,
+            joinable,
+            ring,
+        } => Dynamic::from(QueueHandle {
             id,
             maxsize,
             joinable,
+            ring,
         }),
         ObjectKind::Lock { slot } => Dynamic::from(LockHandle {
             id,

@@ -120,7 +120,7 @@ fn spin_acquire(word: &LockWord<'_>, me: crate::wire::ProcId, limit: Duration) -
         if word.has_waiters() {
             return false;
         }
-        if round % 32 == 0 {
+        if round.is_multiple_of(32) {
             if started.elapsed() >= limit {
                 return false;
             }

@@ -1,20 +1,41 @@
 //! `Queue`: `queue()`, `queue(maxsize)`, `joinable_queue()`,
 //! `joinable_queue(maxsize)` and their methods.
+//!
+//! A plain queue with a ring (`shm::ring`) puts and gets there, in this
+//! process, when it can: a put when there is room and the hub holds no items
+//! of its own, a get when the ring has an item (an empty ring is watched for
+//! up to 50 µs first). Everything else, and every wait, goes to the hub as
+//! before. Whoever changes the ring while the hub has waiters sends it a
+//! one-way `Wake`. A put after an unanswered one-way message (a line, a list
+//! `push`) goes through the hub, behind that message, so the getter of the
+//! item cannot see the world before it.
 
 use rhai::{Dynamic, Engine, EvalAltResult, INT};
 
-use super::convert::sendable;
+use std::time::{Duration, Instant};
+
+use super::convert::{from_wire, sendable};
 use super::objects::{call, call_dynamic, call_int, create, register_show, register_timed};
 use super::script_error;
-use crate::wire::{Handle, NewObject, ObjectId, ObjectKind, Op};
+use crate::client;
+use crate::shm::Arena;
+use crate::shm::ring::{CLOSED, GETTERS_WAITING, HUB_ITEMS, MAX_RECORD, PUTTERS_WAITING, Ring};
+use crate::wire::{
+    Handle, NewObject, ObjectId, ObjectKind, Op, Request, Value, decode_body, encode_body,
+};
 
 type Result<T> = std::result::Result<T, Box<EvalAltResult>>;
+
+/// How long a get on an empty ring watches it before the hub parks it.
+const SPIN: Duration = Duration::from_micros(50);
 
 #[derive(Clone, Debug)]
 pub struct QueueHandle {
     pub id: ObjectId,
     pub maxsize: Option<u64>,
     pub joinable: bool,
+    /// The queue's ring in the arena, if it has one.
+    pub ring: Option<u32>,
 }
 
 impl QueueHandle {
@@ -24,8 +45,87 @@ impl QueueHandle {
             kind: ObjectKind::Queue {
                 maxsize: self.maxsize,
                 joinable: self.joinable,
+                ring: self.ring,
             },
         }
+    }
+
+    fn ring(&self) -> Option<Ring> {
+        Arena::get()?.ring(self.ring?)
+    }
+
+    fn wake(&self) {
+        // Losing the hub ends this process anyway (see `client`).
+        let _ = client::send_hint(&Request::Object {
+            id: self.id,
+            op: Op::Wake,
+            timeout: None,
+            reply: false,
+        });
+    }
+
+    fn put(&self, value: Value, timeout: Option<f64>) -> Result<()> {
+        if let Some(ring) = self.ring()
+            && !client::has_unconfirmed()
+            && let Ok(bytes) = encode_body(&value)
+            && bytes.len() <= MAX_RECORD
+        {
+            let inside = ring.enter(client::self_id());
+            let flags = inside.flags();
+            let has_room = self.maxsize.is_none_or(|max| u64::from(inside.len()) < max);
+            if flags & (CLOSED | HUB_ITEMS | PUTTERS_WAITING) == 0
+                && has_room
+                && inside.push(&bytes)
+            {
+                drop(inside);
+                if flags & GETTERS_WAITING != 0 {
+                    self.wake();
+                }
+                return Ok(());
+            }
+        }
+        call(self.id, Op::Put(value), timeout).map(|_| ())
+    }
+
+    fn get(&self, timeout: Option<f64>) -> Result<Dynamic> {
+        let started = Instant::now();
+        if let Some(ring) = self.ring() {
+            let me = client::self_id();
+            let spin = timeout.map_or(SPIN, |t| {
+                Duration::try_from_secs_f64(t).map_or(SPIN, |t| t.min(SPIN))
+            });
+            for round in 1u32.. {
+                if !ring.looks_empty() || round == 1 {
+                    let inside = ring.enter(me);
+                    let taken = inside.pop();
+                    let flags = inside.flags();
+                    drop(inside);
+                    if let Some(bytes) = taken {
+                        if flags & (PUTTERS_WAITING | HUB_ITEMS) != 0 {
+                            self.wake();
+                        }
+                        return match decode_body::<Value>(&bytes) {
+                            Ok(value) => Ok(from_wire(value)),
+                            Err(e) => Err(script_error(format!("get: a damaged item: {e}"))),
+                        };
+                    }
+                    // The hub holds the next item, or the answer (Closed).
+                    if flags & (HUB_ITEMS | CLOSED) != 0 {
+                        break;
+                    }
+                }
+                if round.is_multiple_of(32) {
+                    if started.elapsed() >= spin {
+                        break;
+                    }
+                    std::thread::yield_now();
+                } else {
+                    std::hint::spin_loop();
+                }
+            }
+        }
+        let remaining = timeout.map(|t| (t - started.elapsed().as_secs_f64()).max(0.0));
+        call_dynamic(self.id, Op::Get, remaining)
     }
 
     fn len(&self) -> Result<INT> {
@@ -40,11 +140,16 @@ fn new_queue(call: &str, maxsize: Option<INT>, joinable: bool) -> Result<QueueHa
         )));
     }
     let maxsize = maxsize.map(|n| n as u64);
-    let (id, _) = create(NewObject::Queue { maxsize, joinable })?;
+    let (id, kind) = create(NewObject::Queue { maxsize, joinable })?;
+    let ring = match kind {
+        ObjectKind::Queue { ring, .. } => ring,
+        _ => None,
+    };
     Ok(QueueHandle {
         id,
         maxsize,
         joinable,
+        ring,
     })
 }
 
@@ -59,17 +164,17 @@ pub fn register(engine: &mut Engine) {
         new_queue("joinable_queue", Some(maxsize), true)
     });
     engine.register_fn("put", |q: &mut QueueHandle, v: Dynamic| -> Result<()> {
-        call(q.id, Op::Put(sendable("put", &v)?), None).map(|_| ())
+        q.put(sendable("put", &v)?, None)
     });
     engine.register_fn(
         "put",
         |q: &mut QueueHandle, v: Dynamic, t: Dynamic| -> Result<()> {
             let secs = super::timeout_arg("put", &t)?;
-            call(q.id, Op::Put(sendable("put", &v)?), Some(secs)).map(|_| ())
+            q.put(sendable("put", &v)?, Some(secs))
         },
     );
     register_timed!(engine, "get", QueueHandle, |q: &mut QueueHandle, t| {
-        call_dynamic(q.id, Op::Get, t)
+        q.get(t)
     });
     engine.register_fn("len", |q: &mut QueueHandle| q.len());
     engine.register_fn("is_empty", |q: &mut QueueHandle| q.len().map(|n| n == 0));

@@ -1,12 +1,14 @@
-//! The arena: the words behind every lock and rlock, in one memfd.
+//! The arena: the words behind every lock and rlock, and the rings of the
+//! first queues, in one memfd.
 //!
 //! The hub makes it once, before it forks the main process, and every
 //! interpreter inherits the mapping (an exec'd worker maps the memfd it is
-//! passed at `ARENA_FD`). So a lock made at any time, by any process, has its
-//! word already mapped in every process: a handle names its slot, nothing
-//! else has to travel. Slots are handed out by the hub alone and never
-//! reused, as objects live for the whole run; when the arena is full, new
-//! locks get a word in the hub's memory and go through the hub.
+//! passed at `ARENA_FD`). So a lock or queue made at any time, by any
+//! process, has its memory already mapped in every process: a handle names
+//! its slot, nothing else has to travel. Slots are handed out by the hub
+//! alone and never reused, as objects live for the whole run; when the arena
+//! is full, new locks get a word in the hub's memory and new queues no ring,
+//! and every operation on those goes through the hub.
 
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
@@ -14,10 +16,14 @@ use std::ptr::NonNull;
 use std::sync::OnceLock;
 use std::sync::atomic::AtomicU64;
 
-/// 131,072 lock words: 1 MiB of address space, of which only the pages of
-/// slots in use are ever touched.
+use super::ring::{RING_BYTES, Ring};
+
+/// 131,072 lock words (1 MiB) and 64 queue rings (4 MiB) of address space,
+/// of which only the pages of slots in use are ever touched.
 pub const ARENA_WORDS: usize = 1 << 17;
-const ARENA_BYTES: usize = ARENA_WORDS * std::mem::size_of::<AtomicU64>();
+pub const ARENA_RINGS: usize = 64;
+const WORDS_BYTES: usize = ARENA_WORDS * std::mem::size_of::<AtomicU64>();
+const ARENA_BYTES: usize = WORDS_BYTES + ARENA_RINGS * RING_BYTES;
 
 static ARENA: OnceLock<Arena> = OnceLock::new();
 
@@ -78,6 +84,18 @@ impl Arena {
         Some(unsafe { &*self.base.as_ptr().add(slot) })
     }
 
+    /// The ring in `slot`.
+    pub fn ring(&'static self, slot: u32) -> Option<Ring> {
+        let slot = slot as usize;
+        if slot >= ARENA_RINGS {
+            return None;
+        }
+        let base = self.base.as_ptr().cast::<u8>();
+        // SAFETY: the ring's bytes lie inside the mapping, which lives as
+        // long as the process, and slot `slot` is used by this ring alone.
+        Some(unsafe { Ring::at(base.add(WORDS_BYTES + slot * RING_BYTES)) })
+    }
+
     /// The memfd, to pass to a worker started with `exec`.
     pub fn fd(&self) -> RawFd {
         self.memfd.as_raw_fd()
@@ -86,18 +104,26 @@ impl Arena {
 
 /// The hub's record of which slots are taken.
 #[derive(Default)]
-pub struct LockSlots {
-    next: u32,
+pub struct Slots {
+    next_word: u32,
+    next_ring: u32,
 }
 
-impl LockSlots {
-    /// A fresh word, zero (free), and its slot; `None` when there is no
-    /// arena or it is full.
-    pub fn take(&mut self) -> Option<(u32, &'static AtomicU64)> {
-        let arena = Arena::get()?;
-        let slot = self.next;
-        let word = arena.word(slot)?;
-        self.next += 1;
+impl Slots {
+    /// A fresh lock word, zero (free), and its slot; `None` when there is
+    /// no arena or it is full.
+    pub fn take_word(&mut self) -> Option<(u32, &'static AtomicU64)> {
+        let slot = self.next_word;
+        let word = Arena::get()?.word(slot)?;
+        self.next_word += 1;
         Some((slot, word))
+    }
+
+    /// A fresh, empty ring and its slot.
+    pub fn take_ring(&mut self) -> Option<(u32, Ring)> {
+        let slot = self.next_ring;
+        let ring = Arena::get()?.ring(slot)?;
+        self.next_ring += 1;
+        Some((slot, ring))
     }
 }

@@ -9,14 +9,18 @@
 //!   uncontended `acquire`/`release` is one atomic instruction instead of a
 //!   round trip to the hub. The hub stays the owner: it hands out the words,
 //!   parks the waiters of a contended lock, and frees a dead holder's lock.
+//! - `ring`: a queue's items, so a `put` with room and a `get` with an item
+//!   are a copy in the calling process; the hub parks whoever must wait and
+//!   keeps what does not fit.
 //!
 //! Nothing here sends messages or blocks; the protocols are in the callers.
 
 mod arena;
 mod lock_word;
 mod progress;
+pub mod ring;
 
-pub use arena::{Arena, LockSlots};
+pub use arena::{Arena, Slots};
 pub use lock_word::{LockWord, Released, SharedWord};
 pub use progress::{ProgressSlot, ProgressWriter};
 

@@ -10,7 +10,7 @@ use super::pipe::Pipe;
 use super::queue::Queue;
 use super::shared::{apply_dict, apply_list, apply_value};
 use super::{Applied, Forgotten, ObjectStore};
-use crate::shm::{LockSlots, SharedWord};
+use crate::shm::{SharedWord, Slots};
 use crate::wire::{ErrorKind, HubError, NewObject, ObjectId, ObjectKind, Op, ProcId, Value};
 
 enum Object {
@@ -30,7 +30,7 @@ enum Object {
 pub struct LocalStore {
     objects: HashMap<ObjectId, Object>,
     next_id: ObjectId,
-    lock_slots: LockSlots,
+    slots: Slots,
 }
 
 fn unknown(id: ObjectId) -> Applied {
@@ -70,12 +70,23 @@ impl ObjectStore for LocalStore {
         object: NewObject,
     ) -> Result<(ObjectId, ObjectKind), HubError> {
         let (object, kind) = match object {
-            NewObject::Queue { maxsize, joinable } => (
-                Object::Queue(Queue::new(maxsize, joinable)),
-                ObjectKind::Queue { maxsize, joinable },
-            ),
+            NewObject::Queue { maxsize, joinable } => {
+                // A joinable queue counts its puts in the hub: no ring.
+                let (slot, ring) = match self.slots.take_ring().filter(|_| !joinable) {
+                    Some((slot, ring)) => (Some(slot), Some(ring)),
+                    None => (None, None),
+                };
+                (
+                    Object::Queue(Queue::new(maxsize, joinable, ring)),
+                    ObjectKind::Queue {
+                        maxsize,
+                        joinable,
+                        ring: slot,
+                    },
+                )
+            }
             NewObject::Lock { reentrant } => {
-                let (slot, word) = match self.lock_slots.take() {
+                let (slot, word) = match self.slots.take_word() {
                     Some((slot, word)) => (Some(slot), SharedWord::Arena(word)),
                     None => (None, SharedWord::Private(Box::default())),
                 };
@@ -185,8 +196,10 @@ impl ObjectStore for LocalStore {
     }
 
     fn unwatched(&mut self, id: ObjectId) {
-        if let Some(Object::Mutex(m)) = self.objects.get_mut(&id) {
-            m.unwatched();
+        match self.objects.get_mut(&id) {
+            Some(Object::Mutex(m)) => m.unwatched(),
+            Some(Object::Queue(q)) => q.unwatched(),
+            _ => {}
         }
     }
 
@@ -218,6 +231,7 @@ impl ObjectStore for LocalStore {
                     }
                 }
                 Object::Condition(c) => c.forget(who),
+                Object::Queue(q) => q.forget(who),
                 _ => {}
             }
         }

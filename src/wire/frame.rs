@@ -45,7 +45,14 @@ pub fn encode_frame<T: Serialize>(message: &T) -> Result<Vec<u8>, FrameError> {
     Ok(out)
 }
 
-fn decode_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, FrameError> {
+/// One message's bytes without the frame's header: how a queue's ring
+/// holds an item.
+pub fn encode_body<T: Serialize>(message: &T) -> Result<Vec<u8>, FrameError> {
+    bincode::serde::encode_to_vec(message, config())
+        .map_err(|e| FrameError::Malformed(e.to_string()))
+}
+
+pub fn decode_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, FrameError> {
     let (message, used) = bincode::serde::decode_from_slice(body, config())
         .map_err(|e| FrameError::Malformed(e.to_string()))?;
     if used != body.len() {

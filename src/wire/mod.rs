@@ -13,7 +13,9 @@ mod message;
 mod objects;
 mod value;
 
-pub use frame::{FrameDecoder, FrameError, encode_frame, read_frame, write_frame};
+pub use frame::{
+    FrameDecoder, FrameError, decode_body, encode_body, encode_frame, read_frame, write_frame,
+};
 pub use launch::{Launch, ScriptText, WorkerRole, WorkerSetup};
 pub use message::{
     ErrorKind, HubError, JobAsk, JobKind, JobSpec, Outcome, PoolControl, PoolTask, ProcId,

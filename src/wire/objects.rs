@@ -42,9 +42,12 @@ pub enum NewObject {
 /// The kinds of script-visible handle; each is its own Rhai type.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ObjectKind {
+    /// `ring`: the queue's ring in the shared arena (`shm::Arena`), if it
+    /// has one; without, every operation goes through the hub.
     Queue {
         maxsize: Option<u64>,
         joinable: bool,
+        ring: Option<u32>,
     },
     /// `slot`: the lock's word in the shared arena (`shm::Arena`), if it
     /// has one; without, every operation goes through the hub.
@@ -84,6 +87,9 @@ pub enum Op {
     Close,
     TaskDone,
     JoinQueue,
+    /// One-way: a process changed the queue's ring while the hub had
+    /// waiters parked on it.
+    Wake,
     // Locks, rlocks and semaphores.
     Acquire,
     Release,
@@ -98,15 +104,25 @@ pub enum Op {
     // waits as `CondAwait` to be notified, then as `CondReacquire` until it
     // holds the lock again; `notified` is what the wait returns.
     CondWait,
-    CondAwait { depth: u64 },
-    CondReacquire { depth: u64, notified: bool },
+    CondAwait {
+        depth: u64,
+    },
+    CondReacquire {
+        depth: u64,
+        notified: bool,
+    },
     Notify(u64),
     NotifyAll,
     // Barriers: `BarrierWait` arrives; the hub retries it as `BarrierRound`
     // until the round completes or the barrier breaks.
     BarrierWait,
-    BarrierRound { round: u64, index: u64 },
-    BarrierActionDone { ok: bool },
+    BarrierRound {
+        round: u64,
+        index: u64,
+    },
+    BarrierActionDone {
+        ok: bool,
+    },
     Abort,
     Reset,
     NWaiting,
@@ -119,10 +135,19 @@ pub enum Op {
     Dict(DictOp),
     List(ListOp),
     // Pipes: `end` is the end the caller holds.
-    Send { end: u8, value: Value },
-    Recv { end: u8 },
-    Poll { end: u8 },
-    CloseEnd { end: u8 },
+    Send {
+        end: u8,
+        value: Value,
+    },
+    Recv {
+        end: u8,
+    },
+    Poll {
+        end: u8,
+    },
+    CloseEnd {
+        end: u8,
+    },
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]

@@ -7,11 +7,35 @@ use std::collections::VecDeque;
 
 use crate::wire::{FnRef, JobAsk, JobKind, Value};
 
-/// Python's `Pool.map` default: about four chunks per worker.
-pub fn default_chunksize(items: usize, workers: usize) -> usize {
-    let per = workers.max(1).saturating_mul(4);
-    let (size, extra) = (items / per, items % per);
-    (size + usize::from(extra > 0)).max(1)
+/// How a job's items are cut into chunks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Chunking {
+    /// The caller's chunk size.
+    Fixed(usize),
+    /// The default: each chunk is what is left divided by twice the number
+    /// of workers, so chunks start large (few messages) and shrink to one
+    /// item at the end, and the workers finish together even when items
+    /// cost different amounts. Python's fixed quarter-per-worker chunks can
+    /// leave one worker running a whole chunk while the others idle.
+    Guided { workers: usize },
+}
+
+impl Chunking {
+    /// A request's `chunksize`: 0 means the default.
+    pub fn of(chunksize: usize, workers: usize) -> Self {
+        match chunksize {
+            0 => Chunking::Guided { workers },
+            n => Chunking::Fixed(n),
+        }
+    }
+
+    fn next_size(self, remaining: usize) -> usize {
+        match self {
+            Chunking::Fixed(n) => n,
+            Chunking::Guided { workers } => remaining.div_ceil(workers.max(1).saturating_mul(2)),
+        }
+        .max(1)
+    }
 }
 
 #[derive(Debug, PartialEq)]
@@ -56,12 +80,14 @@ impl Job {
     }
 
     /// Splits `items` into the chunks workers will take: `(first index, items)`.
-    pub fn chunks(items: Vec<Value>, chunksize: usize) -> Vec<(usize, Vec<Value>)> {
+    pub fn chunks(items: Vec<Value>, chunking: Chunking) -> Vec<(usize, Vec<Value>)> {
         let mut chunks = Vec::new();
+        let total = items.len();
         let mut items = items.into_iter().peekable();
         let mut first = 0;
         while items.peek().is_some() {
-            let chunk: Vec<Value> = items.by_ref().take(chunksize.max(1)).collect();
+            let size = chunking.next_size(total - first);
+            let chunk: Vec<Value> = items.by_ref().take(size).collect();
             let len = chunk.len();
             chunks.push((first, chunk));
             first += len;
@@ -196,13 +222,42 @@ mod tests {
         )
     }
 
+    fn sizes(items: usize, chunking: Chunking) -> Vec<usize> {
+        let items = (0..items as i64).map(Value::Int).collect();
+        let chunks = Job::chunks(items, chunking);
+        let mut next = 0;
+        for (first, chunk) in &chunks {
+            assert_eq!(*first, next, "chunks are consecutive");
+            next += chunk.len();
+        }
+        chunks.iter().map(|(_, c)| c.len()).collect()
+    }
+
     #[test]
-    fn chunksize_matches_python() {
-        assert_eq!(default_chunksize(5, 3), 1);
-        assert_eq!(default_chunksize(200_000, 2), 25_000);
-        assert_eq!(default_chunksize(100, 3), 9);
-        assert_eq!(default_chunksize(0, 2), 1);
-        assert_eq!(default_chunksize(10, usize::MAX), 1);
+    fn fixed_chunks_have_the_callers_size() {
+        assert_eq!(sizes(10, Chunking::Fixed(4)), [4, 4, 2]);
+        assert_eq!(sizes(3, Chunking::Fixed(1)), [1, 1, 1]);
+        assert_eq!(sizes(0, Chunking::Fixed(3)), Vec::<usize>::new());
+    }
+
+    #[test]
+    fn guided_chunks_shrink_to_one_item() {
+        let guided = Chunking::Guided { workers: 2 };
+        assert_eq!(sizes(40, guided), [10, 8, 6, 4, 3, 3, 2, 1, 1, 1, 1]);
+        let big = sizes(200_000, guided);
+        assert_eq!(big[0], 50_000);
+        assert!(big.len() < 60, "{} chunks", big.len());
+        assert!(big.windows(2).all(|w| w[0] >= w[1]));
+        assert_eq!(big.last(), Some(&1));
+        assert_eq!(
+            sizes(
+                5,
+                Chunking::Guided {
+                    workers: usize::MAX
+                }
+            ),
+            [1, 1, 1, 1, 1]
+        );
     }
 
     #[test]

@@ -12,7 +12,7 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use nix::errno::Errno;
 use nix::sys::signal::Signal;
 
-use super::jobs::{Answer, Job, default_chunksize};
+use super::jobs::{Answer, Chunking, Job};
 use super::processes::{ExitStatus, Lifecycle, Proc, ProcKind};
 use super::waits::WaitKey;
 use super::{Hub, HubResult, invalid};
@@ -191,10 +191,7 @@ impl Hub<'_> {
                 )));
             }
         }
-        let chunksize = match spec.chunksize {
-            0 => default_chunksize(spec.items.len(), pool.size),
-            n => n,
-        };
+        let chunking = Chunking::of(spec.chunksize, pool.size);
         self.next_job += 1;
         let job_id = self.next_job;
         let job = Job::new(
@@ -206,7 +203,7 @@ impl Hub<'_> {
         );
         self.jobs.insert(job_id, (pool_id, job));
         let pool = self.pools.get_mut(&pool_id).expect("checked above");
-        for (first, items) in Job::chunks(spec.items, chunksize) {
+        for (first, items) in Job::chunks(spec.items, chunking) {
             pool.chunks.push_back(Chunk {
                 job: job_id,
                 first,
@@ -609,11 +606,10 @@ impl Hub<'_> {
         if items.is_empty() {
             return self.reply(from, Reply::Value(Value::Array(Vec::new())));
         }
-        let chunksize = match chunksize {
-            0 => default_chunksize(items.len(), workers),
-            n => n,
+        let size = match Chunking::of(chunksize, workers) {
+            Chunking::Fixed(n) => workers.max(1).min(items.len().div_ceil(n)),
+            Chunking::Guided { .. } => workers.max(1).min(items.len()),
         };
-        let size = workers.max(1).min(items.len().div_ceil(chunksize));
         let setup = WorkerSetup {
             initializer: None,
             globals,

@@ -199,7 +199,7 @@ struct MapMethod {
     spread: bool,
     kind: JobKind,
     delivery: Delivery,
-    /// 0: chosen from the item and worker counts, as Python's `Pool.map`.
+    /// 0: guided chunks, shrinking as the items run out (`hub::jobs::Chunking`).
     default_chunksize: usize,
 }
 

@@ -61,3 +61,18 @@ fn ordered_output_writes_each_worker_whole_in_creation_order() {
         );
     }
 }
+
+#[test]
+fn ordered_output_keeps_a_workers_place_before_it_prints() {
+    // `a` prints nothing until after `b` has ended: `b` must still wait.
+    let r = run_with(
+        "fn slow(t) { sleep(0.3); print(`${t} 1`); }
+         fn fast(t) { print(`${t} 1`); }
+         let a = spawn(slow, [\"a\"]); let b = spawn(fast, [\"b\"]);
+         b.join(); a.join();",
+        &["--ordered-output"],
+        &[],
+    );
+    assert_eq!(r.code, Some(0), "{r:?}");
+    assert_eq!(r.lines(), ["a 1", "b 1"]);
+}

@@ -77,6 +77,15 @@ impl Output {
         }
     }
 
+    /// A worker started: under `--ordered-output` its place in the order is
+    /// kept from now, even before it prints, so a worker made later that
+    /// ends first waits for it.
+    pub fn process_started(&mut self, who: ProcId) {
+        if self.ordered {
+            self.held.entry(who).or_default();
+        }
+    }
+
     /// A worker ended: its held lines, and those of every ended worker made
     /// after it up to the first still running, are written.
     pub fn process_ended(&mut self, who: ProcId) {

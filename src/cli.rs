@@ -1,7 +1,8 @@
-//! The command line: `mphost run` and `mphost check`, as clap sees them.
+//! The command line: `mphost run`, `mphost check` and `mphost test`, as clap sees them.
 //! Parsing only; what each command does is in `main.rs`.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
@@ -25,6 +26,8 @@ pub enum Command {
         /// The script to check.
         file: PathBuf,
     },
+    /// Run scripts and compare their stdout and exit code with stored snapshots.
+    Test(TestArgs),
     /// Internal: a worker started by the hub with `--start-method spawn`.
     #[command(name = "__worker", hide = true)]
     Worker,
@@ -82,6 +85,50 @@ impl RunArgs {
     }
 }
 
+/// When `mphost test` colours its output.
+#[derive(ValueEnum, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ColorChoice {
+    /// When stdout is a terminal and NO_COLOR is not set.
+    #[default]
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Args, Debug)]
+pub struct TestArgs {
+    /// Scripts, or folders whose *.rhai scripts are tested (default: the current folder).
+    #[arg(value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+    /// Accept this run's output: write every snapshot that differs.
+    #[arg(long)]
+    pub update: bool,
+    /// Replace each match of REGEX (or only its capture groups) with
+    /// [redacted] before comparing; repeatable. Pids (digits after the word
+    /// "pid") are always redacted.
+    #[arg(long, value_name = "REGEX")]
+    pub redact: Vec<String>,
+    /// Stop a script (and all its processes) that runs longer than SECS and
+    /// count it as failed.
+    #[arg(long, value_name = "SECS", default_value = "60", value_parser = parse_seconds)]
+    pub timeout: Duration,
+    /// Colour the diffs and status words.
+    #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
+    /// Compare (and store) stderr too, redacted like stdout.
+    #[arg(long)]
+    pub stderr: bool,
+}
+
+/// A positive number of seconds, fractions allowed.
+fn parse_seconds(text: &str) -> Result<Duration, String> {
+    text.parse::<f64>()
+        .ok()
+        .filter(|s| *s > 0.0)
+        .and_then(|s| Duration::try_from_secs_f64(s).ok())
+        .ok_or_else(|| format!("'{text}' is not a positive number of seconds"))
+}
+
 /// `512M`, `2G`, `65536K` or a plain number of bytes; at least 16M.
 fn parse_size(text: &str) -> Result<u64, String> {
     let (digits, unit) = match text.char_indices().last() {
@@ -110,7 +157,8 @@ fn parse_size(text: &str) -> Result<u64, String> {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_size;
+    use super::{parse_seconds, parse_size};
+    use std::time::Duration;
 
     #[test]
     fn sizes_take_a_unit_and_refuse_nonsense() {
@@ -121,5 +169,14 @@ mod tests {
         assert!(parse_size("12X").is_err());
         assert!(parse_size("G").is_err());
         assert!(parse_size("99999999999G").is_err());
+    }
+
+    #[test]
+    fn timeouts_are_positive_seconds() {
+        assert_eq!(parse_seconds("60"), Ok(Duration::from_secs(60)));
+        assert_eq!(parse_seconds("0.5"), Ok(Duration::from_millis(500)));
+        for bad in ["0", "-1", "NaN", "inf", "1e300", "soon"] {
+            assert!(parse_seconds(bad).is_err(), "{bad}");
+        }
     }
 }

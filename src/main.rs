@@ -4,7 +4,8 @@
 //! `interpreter` (what each forked process runs), `client` (a process's link
 //! to the hub), `wire` (what crosses between them), `store` (shared objects), `shm`
 //! (shared-memory words between the hub and its children), `oom` (the
-//! allocator's one-line out-of-memory report).
+//! allocator's one-line out-of-memory report), `snapshot_test` (`mphost
+//! test`: scripts run as child `mphost run`s against stored snapshots).
 
 mod cli;
 mod client;
@@ -14,6 +15,7 @@ mod interpreter;
 mod oom;
 mod script;
 mod shm;
+mod snapshot_test;
 mod store;
 mod wire;
 
@@ -39,6 +41,7 @@ fn main() -> ExitCode {
     match cli.command {
         cli::Command::Check { file } => check(&file),
         cli::Command::Run(args) => run(args),
+        cli::Command::Test(args) => test(args),
         cli::Command::Worker => ExitCode::from(interpreter::run_launched().clamp(0, 255) as u8),
     }
 }
@@ -101,6 +104,22 @@ fn run(args: cli::RunArgs) -> ExitCode {
         Ok(code) => ExitCode::from(code.clamp(0, 255) as u8),
         Err(e) => fail(&format!("mphost: {e}"), 1),
     }
+}
+
+fn test(args: cli::TestArgs) -> ExitCode {
+    let settings = snapshot_test::Settings {
+        paths: args.paths,
+        update: args.update,
+        redact: args.redact,
+        timeout: args.timeout,
+        colour: match args.color {
+            cli::ColorChoice::Auto => snapshot_test::Colour::Auto,
+            cli::ColorChoice::Always => snapshot_test::Colour::Always,
+            cli::ColorChoice::Never => snapshot_test::Colour::Never,
+        },
+        stderr: args.stderr,
+    };
+    ExitCode::from(snapshot_test::run(&settings))
 }
 
 fn fail(message: &str, code: u8) -> ExitCode {

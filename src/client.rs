@@ -9,6 +9,7 @@
 //! must go through the hub instead, behind that message.
 
 use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
 use std::fs::File;
 use std::io::{BufReader, BufWriter, Write};
 use std::os::fd::FromRawFd;
@@ -20,6 +21,11 @@ struct Connection {
     writer: BufWriter<File>,
     /// A one-way message went out after the last answer.
     unconfirmed: bool,
+    /// Requests sent with `send_ahead` whose answers are not read yet: they
+    /// come before the answer to any later `call`.
+    ahead: usize,
+    /// Answers to `send_ahead` requests, read early by a `call`.
+    early: VecDeque<Reply>,
 }
 
 thread_local! {
@@ -50,6 +56,8 @@ pub fn connect(fd: i32, id: ProcId) {
         reader: BufReader::with_capacity(64 * 1024, file),
         writer: BufWriter::with_capacity(64 * 1024, second),
         unconfirmed: false,
+        ahead: 0,
+        early: VecDeque::new(),
     };
     CONNECTION.with(|c| *c.borrow_mut() = Some(connection));
 }
@@ -133,6 +141,12 @@ pub fn call(request: &Request) -> Result<Reply, ClientError> {
     let reply = with_connection(|c| {
         write_frame(&mut c.writer, request)?;
         c.writer.flush()?;
+        // Answers to requests sent ahead come first: keep them for later.
+        while c.ahead > 0 {
+            let early = read_frame::<Reply>(&mut c.reader)?;
+            c.early.push_back(early);
+            c.ahead -= 1;
+        }
         let reply = read_frame::<Reply>(&mut c.reader)?;
         c.unconfirmed = false;
         Ok(reply)
@@ -141,6 +155,33 @@ pub fn call(request: &Request) -> Result<Reply, ClientError> {
         Reply::Error(e) => Err(ClientError::Hub(e)),
         other => Ok(other),
     }
+}
+
+/// Sends a request whose answer the hub gives at once (it never parks
+/// it), to be read later with `take_ahead`, while this process works.
+pub fn send_ahead(request: &Request) -> Result<(), ClientError> {
+    debug_assert!(request.expects_reply());
+    with_connection(|c| {
+        write_frame(&mut c.writer, request)?;
+        c.writer.flush()?;
+        c.ahead += 1;
+        Ok(())
+    })
+}
+
+/// The answer to the oldest request sent with `send_ahead`.
+pub fn take_ahead() -> Result<Reply, ClientError> {
+    with_connection(|c| {
+        if let Some(reply) = c.early.pop_front() {
+            return Ok(reply);
+        }
+        if c.ahead == 0 {
+            return Err(FrameError::Malformed("no request was sent ahead".into()));
+        }
+        let reply = read_frame::<Reply>(&mut c.reader)?;
+        c.ahead -= 1;
+        Ok(reply)
+    })
 }
 
 /// For replies of a fixed shape: turns any other shape into an error.

@@ -328,3 +328,30 @@ fn a_worker_out_of_memory_fails_alone_with_one_clear_line() {
         );
     }
 }
+
+#[test]
+fn a_killed_pool_worker_fails_only_its_job_and_chunks_it_held_ahead_run_elsewhere() {
+    // The worker fetches quick chunks ahead, so when it hangs on the last
+    // item of `a` it may already hold chunks of `b`: those must run again
+    // in its replacement, and `b` must not fail.
+    let mut run = Streaming::start(
+        "fn f(x) { if x == \"hang\" { print(getpid()); sleep(60); } x }
+         let p = pool(1);
+         let items = []; for i in 0..200 { items.push(i); } items.push(\"hang\");
+         let a = p.map_async(f, items, 1);
+         let b = p.map_async(f, range(0, 200), 1);
+         try { a.get(); } catch (e) { print(e); }
+         let r = b.get(); let s = 0; for x in r { s += x; }
+         print(`${r.len()} ${s}`);",
+    );
+    let pid: i32 = run.line().parse().expect("worker pid");
+    kill(pid, 9);
+    let message = run.line();
+    assert!(
+        message.starts_with("map_async: worker PoolWorker-")
+            && message.ends_with("while computing item 200"),
+        "{message}"
+    );
+    assert_eq!(run.line(), format!("200 {}", (0..200).sum::<i64>()));
+    assert_eq!(run.wait(), Some(0));
+}

@@ -45,11 +45,19 @@ enum PoolState {
     },
 }
 
-/// The chunk a worker is computing.
+/// How many chunks a worker may hold besides the one it computes.
+const AHEAD_MAX: usize = 16;
+
+/// A chunk a worker holds: the one it computes, or one it was handed ahead
+/// for when that is done.
 struct Held {
     job: JobId,
     first: usize,
     count: usize,
+    /// A chunk handed out ahead keeps a copy of its items, to be queued again
+    /// if the worker dies before starting it (unless it is of the job that
+    /// fails with the worker).
+    items: Option<Vec<Value>>,
 }
 
 struct Chunk {
@@ -63,7 +71,8 @@ pub struct Pool {
     size: usize,
     workers: Vec<ProcId>,
     chunks: VecDeque<Chunk>,
-    held: HashMap<ProcId, Held>,
+    /// Each worker's chunks, oldest (the one it computes) first.
+    held: HashMap<ProcId, VecDeque<Held>>,
     progress: HashMap<ProcId, ProgressSlot>,
     tasks_done: HashMap<ProcId, u64>,
     /// Workers that have asked for a task: they got through their set-up.
@@ -88,16 +97,35 @@ impl PoolState {
 }
 
 impl Pool {
-    /// The item `worker` was computing: exact from its progress slot, else
-    /// the first of its chunk.
-    fn item_of(&self, worker: ProcId) -> Option<(JobId, usize, usize, usize)> {
-        let held = self.held.get(&worker)?;
-        let end = held.first + held.count;
+    /// What a dead worker leaves: the item it was computing (exact from its
+    /// progress slot, else the first of its oldest chunk), as `(job, first
+    /// of its chunk, item, end of its chunk)`; and the chunks after that one,
+    /// not started, which go back to the front of the queue.
+    fn take_lost(&mut self, worker: ProcId) -> Option<(JobId, usize, usize, usize)> {
+        let mut held = self.held.remove(&worker).filter(|h| !h.is_empty())?;
         let started = self.progress.get(&worker).and_then(ProgressSlot::read);
+        let running = started
+            .and_then(|i| {
+                held.iter()
+                    .position(|h| (h.first..h.first + h.count).contains(&i))
+            })
+            .unwrap_or(0);
+        let later: Vec<Held> = held.drain(running + 1..).collect();
+        let lost = held.pop_back()?;
+        for chunk in later.into_iter().rev() {
+            if let Some(items) = chunk.items.filter(|_| chunk.job != lost.job) {
+                self.chunks.push_front(Chunk {
+                    job: chunk.job,
+                    first: chunk.first,
+                    items,
+                });
+            }
+        }
+        let end = lost.first + lost.count;
         let index = started
-            .filter(|i| (held.first..end).contains(i))
-            .unwrap_or(held.first);
-        Some((held.job, held.first, index, end))
+            .filter(|i| (lost.first..end).contains(i))
+            .unwrap_or(lost.first);
+        Some((lost.job, lost.first, index, end))
     }
 }
 
@@ -222,7 +250,7 @@ impl Hub<'_> {
             if !self.is_parked_on(worker, WaitKey::PoolIdle(pool_id)) {
                 continue;
             }
-            match self.next_task(pool_id, worker) {
+            match self.next_task(pool_id, worker, false) {
                 Some(reply) => {
                     self.unpark(worker);
                     self.reply(worker, reply);
@@ -234,17 +262,25 @@ impl Hub<'_> {
             .restore_list(WaitKey::PoolIdle(pool_id), still_idle);
     }
 
-    /// The next chunk for `worker`, `Stop` when it should leave, `None` to wait.
-    fn next_task(&mut self, pool_id: PoolId, worker: ProcId) -> Option<Reply> {
+    /// The next chunk for `worker`, `Stop` when it should leave, `None` to
+    /// wait. `ahead`: the worker is computing and asks for more; it gets
+    /// `None` rather than being told to stop, and at most `AHEAD_MAX`.
+    fn next_task(&mut self, pool_id: PoolId, worker: ProcId, ahead: bool) -> Option<Reply> {
+        let nothing = None;
         let Some(pool) = self.pools.get_mut(&pool_id) else {
             return Some(Reply::Stop);
         };
         if pool.state.is_terminated() {
-            return Some(Reply::Stop);
+            return nothing.or(Some(Reply::Stop));
         }
+        let held = pool.held.entry(worker).or_default();
         let done = pool.tasks_done.get(&worker).copied().unwrap_or(0);
-        if pool.max_tasks_per_child.is_some_and(|max| done >= max) {
-            return Some(Reply::Stop);
+        let promised = done + held.len() as u64;
+        if pool.max_tasks_per_child.is_some_and(|max| promised >= max) {
+            return nothing.or(Some(Reply::Stop));
+        }
+        if ahead && held.len() > AHEAD_MAX {
+            return nothing;
         }
         while let Some(chunk) = pool.chunks.pop_front() {
             let Some((_, job)) = self.jobs.get(&chunk.job) else {
@@ -253,20 +289,23 @@ impl Hub<'_> {
             if job.is_done() {
                 continue;
             }
-            pool.held.insert(
-                worker,
-                Held {
-                    job: chunk.job,
-                    first: chunk.first,
-                    count: chunk.items.len(),
-                },
-            );
+            // Handed out ahead: kept, in case the worker dies before it.
+            let keep = !held.is_empty();
+            held.push_back(Held {
+                job: chunk.job,
+                first: chunk.first,
+                count: chunk.items.len(),
+                items: keep.then(|| chunk.items.clone()),
+            });
             return Some(Reply::Task(PoolTask {
                 target: job.target.clone(),
                 first: chunk.first,
                 items: chunk.items,
                 spread: job.spread,
             }));
+        }
+        if ahead {
+            return nothing;
         }
         (pool.state == PoolState::Closed).then_some(Reply::Stop)
     }
@@ -287,9 +326,32 @@ impl Hub<'_> {
         if let Some(report) = report {
             self.file_report(pool_id, from, report);
         }
-        match self.next_task(pool_id, from) {
+        match self.next_task(pool_id, from, false) {
             Some(reply) => self.reply(from, reply),
             None => self.park(from, WaitKey::PoolIdle(pool_id), None, None),
+        }
+    }
+
+    /// A worker starting a chunk asks for up to `max` more now.
+    pub(super) fn pool_ahead(&mut self, from: ProcId, max: u32) {
+        let Some(ProcKind::PoolWorker { pool }) = self.procs.get(&from).map(|p| p.kind) else {
+            let refusal = invalid("only a pool worker asks for tasks");
+            return self.reply(from, Reply::Error(refusal));
+        };
+        let mut tasks = Vec::new();
+        while tasks.len() < max as usize {
+            match self.next_task(pool, from, true) {
+                Some(Reply::Task(task)) => tasks.push(task),
+                _ => break,
+            }
+        }
+        self.reply(from, Reply::Tasks(tasks));
+    }
+
+    /// A worker that holds its next chunk reports on the one it finished.
+    pub(super) fn pool_report(&mut self, from: ProcId, report: TaskReport) {
+        if let Some(ProcKind::PoolWorker { pool }) = self.procs.get(&from).map(|p| p.kind) {
+            self.file_report(pool, from, report);
         }
     }
 
@@ -297,7 +359,7 @@ impl Hub<'_> {
         let Some(pool) = self.pools.get_mut(&pool_id) else {
             return;
         };
-        let Some(held) = pool.held.remove(&worker) else {
+        let Some(held) = pool.held.get_mut(&worker).and_then(VecDeque::pop_front) else {
             return;
         };
         *pool.tasks_done.entry(worker).or_default() += 1;
@@ -525,8 +587,7 @@ impl Hub<'_> {
             return;
         };
         pool.workers.retain(|&w| w != id);
-        let lost = pool.item_of(id);
-        pool.held.remove(&id);
+        let lost = pool.take_lost(id);
         pool.progress.remove(&id);
         pool.tasks_done.remove(&id);
         let (state, has_work) = (pool.state.clone(), !pool.chunks.is_empty());

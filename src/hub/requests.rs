@@ -58,6 +58,8 @@ impl Hub<'_> {
                 return self.pool_map(from, target, items, workers, chunksize, globals);
             }
             Request::PoolNext { report } => return self.pool_next(from, report),
+            Request::PoolAhead { max } => return self.pool_ahead(from, max),
+            Request::PoolReport { report } => return self.pool_report(from, report),
             Request::PoolNew {
                 workers,
                 max_tasks_per_child,

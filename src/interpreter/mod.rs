@@ -388,17 +388,48 @@ fn run_pool_worker(
             return 1;
         }
     }
+    // When chunks are quick, the worker fetches the next few while it
+    // computes (`PoolAhead`), so it does not wait for the hub between
+    // chunks; each report then goes one-way, before the next chunk starts.
+    // After a slow chunk it fetches none: the hub's round trip is then small
+    // beside the work, and chunks held ahead could wait behind a slow one
+    // while another worker idles.
+    const QUICK: std::time::Duration = std::time::Duration::from_millis(1);
+    const AHEAD: u32 = 8;
     let mut report = None;
+    let mut in_hand = std::collections::VecDeque::new();
+    let mut asked = false;
+    let mut quick = false;
     loop {
-        let task = match client::call(&Request::PoolNext {
-            report: report.take(),
-        }) {
-            Ok(Reply::Task(task)) => task,
-            _ => return 0,
+        if in_hand.is_empty() && std::mem::take(&mut asked) {
+            match client::take_ahead() {
+                Ok(Reply::Tasks(tasks)) => in_hand.extend(tasks),
+                _ => return 0,
+            }
+        }
+        let task = match in_hand.pop_front() {
+            Some(task) => task,
+            None => match client::call(&Request::PoolNext {
+                report: report.take(),
+            }) {
+                Ok(Reply::Task(task)) => task,
+                _ => return 0,
+            },
         };
-        match run_task(context, task, progress) {
-            Ok(r) => report = Some(r),
+        if quick && !asked && in_hand.len() < AHEAD as usize / 2 {
+            let max = AHEAD - in_hand.len() as u32;
+            asked = client::send_ahead(&Request::PoolAhead { max }).is_ok();
+        }
+        let started = std::time::Instant::now();
+        let done = match run_task(context, task, progress) {
+            Ok(done) => done,
             Err(code) => return code,
+        };
+        quick = started.elapsed() < QUICK;
+        if in_hand.is_empty() && !asked {
+            report = Some(done);
+        } else if client::send_hint(&Request::PoolReport { report: done }).is_err() {
+            return 0;
         }
     }
 }

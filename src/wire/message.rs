@@ -76,6 +76,17 @@ pub enum Request {
     PoolNext {
         report: Option<TaskReport>,
     },
+    /// From a pool worker starting a task: up to `max` more now, so they
+    /// are at hand when this one is done. Answered at once with `Tasks`
+    /// (empty when there are none): never parked.
+    PoolAhead {
+        max: u32,
+    },
+    /// One-way, from a pool worker that already holds its next task: the
+    /// report on the task it finished.
+    PoolReport {
+        report: TaskReport,
+    },
     /// Starts a pool of `workers` processes that stay alive between jobs.
     PoolNew {
         workers: usize,
@@ -121,6 +132,7 @@ impl Request {
             Request::Output { .. }
             | Request::Finished { .. }
             | Request::JobForget { .. }
+            | Request::PoolReport { .. }
             | Request::PoolRelease { .. } => false,
             Request::Object { reply, .. } => *reply,
             _ => true,
@@ -232,6 +244,8 @@ pub enum Reply {
         value: Value,
     },
     Task(PoolTask),
+    /// `PoolAhead`: the chunks handed out ahead, oldest first.
+    Tasks(Vec<PoolTask>),
     /// A pool worker is no longer needed and should exit.
     Stop,
     Error(HubError),

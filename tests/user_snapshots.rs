@@ -410,3 +410,61 @@ fn a_script_that_hangs_is_stopped_with_all_its_processes() {
         eventually(&format!("pid {pid} is gone"), || !alive(pid));
     }
 }
+
+/// Copies the folder `from` into `to`, recursively.
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("make a folder");
+    for entry in std::fs::read_dir(from).expect("read a folder").flatten() {
+        let target = to.join(entry.file_name());
+        if entry.path().is_dir() {
+            copy_tree(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).expect("copy a file");
+        }
+    }
+}
+
+#[test]
+fn the_readme_tutorial_passes_its_committed_snapshot_and_writes_its_summary() {
+    // scripts/sales is the README's walk-through: CSV files read in
+    // parallel, a JSON summary, and the script under `mphost test`.
+    let dir = tempfile::tempdir().unwrap();
+    let sales = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/sales");
+    copy_tree(&sales, dir.path());
+    let _ = std::fs::remove_file(dir.path().join("summary.json"));
+    let run = mphost_test(dir.path(), &[]);
+    assert_eq!(run.code, Some(0), "{run:#?}");
+    assert!(run.stdout.contains("1 ok"), "{}", run.stdout);
+    let summary: serde_json::Value = serde_json::from_str(&read(&dir.path().join("summary.json")))
+        .expect("summary.json is JSON");
+    assert_eq!(summary["files"], 6);
+    assert_eq!(summary["rows"], 120);
+    let by_region: i64 = ["north", "south", "east", "west"]
+        .iter()
+        .map(|r| {
+            summary["units_by_region"][r]
+                .as_i64()
+                .expect("a count per region")
+        })
+        .sum();
+    let by_product: i64 = ["apples", "pears", "plums"]
+        .iter()
+        .map(|p| {
+            summary["units_by_product"][p]
+                .as_i64()
+                .expect("a count per product")
+        })
+        .sum();
+    let in_files: i64 = std::fs::read_dir(sales.join("data"))
+        .unwrap()
+        .flatten()
+        .flat_map(|f| {
+            read(&f.path())
+                .lines()
+                .skip(1)
+                .map(|l| l.rsplit(',').next().unwrap().parse::<i64>().unwrap())
+                .collect::<Vec<_>>()
+        })
+        .sum();
+    assert_eq!((by_region, by_product), (in_files, in_files));
+}

@@ -12,20 +12,17 @@
 //! message the hub may not have read yet (a line printed under the lock
 //! must come out before the next holder's).
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use rhai::{Engine, EvalAltResult};
 
 use super::objects::{call, call_bool, create, register_show, register_timed};
 use super::script_error;
 use crate::client;
-use crate::shm::{Arena, LockWord, Released};
+use crate::shm::{self, Arena, LockWord, Released, Try};
 use crate::wire::{Handle, NewObject, ObjectId, ObjectKind, Op};
 
 type Result<T> = std::result::Result<T, Box<EvalAltResult>>;
-
-/// How long a contended acquire spins before the hub parks it.
-const SPIN: Duration = Duration::from_micros(50);
 
 #[derive(Clone, Debug)]
 pub struct LockHandle {
@@ -65,10 +62,17 @@ impl LockHandle {
             return Ok(true);
         }
         let started = Instant::now();
-        let spin = timeout.map_or(SPIN, |t| {
-            Duration::try_from_secs_f64(t).map_or(SPIN, |t| t.min(SPIN))
+        // Gives up at once when the hub already has waiters queued.
+        let taken = shm::spin(shm::spin_limit(timeout), || {
+            if word.try_acquire(me, 1) {
+                Try::Done(())
+            } else if word.has_waiters() {
+                Try::GiveUp
+            } else {
+                Try::Again
+            }
         });
-        if spin_acquire(&word, me, spin) {
+        if taken.is_some() {
             return Ok(true);
         }
         let remaining = timeout.map(|t| (t - started.elapsed().as_secs_f64()).max(0.0));
@@ -107,29 +111,6 @@ impl LockHandle {
             None => call_bool(self.id, Op::IsLocked, None),
         }
     }
-}
-
-/// Tries to take a held lock for up to `limit`, yielding the CPU between
-/// tries; gives up at once when the hub already has waiters queued.
-fn spin_acquire(word: &LockWord<'_>, me: crate::wire::ProcId, limit: Duration) -> bool {
-    let started = Instant::now();
-    for round in 1u32.. {
-        if word.try_acquire(me, 1) {
-            return true;
-        }
-        if word.has_waiters() {
-            return false;
-        }
-        if round.is_multiple_of(32) {
-            if started.elapsed() >= limit {
-                return false;
-            }
-            std::thread::yield_now();
-        } else {
-            std::hint::spin_loop();
-        }
-    }
-    false
 }
 
 pub fn new_lock(reentrant: bool) -> Result<LockHandle> {

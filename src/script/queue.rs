@@ -12,22 +12,19 @@
 
 use rhai::{Dynamic, Engine, EvalAltResult, INT};
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use super::convert::{from_wire, sendable};
 use super::objects::{call, call_dynamic, call_int, create, register_show, register_timed};
 use super::script_error;
 use crate::client;
-use crate::shm::Arena;
 use crate::shm::ring::{CLOSED, GETTERS_WAITING, HUB_ITEMS, MAX_RECORD, PUTTERS_WAITING, Ring};
+use crate::shm::{self, Arena, Try};
 use crate::wire::{
     Handle, NewObject, ObjectId, ObjectKind, Op, Request, Value, decode_body, encode_body,
 };
 
 type Result<T> = std::result::Result<T, Box<EvalAltResult>>;
-
-/// How long a get on an empty ring watches it before the hub parks it.
-const SPIN: Duration = Duration::from_micros(50);
 
 #[derive(Clone, Debug)]
 pub struct QueueHandle {
@@ -91,37 +88,30 @@ impl QueueHandle {
         let started = Instant::now();
         if let Some(ring) = self.ring() {
             let me = client::self_id();
-            let spin = timeout.map_or(SPIN, |t| {
-                Duration::try_from_secs_f64(t).map_or(SPIN, |t| t.min(SPIN))
-            });
-            for round in 1u32.. {
-                if !ring.looks_empty() || round == 1 {
-                    let inside = ring.enter(me);
-                    let taken = inside.pop();
-                    let flags = inside.flags();
-                    drop(inside);
-                    if let Some(bytes) = taken {
-                        if flags & (PUTTERS_WAITING | HUB_ITEMS) != 0 {
-                            self.wake();
-                        }
-                        return match decode_body::<Value>(&bytes) {
-                            Ok(value) => Ok(from_wire(value)),
-                            Err(e) => Err(script_error(format!("get: a damaged item: {e}"))),
-                        };
-                    }
+            let mut first = true;
+            let taken = shm::spin(shm::spin_limit(timeout), || {
+                if !std::mem::take(&mut first) && ring.looks_empty() {
+                    return Try::Again;
+                }
+                let inside = ring.enter(me);
+                let taken = inside.pop();
+                let flags = inside.flags();
+                drop(inside);
+                match taken {
+                    Some(bytes) => Try::Done((bytes, flags)),
                     // The hub holds the next item, or the answer (Closed).
-                    if flags & (HUB_ITEMS | CLOSED) != 0 {
-                        break;
-                    }
+                    None if flags & (HUB_ITEMS | CLOSED) != 0 => Try::GiveUp,
+                    None => Try::Again,
                 }
-                if round.is_multiple_of(32) {
-                    if started.elapsed() >= spin {
-                        break;
-                    }
-                    std::thread::yield_now();
-                } else {
-                    std::hint::spin_loop();
+            });
+            if let Some((bytes, flags)) = taken {
+                if flags & (PUTTERS_WAITING | HUB_ITEMS) != 0 {
+                    self.wake();
                 }
+                return match decode_body::<Value>(&bytes) {
+                    Ok(value) => Ok(from_wire(value)),
+                    Err(e) => Err(script_error(format!("get: a damaged item: {e}"))),
+                };
             }
         }
         let remaining = timeout.map(|t| (t - started.elapsed().as_secs_f64()).max(0.0));

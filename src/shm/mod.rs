@@ -27,6 +27,47 @@ pub use progress::{ProgressSlot, ProgressWriter};
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::ptr::NonNull;
+use std::time::{Duration, Instant};
+
+/// How long a process spins on shared memory before it asks the hub to
+/// park it: long enough for a holder on another CPU to let go, short
+/// enough that waiting is the hub's business (time-outs, deadlocks).
+pub const SPIN: Duration = Duration::from_micros(50);
+
+/// What one try of `spin` found.
+pub enum Try<T> {
+    Done(T),
+    Again,
+    GiveUp,
+}
+
+/// Calls `attempt` until it is done or gives up, or `limit` (at most
+/// `SPIN`) has passed; between tries it spins, yielding the CPU every 32.
+pub fn spin<T>(limit: Duration, mut attempt: impl FnMut() -> Try<T>) -> Option<T> {
+    let limit = limit.min(SPIN);
+    let started = Instant::now();
+    for round in 1u32.. {
+        match attempt() {
+            Try::Done(value) => return Some(value),
+            Try::GiveUp => return None,
+            Try::Again => {}
+        }
+        if round.is_multiple_of(32) {
+            if started.elapsed() >= limit {
+                return None;
+            }
+            std::thread::yield_now();
+        } else {
+            std::hint::spin_loop();
+        }
+    }
+    None
+}
+
+/// The spinning allowed for a call with `timeout` seconds (none: `SPIN`).
+pub fn spin_limit(timeout: Option<f64>) -> Duration {
+    timeout.map_or(SPIN, |t| Duration::try_from_secs_f64(t).unwrap_or(SPIN))
+}
 
 /// Maps the first `len` bytes of `memfd`, shared with every other mapping of it.
 fn map_shared<T>(memfd: &OwnedFd, len: usize) -> io::Result<NonNull<T>> {

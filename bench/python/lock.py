@@ -10,16 +10,18 @@ from common import check, result, setup
 def main():
     n = int(sys.argv[1])
     lock = mp.Lock()
-    lock.acquire()
-    lock.release()
-    t = time.perf_counter()
+    # As on the Rhai side: success is checked apart, the timed loop is bare.
     got = 0
-    for _ in range(n):
+    for _ in range(1000):
         if lock.acquire():
             got += 1
         lock.release()
+    check(got == 1000, f"{got} of 1000 acquires succeeded")
+    t = time.perf_counter()
+    for _ in range(n):
+        lock.acquire()
+        lock.release()
     e = time.perf_counter() - t
-    check(got == n, f"{got} of {n} acquires succeeded")
     result("pairs_per_s", n / e)
 
 

@@ -266,6 +266,7 @@ impl Hub<'_> {
                 first: chunk.first,
                 items: chunk.items,
                 spread: job.spread,
+                call: self.trace.is_some().then(|| job.call.clone()),
             }));
         }
         (pool.state == PoolState::Closed).then_some(Reply::Stop)

@@ -62,6 +62,11 @@ pub struct RunArgs {
     /// in the order the workers were made: the same output on every run.
     #[arg(long)]
     pub ordered_output: bool,
+    /// Write a trace of the run to FILE (Chrome trace-event JSON, for
+    /// Perfetto or chrome://tracing): one track per process, its pool tasks
+    /// and the time it waited.
+    #[arg(long, value_name = "FILE.json")]
+    pub trace: Option<PathBuf>,
     /// The script to run, then the arguments it sees as ARGS. Everything after
     /// the script's name is the script's, flags included (as with `python3 script.py --x`).
     #[arg(

@@ -119,6 +119,12 @@ pub fn send_hint(request: &Request) -> Result<(), ClientError> {
     })
 }
 
+/// As `send_hint`, but left in the buffer for the next `call` to send with
+/// its own request, in one write.
+pub fn queue_hint(request: &Request) -> Result<(), ClientError> {
+    with_connection(|c| write_frame(&mut c.writer, request))
+}
+
 /// Sends a one-way request if this process is connected, ignoring failure:
 /// for handles let go of while a process winds down.
 pub fn send_quietly(request: &Request) {

@@ -5,7 +5,8 @@
 //! to the hub), `wire` (what crosses between them), `store` (shared objects), `shm`
 //! (shared-memory words between the hub and its children), `oom` (the
 //! allocator's one-line out-of-memory report), `snapshot_test` (`mphost
-//! test`: scripts run as child `mphost run`s against stored snapshots).
+//! test`: scripts run as child `mphost run`s against stored snapshots),
+//! `trace` (the clock and what a process records for `--trace`).
 
 mod cli;
 mod client;
@@ -17,6 +18,7 @@ mod script;
 mod shm;
 mod snapshot_test;
 mod store;
+mod trace;
 mod wire;
 
 use std::path::Path;
@@ -95,12 +97,23 @@ fn run(args: cli::RunArgs) -> ExitCode {
         max_memory: args.max_memory,
         tag_output: args.tag_output,
         ordered_output: args.ordered_output,
+        trace: args.trace.is_some(),
     };
     let program = match script::load(&source, file.clone(), settings) {
         Ok(p) => p,
         Err(e) => return fail(&diagnostics::parse_error(&file, &e), EXIT_USAGE),
     };
-    match hub::run(&program) {
+    // Made before the run, so a path that cannot be written costs no run.
+    let trace = match args
+        .trace
+        .as_deref()
+        .map(hub::TraceFile::create)
+        .transpose()
+    {
+        Ok(trace) => trace,
+        Err(e) => return fail(&format!("mphost: {e}"), EXIT_USAGE),
+    };
+    match hub::run(&program, trace) {
         Ok(code) => ExitCode::from(code.clamp(0, 255) as u8),
         Err(e) => fail(&format!("mphost: {e}"), 1),
     }

@@ -120,6 +120,7 @@ fn launch_of(role: &Role, identity: &Identity, program: &Program) -> Option<Laun
             source: info.source.clone(),
             args: info.settings.args.clone(),
             workers: info.settings.workers,
+            trace: info.settings.trace,
         },
     })
 }

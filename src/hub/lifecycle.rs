@@ -37,6 +37,7 @@ impl Hub<'_> {
 
     pub(super) fn start(&mut self, id: ProcId, role: &Role) -> Result<Pid, Errno> {
         let identity = self.identity(id);
+        let forked_at = self.trace_clock();
         let (pid, fd) = launch::launch(role, identity, self.program, self.pid)?;
         let flags = EpollFlags::EPOLLIN | EpollFlags::EPOLLRDHUP;
         if let Err(e) = self.epoll.add(fd.as_fd(), EpollEvent::new(flags, id)) {
@@ -53,6 +54,7 @@ impl Hub<'_> {
             self.output.process_started(id);
         }
         self.by_pid.insert(pid, id);
+        self.trace_started(id, pid.as_raw(), forked_at);
         Ok(pid)
     }
 
@@ -163,6 +165,7 @@ impl Hub<'_> {
         let parked = proc.parked.take();
         let (kind, label) = (proc.kind, proc.label());
         self.check_stuck = true;
+        self.trace_ended(id, status);
         self.output.process_ended(id);
 
         let abnormally = status != ExitStatus::Code(0);

@@ -22,6 +22,7 @@ mod pools;
 mod processes;
 mod requests;
 mod signals;
+mod trace;
 mod waits;
 
 use std::collections::HashMap;
@@ -46,6 +47,8 @@ use pools::{JobId, Pool, PoolId};
 use processes::{ExitStatus, Lifecycle, Proc, ProcKind};
 use waits::Waits;
 
+pub use trace::TraceFile;
+
 const SIGNAL_TOKEN: u64 = u64::MAX;
 
 #[derive(Debug, thiserror::Error)]
@@ -54,8 +57,10 @@ pub enum HubStartError {
     Setup(#[from] Errno),
 }
 
-/// Runs `program` to the end and returns the exit status for `mphost`.
-pub fn run(program: &Program) -> Result<i32, HubStartError> {
+/// Runs `program` to the end and returns the exit status for `mphost`;
+/// with `trace`, writes the run's trace there at the end.
+pub fn run(program: &Program, trace: Option<TraceFile>) -> Result<i32, HubStartError> {
+    let trace = trace.map(trace::Trace::new);
     // Without the arena (no memfd), locks still work, through the hub.
     let _ = crate::shm::Arena::create();
     let signals = signals::install()?;
@@ -86,6 +91,7 @@ pub fn run(program: &Program) -> Result<i32, HubStartError> {
         ),
         main_status: None,
         check_stuck: false,
+        trace,
     };
     let main = hub.add_proc(
         "MainProcess".into(),
@@ -94,7 +100,8 @@ pub fn run(program: &Program) -> Result<i32, HubStartError> {
         None,
     );
     hub.start(main, &Role::Main)?;
-    Ok(hub.event_loop())
+    let code = hub.event_loop();
+    Ok(hub.finish_trace(code))
 }
 
 struct Hub<'p> {
@@ -118,6 +125,8 @@ struct Hub<'p> {
     main_status: Option<ExitStatus>,
     /// Something parked forever or ended: look for a run that cannot move.
     check_stuck: bool,
+    /// `--trace`: what the run looked like, written when it ends.
+    trace: Option<trace::Trace>,
 }
 
 type HubResult<T> = Result<T, HubError>;
@@ -197,6 +206,7 @@ impl Hub<'_> {
     /// (`patient`) all of it is written unless a stop signal comes; after an
     /// interruption the hub gives the output a second, not forever.
     pub(super) fn shut_down(&mut self, code: i32, patient: bool) -> i32 {
+        self.trace_run_ended();
         self.kill_all(Signal::SIGKILL);
         self.reap_all_blocking();
         self.output.release_all();

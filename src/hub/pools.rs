@@ -302,6 +302,7 @@ impl Hub<'_> {
                 first: chunk.first,
                 items: chunk.items,
                 spread: job.spread,
+                call: self.trace.is_some().then(|| job.call.clone()),
             }));
         }
         if ahead {

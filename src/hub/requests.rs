@@ -80,6 +80,7 @@ impl Hub<'_> {
             Request::PoolControl { pool, op } => return self.pool_control(from, pool, op),
             Request::JobForget { job } => return self.job_forget(job),
             Request::PoolRelease { pool } => return self.pool_release(pool),
+            Request::Trace(events) => return self.trace_spans(from, events),
         };
         if wants_reply {
             self.answer(from, result);

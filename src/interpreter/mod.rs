@@ -16,6 +16,7 @@ use crate::script::{
     take_exit_request, to_wire,
 };
 use crate::shm::{Arena, ProgressWriter};
+use crate::trace::{self, TaskTimer};
 use crate::wire::{
     FnRef, Globals, Launch, Outcome, PoolTask, ProcId, Reply, Request, Stream, TaskReport, Value,
     WorkerRole, WorkerSetup, read_frame,
@@ -128,6 +129,7 @@ pub fn run_launched() -> i32 {
         // The hub's business.
         tag_output: false,
         ordered_output: false,
+        trace: script.trace,
     };
     let program = match crate::script::load(&script.source, script.path.clone(), settings) {
         Ok(program) => program,
@@ -188,6 +190,16 @@ thread_local! {
 pub fn run(role: &Role, identity: Identity, program: &Program) -> i32 {
     client::connect(HUB_FD, identity.id);
     crate::script::set_identity(identity.name, identity.parent_pid);
+    if program.info.settings.trace {
+        trace::enable();
+    }
+    let code = run_role(role, program);
+    // The spans still held; the hub reads them before it hears of the end.
+    trace::flush();
+    code
+}
+
+fn run_role(role: &Role, program: &Program) -> i32 {
     let (work, globals) = match role {
         Role::Main => return run_main(program),
         Role::Process {
@@ -365,6 +377,7 @@ fn run_process(context: &NativeCallContext, name: &str, target: &FnRef, args: Ve
         }
     };
     let code = i32::from(matches!(outcome, Outcome::Failed(_)));
+    trace::flush();
     let _ = client::send(&Request::Finished { outcome });
     code
 }
@@ -407,21 +420,33 @@ fn run_pool_worker(
                 _ => return 0,
             }
         }
-        let task = match in_hand.pop_front() {
+        let mut task = match in_hand.pop_front() {
             Some(task) => task,
-            None => match client::call(&Request::PoolNext {
-                report: report.take(),
-            }) {
-                Ok(Reply::Task(task)) => task,
-                _ => return 0,
-            },
+            None => {
+                // Sent with the request: an idle worker may wait there until killed.
+                trace::flush_with_next_call();
+                match client::call(&Request::PoolNext {
+                    report: report.take(),
+                }) {
+                    Ok(Reply::Task(task)) => task,
+                    _ => return 0,
+                }
+            }
         };
         if quick && !asked && in_hand.len() < AHEAD as usize / 2 {
             let max = AHEAD - in_hand.len() as u32;
             asked = client::send_ahead(&Request::PoolAhead { max }).is_ok();
         }
         let started = std::time::Instant::now();
-        let done = match run_task(context, task, progress) {
+        let timer = TaskTimer::start(&mut task);
+        let result = run_task(context, task, progress);
+        if let Some(timer) = timer {
+            timer.end(match &result {
+                Ok(TaskReport::Failed { index, .. }) => Some(*index),
+                _ => None,
+            });
+        }
+        let done = match result {
             Ok(done) => done,
             Err(code) => return code,
         };

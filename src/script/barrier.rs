@@ -7,6 +7,7 @@ use rhai::{Dynamic, Engine, EvalAltResult, FnPtr, INT, NativeCallContext};
 use super::convert::{fn_ptr, target};
 use super::objects::{call, call_bool, call_int, create, register_show};
 use super::{script_error, timeout_arg};
+use crate::trace::blocking;
 use crate::wire::{Handle, NewObject, ObjectId, ObjectKind, Op, Value};
 
 type Result<T> = std::result::Result<T, Box<EvalAltResult>>;
@@ -27,8 +28,17 @@ impl BarrierHandle {
         }
     }
 
+    /// As the script prints it, and a trace names what a wait was on.
+    fn label(&self) -> String {
+        format!("Barrier(#{}, parties {})", self.id, self.parties)
+    }
+
     fn wait(&self, ctx: &NativeCallContext, timeout: Option<f64>) -> Result<INT> {
-        match call(self.id, Op::BarrierWait, timeout)? {
+        match blocking(
+            "barrier wait",
+            || self.label(),
+            || call(self.id, Op::BarrierWait, timeout),
+        )? {
             Value::Int(index) => Ok(index),
             // The last arrival of a barrier with an action: run it, then end the round.
             Value::Array(parts) => {
@@ -97,8 +107,5 @@ pub fn register(engine: &mut Engine) {
     engine.register_fn("is_broken", |b: &mut BarrierHandle| {
         call_bool(b.id, Op::IsBroken, None)
     });
-    register_show!(engine, BarrierHandle, |b: &mut BarrierHandle| format!(
-        "Barrier(#{}, parties {})",
-        b.id, b.parties
-    ));
+    register_show!(engine, BarrierHandle, |b: &mut BarrierHandle| b.label());
 }

@@ -10,6 +10,7 @@ use rhai::{Dynamic, Engine, EvalAltResult, FnPtr, INT, NativeCallContext};
 use super::lock::{LockHandle, new_lock};
 use super::objects::{call, call_bool, create, register_show, register_timed};
 use super::{script_error, timeout_arg};
+use crate::trace::blocking;
 use crate::wire::{Handle, NewObject, ObjectId, ObjectKind, Op};
 
 type Result<T> = std::result::Result<T, Box<EvalAltResult>>;
@@ -28,8 +29,18 @@ impl ConditionHandle {
         }
     }
 
+    /// As the script prints it, and a trace names what a wait was on.
+    fn label(&self) -> String {
+        format!("Condition(#{})", self.id)
+    }
+
     fn wait(&self, timeout: Option<f64>) -> Result<bool> {
-        match call_bool(self.id, Op::CondWait, timeout) {
+        let waited = blocking(
+            "condition wait",
+            || self.label(),
+            || call_bool(self.id, Op::CondWait, timeout),
+        );
+        match waited {
             // A wait ended by the deadlock check: like Python's, `wait`
             // takes the lock back before it raises, so the caller's
             // `release` still holds (if the lock cannot be had either, that
@@ -91,7 +102,13 @@ pub fn register(engine: &mut Engine) {
         engine,
         "acquire",
         ConditionHandle,
-        |c: &mut ConditionHandle, t| { call_bool(c.lock, Op::Acquire, t) }
+        |c: &mut ConditionHandle, t| {
+            blocking(
+                "condition acquire",
+                || c.label(),
+                || call_bool(c.lock, Op::Acquire, t),
+            )
+        }
     );
     engine.register_fn("release", |c: &mut ConditionHandle| -> Result<()> {
         call(c.lock, Op::Release, None).map(|_| ())
@@ -133,8 +150,5 @@ pub fn register(engine: &mut Engine) {
     engine.register_fn("notify_all", |c: &mut ConditionHandle| -> Result<()> {
         call(c.id, Op::NotifyAll, None).map(|_| ())
     });
-    register_show!(engine, ConditionHandle, |c: &mut ConditionHandle| format!(
-        "Condition(#{})",
-        c.id
-    ));
+    register_show!(engine, ConditionHandle, |c: &mut ConditionHandle| c.label());
 }

@@ -3,6 +3,7 @@
 use rhai::{Engine, EvalAltResult};
 
 use super::objects::{call, call_bool, create, register_show, register_timed};
+use crate::trace::blocking;
 use crate::wire::{Handle, NewObject, ObjectId, ObjectKind, Op};
 
 type Result<T> = std::result::Result<T, Box<EvalAltResult>>;
@@ -13,6 +14,11 @@ pub struct EventHandle {
 }
 
 impl EventHandle {
+    /// As the script prints it, and a trace names what a wait was on.
+    fn label(&self) -> String {
+        format!("Event(#{})", self.id)
+    }
+
     pub fn handle(&self) -> Handle {
         Handle::Object {
             id: self.id,
@@ -37,10 +43,7 @@ pub fn register(engine: &mut Engine) {
         call_bool(e.id, Op::IsSet, None)
     });
     register_timed!(engine, "wait", EventHandle, |e: &mut EventHandle, t| {
-        call_bool(e.id, Op::Wait, t)
+        blocking("event wait", || e.label(), || call_bool(e.id, Op::Wait, t))
     });
-    register_show!(engine, EventHandle, |e: &mut EventHandle| format!(
-        "Event(#{})",
-        e.id
-    ));
+    register_show!(engine, EventHandle, |e: &mut EventHandle| e.label());
 }

@@ -9,6 +9,7 @@ use super::convert::from_wire;
 use super::objects::{register_show, register_timed};
 use super::script_error;
 use crate::client::{self, unexpected};
+use crate::trace::blocking;
 use crate::wire::{JobAsk, Reply, Request, Value};
 
 type Result<T> = std::result::Result<T, Box<EvalAltResult>>;
@@ -53,6 +54,11 @@ impl AsyncResult {
         }
     }
 
+    /// As the script prints it, and a trace names what a wait was on.
+    fn label(&self) -> String {
+        format!("AsyncResult(#{})", self.job)
+    }
+
     fn status(&self) -> Result<(bool, bool)> {
         match client::call(&Request::JobStatus { job: self.job })? {
             Reply::Value(Value::Array(parts)) => Ok((
@@ -88,11 +94,13 @@ impl IntoIterator for ImapIter {
         let (job, token) = (self.job, self._token);
         Box::new(std::iter::from_fn(move || {
             let _alive = &token;
-            match client::call(&Request::Job {
+            let request = Request::Job {
                 job,
                 ask: JobAsk::Next,
                 timeout: None,
-            }) {
+            };
+            let on = || format!("ImapIterator(#{job})");
+            match blocking("imap next", on, || client::call(&request)) {
                 Ok(Reply::Value(v)) => Some(Ok(from_wire(v))),
                 Ok(Reply::Stop) => None,
                 Ok(other) => Some(unexpected(other).map_err(Into::into)),
@@ -104,15 +112,14 @@ impl IntoIterator for ImapIter {
 
 pub fn register(engine: &mut Engine) {
     engine.register_type_with_name::<AsyncResult>("AsyncResult");
-    register_timed!(engine, "get", AsyncResult, |r: &mut AsyncResult, t| r
-        .get(t));
+    register_timed!(engine, "get", AsyncResult, |r: &mut AsyncResult, t| {
+        blocking("AsyncResult.get", || r.label(), || r.get(t))
+    });
     register_timed!(engine, "wait", AsyncResult, |r: &mut AsyncResult,
                                                   t|
      -> Result<bool> {
-        Ok(matches!(
-            r.ask(JobAsk::Wait, t)?,
-            Reply::Value(Value::Bool(true))
-        ))
+        let reply = blocking("AsyncResult.wait", || r.label(), || r.ask(JobAsk::Wait, t))?;
+        Ok(matches!(reply, Reply::Value(Value::Bool(true))))
     });
     engine.register_fn("ready", |r: &mut AsyncResult| {
         r.status().map(|(ready, _)| ready)
@@ -123,10 +130,7 @@ pub fn register(engine: &mut Engine) {
             (false, _) => Err(script_error("successful: the result is not ready yet")),
         }
     });
-    register_show!(engine, AsyncResult, |r: &mut AsyncResult| format!(
-        "AsyncResult(#{})",
-        r.job
-    ));
+    register_show!(engine, AsyncResult, |r: &mut AsyncResult| r.label());
     engine.register_type_with_name::<ImapIter>("ImapIterator");
     engine.register_iterator_result::<ImapIter, Dynamic>();
     register_show!(engine, ImapIter, |r: &mut ImapIter| format!(

@@ -20,6 +20,7 @@ use super::objects::{call, call_bool, create, register_show, register_timed};
 use super::script_error;
 use crate::client;
 use crate::shm::{self, Arena, LockWord, Released, Try};
+use crate::trace::blocking;
 use crate::wire::{Handle, NewObject, ObjectId, ObjectKind, Op};
 
 type Result<T> = std::result::Result<T, Box<EvalAltResult>>;
@@ -105,6 +106,15 @@ impl LockHandle {
         call(self.id, Op::Release, None).map(|_| ())
     }
 
+    /// As the script prints it, and a trace names what a wait was on.
+    fn label(&self) -> String {
+        format!(
+            "{}(#{})",
+            if self.reentrant { "RLock" } else { "Lock" },
+            self.id
+        )
+    }
+
     pub fn is_locked(&self) -> Result<bool> {
         match self.word() {
             Some(word) => Ok(word.is_locked()),
@@ -131,11 +141,14 @@ pub fn register(engine: &mut Engine) {
     engine.register_fn("lock", || new_lock(false));
     engine.register_fn("rlock", || new_lock(true));
     register_timed!(engine, "acquire", LockHandle, |l: &mut LockHandle, t| {
-        l.acquire(t)
+        let what = if l.reentrant {
+            "rlock acquire"
+        } else {
+            "lock acquire"
+        };
+        blocking(what, || l.label(), || l.acquire(t))
     });
     engine.register_fn("release", |l: &mut LockHandle| l.release());
     engine.register_fn("is_locked", |l: &mut LockHandle| l.is_locked());
-    register_show!(engine, LockHandle, |l: &mut LockHandle| {
-        format!("{}(#{})", if l.reentrant { "RLock" } else { "Lock" }, l.id)
-    });
+    register_show!(engine, LockHandle, |l: &mut LockHandle| l.label());
 }

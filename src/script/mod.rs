@@ -69,6 +69,8 @@ pub struct RunSettings {
     pub tag_output: bool,
     /// Hold each worker's lines until it ends.
     pub ordered_output: bool,
+    /// `--trace`: interpreters record their spans and send them to the hub.
+    pub trace: bool,
 }
 
 /// The script and run settings, readable from inside native functions.

@@ -7,6 +7,7 @@ use rhai::{Array, Dynamic, Engine, EvalAltResult};
 use super::convert::sendable;
 use super::objects::{call, call_bool, call_dynamic, create, register_show, register_timed};
 use super::script_error;
+use crate::trace::blocking;
 use crate::wire::{Handle, NewObject, ObjectId, ObjectKind, Op};
 
 type Result<T> = std::result::Result<T, Box<EvalAltResult>>;
@@ -27,6 +28,11 @@ impl PipeEnd {
             can_recv: self.can_recv,
         };
         Handle::Object { id: self.id, kind }
+    }
+
+    /// As the script prints it, and a trace names what a wait was on.
+    fn label(&self) -> String {
+        format!("PipeEnd(#{}, end {})", self.id, self.end)
     }
 
     fn check(&self, call: &str, allowed: bool) -> Result<()> {
@@ -76,7 +82,11 @@ pub fn register(engine: &mut Engine) {
     });
     register_timed!(engine, "recv", PipeEnd, |p: &mut PipeEnd, t| {
         p.check("recv", p.can_recv)?;
-        call_dynamic(p.id, Op::Recv { end: p.end }, t)
+        blocking(
+            "pipe recv",
+            || p.label(),
+            || call_dynamic(p.id, Op::Recv { end: p.end }, t),
+        )
     });
     register_timed!(
         engine,
@@ -84,14 +94,15 @@ pub fn register(engine: &mut Engine) {
         PipeEnd,
         |p: &mut PipeEnd, t: Option<f64>| {
             p.check("poll", p.can_recv)?;
-            call_bool(p.id, Op::Poll { end: p.end }, Some(t.unwrap_or(0.0)))
+            blocking(
+                "pipe poll",
+                || p.label(),
+                || call_bool(p.id, Op::Poll { end: p.end }, Some(t.unwrap_or(0.0))),
+            )
         }
     );
     engine.register_fn("close", |p: &mut PipeEnd| -> Result<()> {
         call(p.id, Op::CloseEnd { end: p.end }, None).map(|_| ())
     });
-    register_show!(engine, PipeEnd, |p: &mut PipeEnd| format!(
-        "PipeEnd(#{}, end {})",
-        p.id, p.end
-    ));
+    register_show!(engine, PipeEnd, |p: &mut PipeEnd| p.label());
 }

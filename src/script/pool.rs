@@ -14,6 +14,7 @@ use super::jobs::{AsyncResult, ImapIter};
 use super::objects::register_show;
 use super::{script, script_error};
 use crate::client::{self, unexpected};
+use crate::trace::blocking;
 use crate::wire::{JobKind, JobSpec, PoolControl, Reply, Request, Value};
 
 type Result<T> = std::result::Result<T, Box<EvalAltResult>>;
@@ -66,13 +67,15 @@ fn pool_map(
 ) -> Result<Array> {
     let target = target("pool_map", f, 1)?;
     let items = values("pool_map", &items)?;
-    match client::call(&Request::PoolMap {
+    let request = Request::PoolMap {
         target,
         items,
         workers,
         chunksize,
         globals: capture_native(context),
-    })? {
+    };
+    let on = || format!("{workers} workers");
+    match blocking("pool_map", on, || client::call(&request))? {
         Reply::Value(v) => Ok(from_wire(v).into_array().unwrap_or_default()),
         other => Ok(unexpected(other)?),
     }
@@ -174,6 +177,11 @@ impl PoolHandle {
         }
     }
 
+    /// As the script prints it, and a trace names what a wait was on.
+    fn label(&self) -> String {
+        format!("Pool(#{}, {} workers)", self.id, self.size)
+    }
+
     fn control(&self, op: PoolControl) -> Result<Reply> {
         Ok(client::call(&Request::PoolControl { pool: self.id, op })?)
     }
@@ -250,7 +258,11 @@ impl MapMethod {
     ) -> Result<Dynamic> {
         let job = pool.submit(self.name, f, items, self.spread, self.kind, chunksize)?;
         match self.delivery {
-            Delivery::Wait => AsyncResult::new(job).get(None),
+            Delivery::Wait => blocking(
+                self.name,
+                || pool.label(),
+                || AsyncResult::new(job).get(None),
+            ),
             Delivery::Async => Ok(Dynamic::from(AsyncResult::new(job))),
             Delivery::Iterate => Ok(Dynamic::from(ImapIter::new(job))),
         }
@@ -378,7 +390,7 @@ pub fn register(engine: &mut Engine) {
     let apply = |p: &PoolHandle, f: &FnPtr, args: Array| {
         let items = vec![Dynamic::from_array(args)];
         p.submit("apply", f, &items, true, JobKind::Apply, 1)
-            .and_then(|job| AsyncResult::new(job).get(None))
+            .and_then(|job| blocking("apply", || p.label(), || AsyncResult::new(job).get(None)))
     };
     let apply_async = |p: &PoolHandle, f: &FnPtr, args: Array| {
         let items = vec![Dynamic::from_array(args)];
@@ -402,7 +414,7 @@ pub fn register(engine: &mut Engine) {
         p.control(PoolControl::Close).map(|_| ())
     });
     engine.register_fn("join", |p: &mut PoolHandle| {
-        p.control(PoolControl::Join).map(|_| ())
+        blocking("pool join", || p.label(), || p.control(PoolControl::Join)).map(|_| ())
     });
     engine.register_fn("terminate", |p: &mut PoolHandle| {
         p.control(PoolControl::Terminate).map(|_| ())
@@ -413,8 +425,5 @@ pub fn register(engine: &mut Engine) {
             other => Ok(unexpected(other)?),
         }
     });
-    register_show!(engine, PoolHandle, |p: &mut PoolHandle| format!(
-        "Pool(#{}, {} workers)",
-        p.id, p.size
-    ));
+    register_show!(engine, PoolHandle, |p: &mut PoolHandle| p.label());
 }

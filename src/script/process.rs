@@ -13,6 +13,7 @@ use super::convert::{from_wire, sendable, target};
 use super::globals::{capture_eval, capture_native};
 use super::{script_error, timeout_arg};
 use crate::client::{self, unexpected};
+use crate::trace::blocking;
 use crate::wire::{Globals, Handle, ProcId, ProcessInfo, Reply, Request};
 
 type Result<T> = std::result::Result<T, Box<EvalAltResult>>;
@@ -51,10 +52,11 @@ impl ProcessHandle {
     }
 
     fn join(&mut self, timeout: Option<f64>) -> Result<Dynamic> {
-        match client::call(&Request::Join {
+        let request = Request::Join {
             id: self.id,
             timeout,
-        })? {
+        };
+        match blocking("join", || self.name.to_string(), || client::call(&request))? {
             Reply::Joined { info, value } => {
                 self.pid = self.pid.or(info.pid);
                 Ok(from_wire(value))

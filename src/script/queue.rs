@@ -20,6 +20,7 @@ use super::script_error;
 use crate::client;
 use crate::shm::ring::{CLOSED, GETTERS_WAITING, HUB_ITEMS, MAX_RECORD, PUTTERS_WAITING, Ring};
 use crate::shm::{self, Arena, Try};
+use crate::trace::blocking;
 use crate::wire::{
     Handle, NewObject, ObjectId, ObjectKind, Op, Request, Value, decode_body, encode_body,
 };
@@ -61,7 +62,20 @@ impl QueueHandle {
         });
     }
 
+    /// A put; only one on a bounded queue can wait, so only that one may
+    /// be a `blocked:` span in a trace.
     fn put(&self, value: Value, timeout: Option<f64>) -> Result<()> {
+        match self.maxsize {
+            Some(_) => blocking(
+                "queue put",
+                || self.label(),
+                || self.put_now(value, timeout),
+            ),
+            None => self.put_now(value, timeout),
+        }
+    }
+
+    fn put_now(&self, value: Value, timeout: Option<f64>) -> Result<()> {
         if let Some(ring) = self.ring()
             && !client::has_unconfirmed()
             && let Ok(bytes) = encode_body(&value)
@@ -121,6 +135,19 @@ impl QueueHandle {
     fn len(&self) -> Result<INT> {
         call_int(self.id, Op::Len)
     }
+
+    /// As the script prints it, and a trace names what a wait was on.
+    fn label(&self) -> String {
+        let kind = if self.joinable {
+            "JoinableQueue"
+        } else {
+            "Queue"
+        };
+        match self.maxsize {
+            Some(max) => format!("{kind}(#{}, maxsize {max})", self.id),
+            None => format!("{kind}(#{})", self.id),
+        }
+    }
 }
 
 fn new_queue(call: &str, maxsize: Option<INT>, joinable: bool) -> Result<QueueHandle> {
@@ -164,7 +191,7 @@ pub fn register(engine: &mut Engine) {
         },
     );
     register_timed!(engine, "get", QueueHandle, |q: &mut QueueHandle, t| {
-        q.get(t)
+        blocking("queue get", || q.label(), || q.get(t))
     });
     engine.register_fn("len", |q: &mut QueueHandle| q.len());
     engine.register_fn("is_empty", |q: &mut QueueHandle| q.len().map(|n| n == 0));
@@ -181,13 +208,12 @@ pub fn register(engine: &mut Engine) {
         call(q.id, Op::TaskDone, None).map(|_| ())
     });
     engine.register_fn("join", |q: &mut QueueHandle| {
-        call(q.id, Op::JoinQueue, None).map(|_| ())
+        blocking(
+            "queue join",
+            || q.label(),
+            || call(q.id, Op::JoinQueue, None),
+        )
+        .map(|_| ())
     });
-    register_show!(engine, QueueHandle, |q: &mut QueueHandle| {
-        let kind = if q.joinable { "JoinableQueue" } else { "Queue" };
-        match q.maxsize {
-            Some(max) => format!("{kind}(#{}, maxsize {max})", q.id),
-            None => format!("{kind}(#{})", q.id),
-        }
-    });
+    register_show!(engine, QueueHandle, |q: &mut QueueHandle| q.label());
 }

@@ -5,6 +5,7 @@ use rhai::{Engine, EvalAltResult, INT};
 
 use super::objects::{call, call_bool, call_int, create, register_show, register_timed};
 use super::script_error;
+use crate::trace::blocking;
 use crate::wire::{Handle, NewObject, ObjectId, ObjectKind, Op};
 
 type Result<T> = std::result::Result<T, Box<EvalAltResult>>;
@@ -16,6 +17,16 @@ pub struct SemaphoreHandle {
 }
 
 impl SemaphoreHandle {
+    /// As the script prints it, and a trace names what a wait was on.
+    fn label(&self) -> String {
+        let kind = if self.bounded {
+            "BoundedSemaphore"
+        } else {
+            "Semaphore"
+        };
+        format!("{kind}(#{})", self.id)
+    }
+
     pub fn handle(&self) -> Handle {
         Handle::Object {
             id: self.id,
@@ -53,7 +64,13 @@ pub fn register(engine: &mut Engine) {
         engine,
         "acquire",
         SemaphoreHandle,
-        |s: &mut SemaphoreHandle, t| { call_bool(s.id, Op::Acquire, t) }
+        |s: &mut SemaphoreHandle, t| {
+            blocking(
+                "semaphore acquire",
+                || s.label(),
+                || call_bool(s.id, Op::Acquire, t),
+            )
+        }
     );
     engine.register_fn("release", |s: &mut SemaphoreHandle| -> Result<()> {
         call(s.id, Op::Release, None).map(|_| ())
@@ -61,15 +78,5 @@ pub fn register(engine: &mut Engine) {
     engine.register_fn("value", |s: &mut SemaphoreHandle| {
         call_int(s.id, Op::SemaphoreValue)
     });
-    register_show!(engine, SemaphoreHandle, |s: &mut SemaphoreHandle| {
-        format!(
-            "{}(#{})",
-            if s.bounded {
-                "BoundedSemaphore"
-            } else {
-                "Semaphore"
-            },
-            s.id
-        )
-    });
+    register_show!(engine, SemaphoreHandle, |s: &mut SemaphoreHandle| s.label());
 }

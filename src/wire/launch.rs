@@ -39,6 +39,8 @@ pub struct ScriptText {
     pub source: String,
     pub args: Vec<String>,
     pub workers: usize,
+    /// `--trace`: the worker records its spans and sends them to the hub.
+    pub trace: bool,
 }
 
 /// Everything an exec'd worker needs besides its socket (fd 3), the lock

@@ -9,6 +9,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::objects::{NewObject, Op};
+use super::trace::TraceEvent;
 use super::value::{FnRef, Globals, Handle, ObjectId, Value};
 
 /// The hub's number for an interpreter process; stable for the whole run.
@@ -123,6 +124,8 @@ pub enum Request {
     PoolRelease {
         pool: u64,
     },
+    /// One-way, only under `--trace`: spans this process measured.
+    Trace(Vec<TraceEvent>),
 }
 
 impl Request {
@@ -133,7 +136,8 @@ impl Request {
             | Request::Finished { .. }
             | Request::JobForget { .. }
             | Request::PoolReport { .. }
-            | Request::PoolRelease { .. } => false,
+            | Request::PoolRelease { .. }
+            | Request::Trace(_) => false,
             Request::Object { reply, .. } => *reply,
             _ => true,
         }
@@ -170,6 +174,9 @@ pub struct PoolTask {
     pub items: Vec<Value>,
     /// Each item is an array of arguments to spread (`starmap`, `apply`).
     pub spread: bool,
+    /// The job's call (`map`, `pool_map`...), only under `--trace`: it
+    /// names the task's span.
+    pub call: Option<String>,
 }
 
 /// A job for a pool: `target` over `items`, in chunks of `chunksize` (0: Python's default).

@@ -1,7 +1,8 @@
 //! The wire between processes: every byte that crosses a socket is made here.
 //!
 //! `value` is the process-independent form of a script value, `message` the
-//! requests and replies exchanged with the hub, and `frame` the length-prefixed
+//! requests and replies exchanged with the hub, `trace` the spans a
+//! process measures for `--trace`, and `frame` the length-prefixed
 //! encoding (bincode 2 over serde). Nothing outside this module knows the
 //! encoding, so the format can be swapped by changing `frame` alone.
 //! This module does no I/O policy: it encodes, decodes and reads/writes whole
@@ -11,6 +12,7 @@ mod frame;
 mod launch;
 mod message;
 mod objects;
+mod trace;
 mod value;
 
 pub use frame::{
@@ -22,4 +24,5 @@ pub use message::{
     ProcessInfo, Reply, Request, Stream, TaskReport,
 };
 pub use objects::{DictOp, ListOp, NewObject, ObjectKind, Op};
+pub use trace::{TraceEvent, TraceSpan};
 pub use value::{FnRef, Globals, Handle, MAX_DEPTH, ObjectId, Value};

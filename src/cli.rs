@@ -59,6 +59,10 @@ pub struct RunArgs {
     /// in the order the workers were made: the same output on every run.
     #[arg(long)]
     pub ordered_output: bool,
+    /// Never show a progress bar for long pool maps (shown on stderr only
+    /// when it is a terminal).
+    #[arg(long)]
+    pub no_progress: bool,
     /// The script to run, then the arguments it sees as ARGS. Everything after
     /// the script's name is the script's, flags included (as with `python3 script.py --x`).
     #[arg(

@@ -92,6 +92,7 @@ fn run(args: cli::RunArgs) -> ExitCode {
         max_memory: args.max_memory,
         tag_output: args.tag_output,
         ordered_output: args.ordered_output,
+        progress: !args.no_progress,
     };
     let program = match script::load(&source, file.clone(), settings) {
         Ok(p) => p,

@@ -4,6 +4,7 @@
 //! hub (`pools`) hands out the chunks and decides who is answered when.
 
 use std::collections::VecDeque;
+use std::time::Instant;
 
 use crate::wire::{FnRef, JobAsk, JobKind, Value};
 
@@ -37,6 +38,13 @@ pub struct Job {
     /// Finished items not yet given by an unordered `imap`.
     finished: VecDeque<usize>,
     given: usize,
+    /// A progress bar may be shown for it (`progress: false` says not).
+    pub progress: bool,
+    /// When it was submitted, for the progress bar's delay and rate.
+    pub started: Instant,
+    /// Somebody has asked for its results (`map`, `get`, `wait`, an `imap`
+    /// loop): only then is its progress worth showing.
+    watched: bool,
 }
 
 impl Job {
@@ -52,7 +60,26 @@ impl Job {
             cursor: 0,
             finished: VecDeque::new(),
             given: 0,
+            progress: false,
+            started: Instant::now(),
+            watched: false,
         }
+    }
+
+    pub fn with_progress(mut self, progress: bool) -> Self {
+        self.progress = progress && self.kind != JobKind::Apply;
+        self
+    }
+
+    /// How many items it has, and how many of them are finished.
+    pub fn counts(&self) -> (usize, usize) {
+        (self.results.len(), self.results.len() - self.remaining)
+    }
+
+    /// Whether its progress may be shown now: it wants a bar, somebody
+    /// waits for it, and it is not done.
+    pub fn shows_progress(&self) -> bool {
+        self.progress && self.watched && !self.is_done()
     }
 
     /// Splits `items` into the chunks workers will take: `(first index, items)`.
@@ -133,6 +160,7 @@ impl Job {
 
     /// The answer to `ask`, or `None` while it must wait.
     pub fn answer(&mut self, ask: JobAsk) -> Option<Answer> {
+        self.watched = true;
         match ask {
             JobAsk::Wait => self.is_done().then_some(Answer::Value(Value::Bool(true))),
             JobAsk::Get => {

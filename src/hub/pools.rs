@@ -20,8 +20,8 @@ use crate::interpreter::Role;
 use crate::shm::ProgressSlot;
 use crate::wire::WorkerSetup;
 use crate::wire::{
-    ErrorKind, FnRef, Globals, HubError, JobAsk, JobKind, JobSpec, PoolControl, PoolTask, ProcId,
-    Reply, TaskReport, Value,
+    ErrorKind, Globals, HubError, JobAsk, JobKind, JobSpec, PoolControl, PoolTask, ProcId, Reply,
+    TaskReport, Value,
 };
 
 pub type PoolId = u64;
@@ -203,7 +203,8 @@ impl Hub<'_> {
             spec.kind,
             spec.call,
             spec.items.len(),
-        );
+        )
+        .with_progress(spec.progress);
         self.jobs.insert(job_id, (pool_id, job));
         let pool = self.pools.get_mut(&pool_id).expect("checked above");
         for (first, items) in Job::chunks(spec.items, chunksize) {
@@ -600,20 +601,19 @@ impl Hub<'_> {
     pub(super) fn pool_map(
         &mut self,
         from: ProcId,
-        target: FnRef,
-        items: Vec<Value>,
+        mut spec: JobSpec,
         workers: usize,
-        chunksize: usize,
         globals: Globals,
     ) {
-        if items.is_empty() {
+        if spec.items.is_empty() {
             return self.reply(from, Reply::Value(Value::Array(Vec::new())));
         }
-        let chunksize = match chunksize {
-            0 => default_chunksize(items.len(), workers),
-            n => n,
-        };
-        let size = workers.max(1).min(items.len().div_ceil(chunksize));
+        if spec.chunksize == 0 {
+            spec.chunksize = default_chunksize(spec.items.len(), workers);
+        }
+        let size = workers
+            .max(1)
+            .min(spec.items.len().div_ceil(spec.chunksize));
         let setup = WorkerSetup {
             initializer: None,
             globals,
@@ -621,14 +621,6 @@ impl Hub<'_> {
         let pool_id = match self.pool_new(from, size, None, setup, true) {
             Ok(id) => id,
             Err(e) => return self.reply(from, Reply::Error(e)),
-        };
-        let spec = JobSpec {
-            target,
-            items,
-            chunksize,
-            kind: JobKind::Map,
-            spread: false,
-            call: "pool_map".into(),
         };
         match self.pool_submit(pool_id, spec) {
             Ok(Reply::Int(job)) => self.job_ask(from, job as JobId, JobAsk::Get, None),

@@ -112,6 +112,7 @@ pub fn run_launched() -> i32 {
         // The hub's business.
         tag_output: false,
         ordered_output: false,
+        progress: false,
     };
     let program = match crate::script::load(&script.source, script.path.clone(), settings) {
         Ok(program) => program,

@@ -69,6 +69,8 @@ pub struct RunSettings {
     pub tag_output: bool,
     /// Hold each worker's lines until it ends.
     pub ordered_output: bool,
+    /// Progress bars for long pool maps may be shown (not `--no-progress`).
+    pub progress: bool,
 }
 
 /// The script and run settings, readable from inside native functions.

@@ -71,6 +71,8 @@ pub enum Request {
         workers: usize,
         chunksize: usize,
         globals: Globals,
+        /// A progress bar may be shown while it runs (`progress: false` says not).
+        progress: bool,
     },
     /// From a pool worker: the report on its last task (if any), and a request for the next.
     PoolNext {
@@ -170,6 +172,8 @@ pub struct JobSpec {
     pub spread: bool,
     /// The name its errors start with.
     pub call: String,
+    /// A progress bar may be shown while somebody waits for it.
+    pub progress: bool,
 }
 
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]

@@ -68,7 +68,7 @@ fn check(path: &Path) -> ExitCode {
     };
     match script::check(&source) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => fail(&diagnostics::parse_error(path, &e), EXIT_USAGE),
+        Err(e) => fail(&diagnostics::parse_error(path, &source, &e), EXIT_USAGE),
     }
 }
 
@@ -96,7 +96,7 @@ fn run(args: cli::RunArgs) -> ExitCode {
     };
     let program = match script::load(&source, file.clone(), settings) {
         Ok(p) => p,
-        Err(e) => return fail(&diagnostics::parse_error(&file, &e), EXIT_USAGE),
+        Err(e) => return fail(&diagnostics::parse_error(&file, &source, &e), EXIT_USAGE),
     };
     match hub::run(&program) {
         Ok(code) => ExitCode::from(code.clamp(0, 255) as u8),

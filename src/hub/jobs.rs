@@ -15,10 +15,34 @@ pub fn default_chunksize(items: usize, workers: usize) -> usize {
     (size + usize::from(extra > 0)).max(1)
 }
 
+/// Why an item failed: the one line every waiter sees and, for the item
+/// whose task raised, the worker's report of where (its source line), which
+/// the waiter prints only if the error goes uncaught.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Failure {
+    pub message: String,
+    pub detail: Option<String>,
+}
+
+impl From<String> for Failure {
+    fn from(message: String) -> Failure {
+        Failure {
+            message,
+            detail: None,
+        }
+    }
+}
+
+impl From<&str> for Failure {
+    fn from(message: &str) -> Failure {
+        Failure::from(message.to_string())
+    }
+}
+
 #[derive(Debug, PartialEq)]
 pub enum Answer {
     Value(Value),
-    Error(String),
+    Error(Failure),
     /// An `imap` has no more items.
     End,
 }
@@ -30,9 +54,9 @@ pub struct Job {
     pub kind: JobKind,
     /// The name errors start with: `pool_map`, `map`, `apply`...
     pub call: String,
-    results: Vec<Option<Result<Value, String>>>,
+    results: Vec<Option<Result<Value, Failure>>>,
     remaining: usize,
-    failed: Option<String>,
+    failed: Option<Failure>,
     /// The next item an ordered `imap` gives.
     cursor: usize,
     /// Finished items not yet given by an unordered `imap`.
@@ -96,7 +120,7 @@ impl Job {
         chunks
     }
 
-    fn record(&mut self, index: usize, result: Result<Value, String>) {
+    fn record(&mut self, index: usize, result: Result<Value, Failure>) {
         if let Some(slot) = self.results.get_mut(index)
             && slot.is_none()
         {
@@ -115,28 +139,26 @@ impl Job {
         }
     }
 
-    /// Item `index` failed with `message`; the rest of its chunk (up to
-    /// `end`) was not computed.
     /// The chunk `first..end` failed at `index`: the items before it were
     /// computed but their results went with the worker, the ones after it
     /// were never started.
-    pub fn failed_at(&mut self, first: usize, index: usize, end: usize, message: String) {
+    pub fn failed_at(&mut self, first: usize, index: usize, end: usize, failure: Failure) {
+        let message = failure.message.clone();
         // The item the worker was on first: it is the job's error.
-        self.record(index, Err(message.clone()));
+        self.record(index, Err(failure));
         for earlier in first..index {
             self.record(
                 earlier,
                 Err(format!(
                     "{message} (the result of item {earlier} of the same chunk was lost with it)"
-                )),
+                )
+                .into()),
             );
         }
         for later in index + 1..end {
             self.record(
                 later,
-                Err(format!(
-                    "{message} (item {later} of the same chunk was not computed)"
-                )),
+                Err(format!("{message} (item {later} of the same chunk was not computed)").into()),
             );
         }
     }
@@ -144,7 +166,7 @@ impl Job {
     /// Fails every item without a result (the pool was terminated).
     pub fn abandon(&mut self, message: &str) {
         for index in 0..self.results.len() {
-            self.record(index, Err(message.to_string()));
+            self.record(index, Err(message.into()));
         }
     }
 
@@ -263,7 +285,7 @@ mod tests {
         }
         assert_eq!(
             ordered.answer(JobAsk::Next),
-            Some(Answer::Error("boom".into()))
+            Some(Answer::Error(Failure::from("boom")))
         );
         assert_eq!(
             ordered.answer(JobAsk::Next),
@@ -272,7 +294,7 @@ mod tests {
         assert_eq!(ordered.answer(JobAsk::Next), Some(Answer::End));
         assert_eq!(
             unordered.answer(JobAsk::Next),
-            Some(Answer::Error("boom".into()))
+            Some(Answer::Error(Failure::from("boom")))
         );
         assert_eq!(unordered.answer(JobAsk::Next), Some(Answer::End));
     }
@@ -282,7 +304,10 @@ mod tests {
         let mut j = job(JobKind::Map, 6);
         j.failed_at(2, 2, 4, "bad".into());
         assert!(j.is_done());
-        assert_eq!(j.answer(JobAsk::Get), Some(Answer::Error("bad".into())));
+        assert_eq!(
+            j.answer(JobAsk::Get),
+            Some(Answer::Error(Failure::from("bad")))
+        );
         assert!(!j.successful());
     }
 }

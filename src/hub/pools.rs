@@ -12,7 +12,7 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use nix::errno::Errno;
 use nix::sys::signal::Signal;
 
-use super::jobs::{Answer, Job, default_chunksize};
+use super::jobs::{Answer, Failure, Job, default_chunksize};
 use super::processes::{ExitStatus, Lifecycle, Proc, ProcKind};
 use super::waits::WaitKey;
 use super::{Hub, HubResult, invalid};
@@ -315,6 +315,7 @@ impl Hub<'_> {
                 index,
                 message,
                 results,
+                detail,
             } => {
                 job.succeeded(held.first, results);
                 let what = match job.kind {
@@ -323,7 +324,8 @@ impl Hub<'_> {
                 };
                 let message = format!("{}:{what} failed in {label}: {message}", job.call);
                 // The worker reported every result before `index`.
-                job.failed_at(index, index, held.first + held.count, message);
+                let failure = Failure { message, detail };
+                job.failed_at(index, index, held.first + held.count, failure);
             }
         }
         self.job_changed(held.job);
@@ -554,7 +556,7 @@ impl Hub<'_> {
                 job.call,
                 status.describe()
             );
-            job.failed_at(first, index, end, message);
+            job.failed_at(first, index, end, message.into());
             self.job_changed(job_id);
         }
         if !state.is_terminated() && give_up {
@@ -661,10 +663,17 @@ impl Hub<'_> {
 fn answer_reply(answer: Answer) -> Reply {
     match answer {
         Answer::Value(v) => Reply::Value(v),
-        Answer::Error(e) if e.starts_with("Terminated") => {
-            Reply::Error(HubError::new(ErrorKind::Terminated, e))
+        Answer::Error(Failure { message, detail }) => {
+            let kind = match message.starts_with("Terminated") {
+                true => ErrorKind::Terminated,
+                false => ErrorKind::Pool,
+            };
+            Reply::Error(HubError {
+                kind,
+                message,
+                detail,
+            })
         }
-        Answer::Error(e) => Reply::Error(HubError::new(ErrorKind::Pool, e)),
         Answer::End => Reply::Stop,
     }
 }

@@ -149,6 +149,9 @@ pub enum TaskReport {
         index: usize,
         message: String,
         results: Vec<Value>,
+        /// The worker's report of where it happened, for an uncaught error
+        /// (`diagnostics::task_report`).
+        detail: Option<String>,
     },
 }
 
@@ -267,6 +270,10 @@ pub enum ErrorKind {
 pub struct HubError {
     pub kind: ErrorKind,
     pub message: String,
+    /// For a pool task's error: the worker's report of where it happened
+    /// (its source line, the item), printed below the message if the error
+    /// goes uncaught.
+    pub detail: Option<String>,
 }
 
 impl HubError {
@@ -274,6 +281,7 @@ impl HubError {
         HubError {
             kind,
             message: message.into(),
+            detail: None,
         }
     }
 }

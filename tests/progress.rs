@@ -18,17 +18,22 @@ use std::time::{Duration, Instant};
 /// How long a run must show no bar before its absence counts.
 const QUIET: Duration = Duration::from_secs(3);
 
-/// A map of 20 items on 2 workers: items from 5 on wait for the file
-/// `ARGS[0]` (the gate), so the bar stands at 5/20 until the test creates it.
-const HELD_MAP: &str = r#"
+/// Items from 5 on wait for the file `ARGS[0]` (the gate), so a map of 20
+/// items on 2 workers stands at 5/20 until the test creates it. Each item
+/// prints a line on stdout and one on stderr.
+const HOLD: &str = r#"
 let gate = ARGS[0];
-fn hold(x, gate) { if x >= 5 { if x == 5 { print("holding"); } while !exists(gate) { sleep(0.02); } } x }
-let r = pool_map(|x| hold(x, gate), 0..20, #{ workers: 2, chunksize: 1 OPTIONS });
-print(`done ${r.len()}`);
+fn hold(x, gate) {
+    if x >= 5 { if x == 5 { print("holding"); } while !exists(gate) { sleep(0.02); } }
+    print(`line from item ${x} on stdout`); debug(`note from item ${x}`); x
+}
 "#;
 
-fn held_map(options: &str) -> String {
-    HELD_MAP.replace(" OPTIONS", options)
+/// `pool_map` held at 5/20, with `options` added to its options map.
+fn held_pool_map(options: &str) -> String {
+    format!(
+        "{HOLD}let r = pool_map(|x| hold(x, gate), 0..20, #{{ workers: 2, chunksize: 1{options} }});\nprint(`done ${{r.len()}}`);\n"
+    )
 }
 
 /// A tmux server of this test's own (its socket in a temporary folder),
@@ -148,34 +153,53 @@ fn bar_line(screen: &str) -> Option<&str> {
         .find(|l| l.contains(" items, ") && l.contains("/20 items"))
 }
 
-/// Runs the held map with `flags` and `options`, output going through
-/// `redirect`; returns the pane's whole log once the run has ended.
-fn run_held(flags: &str, options: &str, redirect: &str, expect_bar: bool) -> String {
-    let s = script(&held_map(options));
-    let gate = s.dir.path().join("gate");
-    let pane = Pane::new();
-    pane.run(&s.path, flags, &gate, redirect);
-    pane.wait_for("the map holding", |screen| screen.contains("holding"));
-    if expect_bar {
-        let screen = pane.wait_for("a progress bar", |screen| bar_line(screen).is_some());
-        let bar = bar_line(&screen).unwrap_or_default();
+/// A held map running in a pane of its own.
+struct Held {
+    pane: Pane,
+    gate: PathBuf,
+    _script: Script,
+}
+
+impl Held {
+    /// Runs `source` (a held map) with `flags`, its output going through
+    /// `redirect`, and waits until it holds.
+    fn start(source: &str, flags: &str, redirect: &str) -> Held {
+        let script = script(source);
+        let gate = script.dir.path().join("gate");
+        let pane = Pane::new();
+        pane.run(&script.path, flags, &gate, redirect);
+        pane.wait_for("the map holding", |screen| screen.contains("holding"));
+        Held {
+            pane,
+            gate,
+            _script: script,
+        }
+    }
+
+    /// Lets the map finish; the screen once the run has ended, checked to
+    /// show the whole result and no bar left over.
+    fn release(&self) -> String {
+        std::fs::write(&self.gate, "").expect("write the gate file");
+        let screen = self
+            .pane
+            .wait_for("the run's end", |screen| screen.contains("RUN-END"));
         assert!(
-            bar.trim_start().starts_with("pool_map [") && bar.contains(" 5/20 items, "),
+            screen.contains("done 20\n") && screen.contains("RUN-END 0"),
             "{screen}"
         );
-        assert!(bar.contains("/s, ") && bar.ends_with(" left"), "{screen}");
-    } else {
-        std::thread::sleep(QUIET);
+        // Gone when the map is done: nothing of it is left on the screen.
+        assert!(!screen.contains(" items, "), "the bar stayed:\n{screen}");
+        screen
     }
-    std::fs::write(&gate, "").expect("write the gate file");
-    let screen = pane.wait_for("the run's end", |screen| screen.contains("RUN-END"));
-    assert!(
-        screen.contains("done 20\n") && screen.contains("RUN-END 0"),
-        "{screen}"
-    );
-    // Gone when the map is done: nothing of it is left on the screen.
-    assert!(!screen.contains(" items, "), "the bar stayed:\n{screen}");
-    pane.log()
+
+    /// Checks that no bar appears while it holds (for several times the
+    /// bar's delay), nor after: not even briefly, in the pane's whole log.
+    fn assert_no_bar(&self) {
+        std::thread::sleep(QUIET);
+        self.release();
+        let log = self.pane.log();
+        assert!(!log.contains(" items, "), "{log}");
+    }
 }
 
 #[test]
@@ -189,71 +213,53 @@ fn tmux_is_installed() {
 
 #[test]
 fn a_long_map_shows_a_bar_on_a_terminal_and_clears_it_when_done() {
-    let log = run_held("", "", "", true);
-    assert!(log.contains("/20 items, "), "{log}");
+    let held = Held::start(&held_pool_map(""), "", "");
+    let screen = held
+        .pane
+        .wait_for("a progress bar", |screen| bar_line(screen).is_some());
+    let bar = bar_line(&screen).unwrap_or_default();
+    assert!(
+        bar.trim_start().starts_with("pool_map [") && bar.contains(" 5/20 items, "),
+        "{screen}"
+    );
+    assert!(bar.contains("/s, ") && bar.ends_with(" left"), "{screen}");
+    held.release();
 }
 
 #[test]
 fn no_bar_when_stderr_is_a_pipe() {
-    let log = run_held("", "", "2>&1 | cat", false);
-    assert!(!log.contains(" items, "), "{log}");
+    Held::start(&held_pool_map(""), "", "2>&1 | cat").assert_no_bar();
 }
 
 #[test]
 fn no_bar_with_no_progress() {
-    let log = run_held("--no-progress", "", "", false);
-    assert!(!log.contains(" items, "), "{log}");
+    Held::start(&held_pool_map(""), "--no-progress", "").assert_no_bar();
 }
 
 #[test]
 fn no_bar_for_a_call_with_progress_false() {
-    let log = run_held("", ", progress: false", "", false);
-    assert!(!log.contains(" items, "), "{log}");
+    Held::start(&held_pool_map(", progress: false"), "", "").assert_no_bar();
 }
 
 #[test]
 fn a_pool_made_with_progress_false_shows_no_bar_and_a_call_cannot_turn_it_on() {
-    let source = r#"
-let gate = ARGS[0];
-fn hold(x, gate) { if x >= 5 { if x == 5 { print("holding"); } while !exists(gate) { sleep(0.02); } } x }
-let p = pool(#{ workers: 2, progress: false });
-let r = p.map(|x| hold(x, gate), 0..20, #{ chunksize: 1, progress: true });
-print(`done ${r.len()}`);
-"#;
-    let s = script(source);
-    let gate = s.dir.path().join("gate");
-    let pane = Pane::new();
-    pane.run(&s.path, "", &gate, "");
-    pane.wait_for("the map holding", |screen| screen.contains("holding"));
-    std::thread::sleep(QUIET);
-    std::fs::write(&gate, "").expect("write the gate file");
-    let screen = pane.wait_for("the run's end", |screen| screen.contains("RUN-END"));
-    assert!(screen.contains("done 20"), "{screen}");
-    assert!(!pane.log().contains(" items, "), "{}", pane.log());
+    let source = format!(
+        "{HOLD}let p = pool(#{{ workers: 2, progress: false }});
+let r = p.map(|x| hold(x, gate), 0..20, #{{ chunksize: 1, progress: true }});
+print(`done ${{r.len()}}`);"
+    );
+    Held::start(&source, "", "").assert_no_bar();
 }
 
 #[test]
 fn lines_printed_while_a_bar_shows_stay_whole() {
-    let source = r#"
-let gate = ARGS[0];
-fn hold(x, gate) {
-    if x >= 5 { if x == 5 { print("holding"); } while !exists(gate) { sleep(0.02); } }
-    print(`line from item ${x} on stdout`); debug(`note from item ${x}`); x
-}
-let r = pool_map(|x| hold(x, gate), 0..20, #{ workers: 2, chunksize: 1 });
-print(`done ${r.len()}`);
-"#;
-    let s = script(source);
-    let gate = s.dir.path().join("gate");
-    let pane = Pane::new();
-    pane.run(&s.path, "", &gate, "");
-    pane.wait_for("a progress bar", |screen| bar_line(screen).is_some());
-    std::fs::write(&gate, "").expect("write the gate file");
-    let screen = pane.wait_for("the run's end", |screen| screen.contains("RUN-END"));
+    let held = Held::start(&held_pool_map(""), "", "");
+    held.pane
+        .wait_for("a progress bar", |screen| bar_line(screen).is_some());
+    let screen = held.release();
     for x in 0..20 {
         // Whole lines: neither a bar nor another line got into them.
         let line = format!("line from item {x} on stdout");
         assert!(screen.lines().any(|l| l == line), "{line}:\n{screen}");
     }
-    assert!(!screen.contains(" items, "), "{screen}");
 }

@@ -98,6 +98,12 @@ impl Pane {
         tmux(&self.socket, &["send-keys", "-t", "t", "Enter"]);
     }
 
+    /// Presses a key, named as tmux names it (`C-c`).
+    fn press(&self, key: &str) {
+        let out = tmux(&self.socket, &["send-keys", "-t", "t", key]);
+        assert!(out.status.success(), "tmux send-keys: {out:?}");
+    }
+
     /// Runs `mphost run FLAGS script GATE` in the pane, then prints
     /// `RUN-END` and its status (typed so that the line typed does not show it).
     fn run(&self, script: &Path, flags: &str, gate: &Path, redirect: &str) {
@@ -120,6 +126,11 @@ impl Pane {
     /// Everything the pane was sent so far, bars that came and went included.
     fn log(&self) -> String {
         String::from_utf8_lossy(&std::fs::read(&self.log).unwrap_or_default()).into_owned()
+    }
+
+    /// Waits until the run has ended (`RUN-END` shows); the screen then.
+    fn ended(&self) -> String {
+        self.wait_for("the run's end", |screen| screen.contains("RUN-END"))
     }
 
     /// Waits until the screen shows `what` (or the hang limit passes).
@@ -180,9 +191,7 @@ impl Held {
     /// show the whole result and no bar left over.
     fn release(&self) -> String {
         std::fs::write(&self.gate, "").expect("write the gate file");
-        let screen = self
-            .pane
-            .wait_for("the run's end", |screen| screen.contains("RUN-END"));
+        let screen = self.pane.ended();
         assert!(
             screen.contains("done 20\n") && screen.contains("RUN-END 0"),
             "{screen}"
@@ -262,4 +271,53 @@ fn lines_printed_while_a_bar_shows_stay_whole() {
         let line = format!("line from item {x} on stdout");
         assert!(screen.lines().any(|l| l == line), "{line}:\n{screen}");
     }
+}
+
+#[test]
+fn two_maps_at_once_get_a_bar_each_on_lines_of_their_own() {
+    let source = format!(
+        "{HOLD}fn other(gate) {{ pool_map(|x| hold(x, gate), 0..20, #{{ workers: 1, chunksize: 1 }}).len() }}
+let a = spawn(other, [gate]);
+let p = pool(2);
+let n = 0;
+for x in p.imap(|x| hold(x, gate), 0..20) {{ n += 1; }}
+a.join();
+print(`done ${{n}}`);"
+    );
+    let held = Held::start(&source, "", "");
+    let bars = |screen: &str| -> Vec<String> {
+        screen
+            .lines()
+            .filter(|l| l.contains(" 5/20 items, "))
+            .map(|l| l.trim_start().to_string())
+            .collect()
+    };
+    let screen = held
+        .pane
+        .wait_for("two bars", |screen| bars(screen).len() == 2);
+    let mut shown = bars(&screen);
+    shown.sort();
+    assert!(
+        shown[0].starts_with("imap [") && shown[1].starts_with("pool_map ["),
+        "{screen}"
+    );
+    held.release();
+}
+
+#[test]
+fn ctrl_c_clears_the_bar_before_the_last_words() {
+    let held = Held::start(&held_pool_map(""), "", "");
+    held.pane
+        .wait_for("a progress bar", |screen| bar_line(screen).is_some());
+    held.pane.press("C-c");
+    let screen = held.pane.ended();
+    assert!(
+        screen.contains("mphost: interrupted by SIGINT") && screen.contains("RUN-END 130"),
+        "{screen}"
+    );
+    // Neither the bar nor the `^C` the terminal echoed is left.
+    assert!(
+        !screen.contains(" items, ") && !screen.contains("^C"),
+        "{screen}"
+    );
 }

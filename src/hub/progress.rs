@@ -268,21 +268,64 @@ fn same_terminal() -> bool {
 /// The terminal as the bars see it: what they write is kept here for the
 /// hub's output to write; the size is stderr's, asked each time (it may be
 /// resized).
+///
+/// It tells indicatif the terminal is `ECHO_ROOM` columns narrower than it
+/// is. indicatif pads each bar line to the width and starts the next line
+/// where that one ends, counting on the terminal to wrap; a line that fills
+/// the terminal leaves the cursor waiting to wrap, and the `^C` a terminal
+/// echoes would then land on a new line that clearing the bars does not
+/// reach. So the lines stop short, a `^C` lands on the last bar's own line
+/// and is cleared with it, and this screen breaks lines itself where a
+/// terminal of the narrower width would have wrapped them (bar lines are
+/// ASCII: one column a character).
 #[derive(Clone, Debug, Default)]
 struct Screen {
-    bytes: Arc<Mutex<Vec<u8>>>,
+    drawn: Arc<Mutex<Drawn>>,
+}
+
+#[derive(Debug, Default)]
+struct Drawn {
+    bytes: Vec<u8>,
+    /// The cursor's column as the bars left it.
+    column: usize,
 }
 
 impl Screen {
     fn take(&self) -> Vec<u8> {
-        std::mem::take(&mut *self.bytes.lock().unwrap_or_else(PoisonError::into_inner))
+        std::mem::take(&mut self.drawn().bytes)
     }
 
-    fn push(&self, text: &str) -> std::io::Result<()> {
-        self.bytes
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .extend_from_slice(text.as_bytes());
+    fn drawn(&self) -> std::sync::MutexGuard<'_, Drawn> {
+        self.drawn.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Text from the cursor on, broken into lines of the width indicatif
+    /// was told, as a terminal of that width would wrap it.
+    fn text(&self, text: &str) -> std::io::Result<()> {
+        let width = usize::from(self.width());
+        let mut drawn = self.drawn();
+        let mut utf8 = [0; 4];
+        for c in text.chars() {
+            if drawn.column >= width {
+                drawn.bytes.extend_from_slice(b"\r\n");
+                drawn.column = 0;
+            }
+            drawn
+                .bytes
+                .extend_from_slice(c.encode_utf8(&mut utf8).as_bytes());
+            drawn.column += 1;
+        }
+        Ok(())
+    }
+
+    /// Bytes that move the cursor: `column` is where they leave it, if
+    /// they change it.
+    fn control(&self, bytes: &str, column: Option<usize>) -> std::io::Result<()> {
+        let mut drawn = self.drawn();
+        drawn.bytes.extend_from_slice(bytes.as_bytes());
+        if let Some(column) = column {
+            drawn.column = column;
+        }
         Ok(())
     }
 
@@ -296,20 +339,22 @@ impl Screen {
         }
     }
 
+    /// Moves the cursor `n` places (`code` A: up, B: down, C: right, D: left).
     fn cursor(&self, n: usize, code: char) -> std::io::Result<()> {
         if n == 0 {
             return Ok(());
         }
-        self.push(&format!("\x1b[{n}{code}"))
+        let column = self.drawn().column;
+        let column = match code {
+            'C' => Some(column + n),
+            'D' => Some(column.saturating_sub(n)),
+            _ => None,
+        };
+        self.control(&format!("\x1b[{n}{code}"), column)
     }
 }
 
 impl TermLike for Screen {
-    /// A few columns short of the terminal's: indicatif pads each bar line
-    /// to the width, and a line that fills the terminal leaves the cursor
-    /// waiting to wrap, so the `^C` a terminal echoes would land on a new
-    /// line that the bars' clear does not reach. With room to spare it
-    /// lands on the bar's own line and is cleared with it.
     fn width(&self) -> u16 {
         Screen::size().1.saturating_sub(ECHO_ROOM).max(20)
     }
@@ -335,16 +380,16 @@ impl TermLike for Screen {
     }
 
     fn write_line(&self, s: &str) -> std::io::Result<()> {
-        self.push(s)?;
-        self.push("\n")
+        self.text(s)?;
+        self.control("\n", Some(0))
     }
 
     fn write_str(&self, s: &str) -> std::io::Result<()> {
-        self.push(s)
+        self.text(s)
     }
 
     fn clear_line(&self) -> std::io::Result<()> {
-        self.push("\r\x1b[2K")
+        self.control("\r\x1b[2K", Some(0))
     }
 
     fn flush(&self) -> std::io::Result<()> {
@@ -365,5 +410,25 @@ mod tests {
         assert_eq!(short_duration(185.0), "3m 05s");
         assert_eq!(short_duration(7380.0), "2h 03m");
         assert_eq!(short_duration(f64::INFINITY), "1193046h 28m");
+    }
+
+    #[test]
+    fn the_screen_breaks_lines_where_a_terminal_of_its_width_would_wrap() {
+        let screen = Screen::default();
+        let width = usize::from(screen.width());
+        screen.write_str(&"a".repeat(width + 5)).unwrap();
+        screen.write_str("bc").unwrap();
+        screen.clear_line().unwrap();
+        screen.write_str(&"d".repeat(width)).unwrap();
+        let expected = format!(
+            "{}\r\n{}bc\r\x1b[2K{}",
+            "a".repeat(width),
+            "a".repeat(5),
+            "d".repeat(width)
+        );
+        assert_eq!(String::from_utf8(screen.take()).unwrap(), expected);
+        // A full line leaves the cursor on it, a few columns from the edge.
+        screen.write_str("").unwrap();
+        assert!(screen.take().is_empty());
     }
 }

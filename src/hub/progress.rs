@@ -33,11 +33,11 @@ use super::Hub;
 use super::pools::JobId;
 
 /// How long a job runs before its bar appears: shorter maps show none.
-pub const DELAY: Duration = Duration::from_millis(500);
+const DELAY: Duration = Duration::from_millis(500);
 /// How often a shown bar is redrawn (the elapsed time and rate move on even
 /// when no item finishes).
 const TICK: Duration = Duration::from_millis(100);
-/// Columns left free at the end of a bar line (see `Screen::width`).
+/// Columns left free at the end of a bar line (see `Screen`).
 const ECHO_ROOM: u16 = 3;
 /// The call, the bar, items done of the total, the rate and the time left,
 /// both from the average since the job started (steady, and right for the

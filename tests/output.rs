@@ -61,3 +61,17 @@ fn ordered_output_writes_each_worker_whole_in_creation_order() {
         );
     }
 }
+
+#[test]
+fn ordered_output_waits_for_an_earlier_worker_that_has_not_printed_yet() {
+    let r = run_with(
+        "fn late() { sleep(0.3); print(\"first made\"); }
+         fn early() { print(\"second made\"); }
+         let a = spawn(late); let b = spawn(early);
+         b.join(); a.join();",
+        &["--ordered-output"],
+        &[],
+    );
+    assert_eq!(r.code, Some(0), "{r:?}");
+    assert_eq!(r.lines(), ["first made", "second made"]);
+}

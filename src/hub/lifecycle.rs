@@ -49,6 +49,9 @@ impl Hub<'_> {
             .expect("started process is recorded");
         proc.state = Lifecycle::Running { pid };
         proc.conn = Some(Conn::new(fd));
+        if proc.kind != ProcKind::Main {
+            self.output.worker_started(id);
+        }
         self.by_pid.insert(pid, id);
         Ok(pid)
     }

@@ -89,6 +89,14 @@ impl Output {
         }
     }
 
+    /// A worker started: with `--ordered-output`, the workers made after it
+    /// wait for it to end, whether or not it has printed anything yet.
+    pub fn worker_started(&mut self, who: ProcId) {
+        if self.ordered {
+            self.held.entry(who).or_default();
+        }
+    }
+
     /// A worker ended: its held lines, and those of every ended worker made
     /// after it up to the first still running, are written.
     pub fn process_ended(&mut self, who: ProcId) {
@@ -272,5 +280,18 @@ mod tests {
         out.write(2, Some("Process-1"), Stream::Stdout, "a2\n");
         out.process_ended(2);
         assert_eq!(out.stdout, b"main\na1\na2\nb1\nb2\n");
+    }
+
+    #[test]
+    fn a_worker_that_has_not_printed_yet_still_comes_first() {
+        let mut out = Output::new(false, true);
+        out.worker_started(2);
+        out.worker_started(3);
+        out.write(3, Some("Process-2"), Stream::Stdout, "b\n");
+        out.process_ended(3);
+        assert_eq!(out.stdout, b"");
+        out.write(2, Some("Process-1"), Stream::Stdout, "a\n");
+        out.process_ended(2);
+        assert_eq!(out.stdout, b"a\nb\n");
     }
 }

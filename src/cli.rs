@@ -67,6 +67,10 @@ pub struct RunArgs {
     /// and the time it waited.
     #[arg(long, value_name = "FILE.json")]
     pub trace: Option<PathBuf>,
+    /// Never show a progress bar for long pool maps (shown on stderr only
+    /// when it is a terminal).
+    #[arg(long)]
+    pub no_progress: bool,
     /// The script to run, then the arguments it sees as ARGS. Everything after
     /// the script's name is the script's, flags included (as with `python3 script.py --x`).
     #[arg(

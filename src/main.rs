@@ -73,7 +73,7 @@ fn check(path: &Path) -> ExitCode {
     };
     match script::check(&source) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => fail(&diagnostics::parse_error(path, &e), EXIT_USAGE),
+        Err(e) => fail(&diagnostics::parse_error(path, &source, &e), EXIT_USAGE),
     }
 }
 
@@ -98,10 +98,11 @@ fn run(args: cli::RunArgs) -> ExitCode {
         tag_output: args.tag_output,
         ordered_output: args.ordered_output,
         trace: args.trace.is_some(),
+        progress: !args.no_progress,
     };
     let program = match script::load(&source, file.clone(), settings) {
         Ok(p) => p,
-        Err(e) => return fail(&diagnostics::parse_error(&file, &e), EXIT_USAGE),
+        Err(e) => return fail(&diagnostics::parse_error(&file, &source, &e), EXIT_USAGE),
     };
     // Made before the run, so a path that cannot be written costs no run.
     let trace = match args

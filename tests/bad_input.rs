@@ -1,5 +1,6 @@
-//! Bad input to the primitives: each is one line on stderr, `FILE:LINE:COL:
-//! message`, exit status 1, never a panic, a backtrace or a hang.
+//! Bad input to the primitives: each is one message line on stderr,
+//! `FILE:LINE:COL: message`, then the source line and a caret under the
+//! column; exit status 1, never a panic, a backtrace or a hang.
 
 mod common;
 use common::*;
@@ -155,13 +156,18 @@ const CASES: &[(&str, usize, &str)] = &[
 ];
 
 #[test]
-fn each_bad_call_is_one_line_with_its_position_and_exit_one() {
+fn each_bad_call_is_one_message_line_then_its_source_and_exit_one() {
     for (source, column, message) in CASES {
         let r = run(source);
         assert_eq!(r.code, Some(1), "{source}: {r:?}");
         let prefix = format!("script.rhai:1:{column}: {message}");
-        assert!(r.stderr.contains(&prefix), "{source}:\n{}", r.stderr);
-        assert_eq!(r.stderr.lines().count(), 1, "{source}:\n{}", r.stderr);
-        assert!(!r.stderr.contains("panicked") && !r.stderr.contains("backtrace"));
+        let first = error_report(&r.stderr);
+        assert!(first.contains(&prefix), "{source}:\n{}", r.stderr);
+        assert!(
+            r.stderr.contains(&format!("   1 | {source}\n")),
+            "{}",
+            r.stderr
+        );
+        assert!(!r.stderr.contains("backtrace"));
     }
 }

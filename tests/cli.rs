@@ -62,10 +62,12 @@ fn an_uncaught_error_is_file_line_col_and_exit_one() {
     let s = script("let x = 1;\nlet y = 2;\n  throw \"it broke\";\n");
     let r = finish(start_file(&s.path, &[]));
     assert_eq!(r.code, Some(1));
-    let line = one_line(r.stderr.as_bytes());
-    assert_eq!(
-        line.trim_end(),
-        format!("{}:3:3: it broke", s.path.display())
+    let line = error_report(&r.stderr);
+    assert_eq!(line, format!("{}:3:3: it broke", s.path.display()));
+    assert!(
+        r.stderr.contains("\n   3 |   throw \"it broke\";\n"),
+        "{}",
+        r.stderr
     );
 }
 
@@ -74,11 +76,12 @@ fn an_error_inside_a_function_names_where_it_happened() {
     let s = script("fn inner() {\n    1 / 0\n}\nfn outer() { inner() }\nouter();\n");
     let r = finish(start_file(&s.path, &[]));
     assert_eq!(r.code, Some(1));
-    let line = one_line(r.stderr.as_bytes());
+    let line = error_report(&r.stderr);
     assert!(
         line.starts_with(&format!("{}:2:", s.path.display())),
         "{line}"
     );
+    assert!(r.stderr.contains("\n   2 |     1 / 0\n"), "{}", r.stderr);
     assert!(line.contains("Division by zero"), "{line}");
 }
 
@@ -88,7 +91,7 @@ fn a_parse_error_has_line_and_column_and_exit_two() {
     for cmd in ["run", "check"] {
         let out = mphost(&[cmd, s.path.to_str().unwrap()]);
         assert_eq!(out.status.code(), Some(2), "{cmd}");
-        let line = one_line(&out.stderr);
+        let line = error_report(&String::from_utf8_lossy(&out.stderr));
         assert!(
             line.starts_with(&format!("{}:2:9: ", s.path.display())),
             "{cmd}: {line}"

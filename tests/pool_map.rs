@@ -28,7 +28,13 @@ fn every_form_of_the_call() {
          print(pool_map(cube, [1, 2, 3], #{workers: 2}));
          print(pool_map(cube, [1, 2, 3], #{chunksize: 2}));
          print(pool_map(|x| x + k, [1, 2], 5));
-         print(pool_map(Fn(\"cube\"), [], 2));",
+         print(pool_map(Fn(\"cube\"), [], 2));
+         print(pool_map(cube, [1, 2, 3], 2, #{chunksize: 1, progress: false}));
+         print(pool_map(cube, 1..=3, #{progress: false}));
+         let p = pool(#{workers: 2, progress: false});
+         print(p.map(cube, [1, 2, 3], #{chunksize: 2, progress: true}));
+         print(p.starmap(|a, b| a + b, [[1, 2]], #{progress: false}));
+         for x in p.imap_unordered(cube, 1..2, #{chunksize: 1}) { print(x); }",
     );
     assert_eq!(
         lines,
@@ -38,7 +44,12 @@ fn every_form_of_the_call() {
             "[1, 8, 27]",
             "[1, 8, 27]",
             "[2, 3]",
-            "[]"
+            "[]",
+            "[1, 8, 27]",
+            "[1, 8, 27]",
+            "[1, 8, 27]",
+            "[3]",
+            "1"
         ]
     );
 }
@@ -94,7 +105,13 @@ fn bad_pool_map_arguments_are_errors() {
          try { pool_map(f, [1], #{chunksize: 0}); } catch (e) { print(e); }
          try { pool_map(f, [1], #{speed: 9}); } catch (e) { print(e); }
          try { pool_map(two, [1]); } catch (e) { print(e); }
-         try { pool_map(Fn(\"nope\"), [1]); } catch (e) { print(e); }",
+         try { pool_map(Fn(\"nope\"), [1]); } catch (e) { print(e); }
+         try { pool_map(f, [1], #{progress: 1}); } catch (e) { print(e); }
+         try { pool_map(f, [1], 2, #{progress: \"no\"}); } catch (e) { print(e); }
+         let p = pool(1);
+         try { p.map(f, [1], #{workers: 2}); } catch (e) { print(e); }
+         try { p.imap(f, [1], #{progress: ()}); } catch (e) { print(e); }
+         try { pool(#{progress: 0}); } catch (e) { print(e); }",
     );
     assert_eq!(
         lines,
@@ -102,9 +119,14 @@ fn bad_pool_map_arguments_are_errors() {
             "pool_map: workers must be at least 1, not 0",
             "pool_map: workers must be at least 1, not -2",
             "pool_map: chunksize must be at least 1, not 0",
-            "pool_map: unknown option 'speed' (known: workers, chunksize)",
+            "pool_map: unknown option 'speed' (known: workers, chunksize, progress)",
             "pool_map: function 'two' takes 2 argument(s), but would be called with 1",
             "pool_map: no function named 'nope' in the script",
+            "pool_map: progress must be true or false, not i64",
+            "pool_map: progress must be true or false, not string",
+            "map: unknown option 'workers' (known: chunksize, progress)",
+            "imap: progress must be true or false, not ()",
+            "pool: progress must be true or false, not i64",
         ]
     );
 }

@@ -4,6 +4,7 @@
 //! hub (`pools`) hands out the chunks and decides who is answered when.
 
 use std::collections::VecDeque;
+use std::time::Instant;
 
 use crate::wire::{FnRef, JobAsk, JobKind, Value};
 
@@ -38,10 +39,34 @@ impl Chunking {
     }
 }
 
+/// Why an item failed: the one line every waiter sees and, for the item
+/// whose task raised, the worker's report of where (its source line), which
+/// the waiter prints only if the error goes uncaught.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Failure {
+    pub message: String,
+    pub detail: Option<String>,
+}
+
+impl From<String> for Failure {
+    fn from(message: String) -> Failure {
+        Failure {
+            message,
+            detail: None,
+        }
+    }
+}
+
+impl From<&str> for Failure {
+    fn from(message: &str) -> Failure {
+        Failure::from(message.to_string())
+    }
+}
+
 #[derive(Debug, PartialEq)]
 pub enum Answer {
     Value(Value),
-    Error(String),
+    Error(Failure),
     /// An `imap` has no more items.
     End,
 }
@@ -53,14 +78,21 @@ pub struct Job {
     pub kind: JobKind,
     /// The name errors start with: `pool_map`, `map`, `apply`...
     pub call: String,
-    results: Vec<Option<Result<Value, String>>>,
+    results: Vec<Option<Result<Value, Failure>>>,
     remaining: usize,
-    failed: Option<String>,
+    failed: Option<Failure>,
     /// The next item an ordered `imap` gives.
     cursor: usize,
     /// Finished items not yet given by an unordered `imap`.
     finished: VecDeque<usize>,
     given: usize,
+    /// A progress bar may be shown for it (`progress: false` says not).
+    pub progress: bool,
+    /// When it was submitted, for the progress bar's delay and rate.
+    pub started: Instant,
+    /// Somebody has asked for its results (`map`, `get`, `wait`, an `imap`
+    /// loop): only then is its progress worth showing.
+    watched: bool,
 }
 
 impl Job {
@@ -76,7 +108,26 @@ impl Job {
             cursor: 0,
             finished: VecDeque::new(),
             given: 0,
+            progress: false,
+            started: Instant::now(),
+            watched: false,
         }
+    }
+
+    pub fn with_progress(mut self, progress: bool) -> Self {
+        self.progress = progress && self.kind != JobKind::Apply;
+        self
+    }
+
+    /// How many items it has, and how many of them are finished.
+    pub fn counts(&self) -> (usize, usize) {
+        (self.results.len(), self.results.len() - self.remaining)
+    }
+
+    /// Whether its progress may be shown now: it wants a bar, somebody
+    /// waits for it, and it is not done.
+    pub fn shows_progress(&self) -> bool {
+        self.progress && self.watched && !self.is_done()
     }
 
     /// Splits `items` into the chunks workers will take: `(first index, items)`.
@@ -95,7 +146,7 @@ impl Job {
         chunks
     }
 
-    fn record(&mut self, index: usize, result: Result<Value, String>) {
+    fn record(&mut self, index: usize, result: Result<Value, Failure>) {
         if let Some(slot) = self.results.get_mut(index)
             && slot.is_none()
         {
@@ -114,28 +165,26 @@ impl Job {
         }
     }
 
-    /// Item `index` failed with `message`; the rest of its chunk (up to
-    /// `end`) was not computed.
     /// The chunk `first..end` failed at `index`: the items before it were
     /// computed but their results went with the worker, the ones after it
     /// were never started.
-    pub fn failed_at(&mut self, first: usize, index: usize, end: usize, message: String) {
+    pub fn failed_at(&mut self, first: usize, index: usize, end: usize, failure: Failure) {
+        let message = failure.message.clone();
         // The item the worker was on first: it is the job's error.
-        self.record(index, Err(message.clone()));
+        self.record(index, Err(failure));
         for earlier in first..index {
             self.record(
                 earlier,
                 Err(format!(
                     "{message} (the result of item {earlier} of the same chunk was lost with it)"
-                )),
+                )
+                .into()),
             );
         }
         for later in index + 1..end {
             self.record(
                 later,
-                Err(format!(
-                    "{message} (item {later} of the same chunk was not computed)"
-                )),
+                Err(format!("{message} (item {later} of the same chunk was not computed)").into()),
             );
         }
     }
@@ -143,7 +192,7 @@ impl Job {
     /// Fails every item without a result (the pool was terminated).
     pub fn abandon(&mut self, message: &str) {
         for index in 0..self.results.len() {
-            self.record(index, Err(message.to_string()));
+            self.record(index, Err(message.into()));
         }
     }
 
@@ -159,6 +208,7 @@ impl Job {
 
     /// The answer to `ask`, or `None` while it must wait.
     pub fn answer(&mut self, ask: JobAsk) -> Option<Answer> {
+        self.watched = true;
         match ask {
             JobAsk::Wait => self.is_done().then_some(Answer::Value(Value::Bool(true))),
             JobAsk::Get => {
@@ -290,7 +340,7 @@ mod tests {
         }
         assert_eq!(
             ordered.answer(JobAsk::Next),
-            Some(Answer::Error("boom".into()))
+            Some(Answer::Error(Failure::from("boom")))
         );
         assert_eq!(
             ordered.answer(JobAsk::Next),
@@ -299,7 +349,7 @@ mod tests {
         assert_eq!(ordered.answer(JobAsk::Next), Some(Answer::End));
         assert_eq!(
             unordered.answer(JobAsk::Next),
-            Some(Answer::Error("boom".into()))
+            Some(Answer::Error(Failure::from("boom")))
         );
         assert_eq!(unordered.answer(JobAsk::Next), Some(Answer::End));
     }
@@ -309,7 +359,10 @@ mod tests {
         let mut j = job(JobKind::Map, 6);
         j.failed_at(2, 2, 4, "bad".into());
         assert!(j.is_done());
-        assert_eq!(j.answer(JobAsk::Get), Some(Answer::Error("bad".into())));
+        assert_eq!(
+            j.answer(JobAsk::Get),
+            Some(Answer::Error(Failure::from("bad")))
+        );
         assert!(!j.successful());
     }
 }

@@ -51,7 +51,7 @@ impl Hub<'_> {
         proc.state = Lifecycle::Running { pid };
         proc.conn = Some(Conn::new(fd));
         if proc.kind != ProcKind::Main {
-            self.output.process_started(id);
+            self.output.worker_started(id);
         }
         self.by_pid.insert(pid, id);
         self.trace_started(id, pid.as_raw(), forked_at);

@@ -20,6 +20,7 @@ mod output;
 mod parking;
 mod pools;
 mod processes;
+mod progress;
 mod requests;
 mod signals;
 mod trace;
@@ -45,6 +46,7 @@ use jobs::Job;
 use output::{FlushError, Output};
 use pools::{JobId, Pool, PoolId};
 use processes::{ExitStatus, Lifecycle, Proc, ProcKind};
+use progress::Progress;
 use waits::Waits;
 
 pub use trace::TraceFile;
@@ -69,6 +71,14 @@ pub fn run(program: &Program, trace: Option<TraceFile>) -> Result<i32, HubStartE
         signals.as_fd(),
         EpollEvent::new(EpollFlags::EPOLLIN, SIGNAL_TOKEN),
     )?;
+    let progress = Progress::new(program.info.settings.progress);
+    let mut output = Output::new(
+        program.info.settings.tag_output,
+        program.info.settings.ordered_output,
+    );
+    if progress.shares_stdout() {
+        output.share_bars_with_stdout();
+    }
     let mut hub = Hub {
         program,
         pid: nix::unistd::getpid(),
@@ -85,10 +95,8 @@ pub fn run(program: &Program, trace: Option<TraceFile>) -> Result<i32, HubStartE
         jobs: HashMap::new(),
         next_pool: 0,
         next_job: 0,
-        output: Output::new(
-            program.info.settings.tag_output,
-            program.info.settings.ordered_output,
-        ),
+        output,
+        progress,
         main_status: None,
         check_stuck: false,
         trace,
@@ -121,6 +129,8 @@ struct Hub<'p> {
     next_pool: PoolId,
     next_job: JobId,
     output: Output,
+    /// The progress bars of long pool maps (stderr a terminal only).
+    progress: Progress,
     /// Set when the main script's process has ended.
     main_status: Option<ExitStatus>,
     /// Something parked forever or ended: look for a run that cannot move.
@@ -141,6 +151,7 @@ impl Hub<'_> {
     fn event_loop(&mut self) -> i32 {
         let mut events = vec![EpollEvent::empty(); 256];
         loop {
+            self.frame_progress();
             match self.output.flush(self.signals.as_fd(), None) {
                 Ok(()) => {}
                 Err(FlushError::Interrupted) => {
@@ -154,7 +165,11 @@ impl Hub<'_> {
             if let Some(code) = self.finished_code() {
                 return self.shut_down(code, true);
             }
-            let timeout = match self.waits.next_deadline() {
+            let deadline = match (self.waits.next_deadline(), self.progress.wake()) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            let timeout = match deadline {
                 None => EpollTimeout::NONE,
                 Some(at) => {
                     let ms = at.saturating_duration_since(Instant::now()).as_millis() + 1;
@@ -209,6 +224,7 @@ impl Hub<'_> {
         self.trace_run_ended();
         self.kill_all(Signal::SIGKILL);
         self.reap_all_blocking();
+        self.end_progress();
         self.output.release_all();
         let limit = (!patient).then_some(std::time::Duration::from_secs(1));
         while let Err(FlushError::Interrupted) = self.output.flush(self.signals.as_fd(), limit) {

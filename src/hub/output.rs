@@ -9,6 +9,11 @@
 //! waits in `poll` on the stream *and* the signalfd, and returns to the event
 //! loop when a signal comes. A stdout whose reader went away (`| head`) ends
 //! the run, as SIGPIPE ends other tools.
+//!
+//! The progress bars (`progress`) reach stderr through here too, as bytes
+//! kept apart from the lines: those that clear the bars are written before
+//! the lines, those that draw them again after, so a bar never lands in the
+//! middle of a line nor a line in a bar.
 
 use std::collections::BTreeMap;
 use std::io;
@@ -35,6 +40,13 @@ pub struct Output {
     ordered: bool,
     /// `--ordered-output`: each worker's lines until it ends, by creation order.
     held: BTreeMap<ProcId, Held>,
+    /// Progress-bar bytes written before the lines (they end with the bars
+    /// cleared whenever lines are waiting) ...
+    bars_before: Vec<u8>,
+    /// ... and after them: the bars drawn again.
+    bars_after: Vec<u8>,
+    /// stdout is the bars' terminal too: its lines also wait for a clear.
+    bars_share_stdout: bool,
 }
 
 #[derive(Default)]
@@ -77,10 +89,9 @@ impl Output {
         }
     }
 
-    /// A worker started: under `--ordered-output` its place in the order is
-    /// kept from now, even before it prints, so a worker made later that
-    /// ends first waits for it.
-    pub fn process_started(&mut self, who: ProcId) {
+    /// A worker started: with `--ordered-output`, the workers made after it
+    /// wait for it to end, whether or not it has printed anything yet.
+    pub fn worker_started(&mut self, who: ProcId) {
         if self.ordered {
             self.held.entry(who).or_default();
         }
@@ -110,6 +121,45 @@ impl Output {
         }
     }
 
+    /// stdout is the terminal the bars are drawn on (stderr's).
+    pub fn share_bars_with_stdout(&mut self) {
+        self.bars_share_stdout = true;
+    }
+
+    /// Whether lines wait to be written where the bars are: stderr's, and
+    /// stdout's when it is the same terminal.
+    fn lines_pending(&self) -> bool {
+        !self.stderr.is_empty() || (self.bars_share_stdout && !self.stdout.is_empty())
+    }
+
+    /// Lines wait to be written and nothing queued clears the bars before
+    /// them yet: `queue_bars_around_lines` must.
+    pub fn lines_need_clear(&self) -> bool {
+        self.lines_pending() && self.bars_after.is_empty()
+    }
+
+    /// Bar bytes are queued and not yet written.
+    pub fn bars_pending(&self) -> bool {
+        !self.bars_before.is_empty() || !self.bars_after.is_empty()
+    }
+
+    /// Bar bytes that clear the bars (`before`, written ahead of the waiting
+    /// lines) and draw them again (`after`, written once the lines are).
+    pub fn queue_bars_around_lines(&mut self, before: Vec<u8>, after: Vec<u8>) {
+        self.bars_before.extend_from_slice(&before);
+        self.bars_after.extend_from_slice(&after);
+    }
+
+    /// Bar bytes that change what the bars show: after whatever bar bytes
+    /// are already queued.
+    pub fn queue_bars(&mut self, bytes: Vec<u8>) {
+        if self.bars_after.is_empty() {
+            self.bars_before.extend_from_slice(&bytes);
+        } else {
+            self.bars_after.extend_from_slice(&bytes);
+        }
+    }
+
     /// Writes everything buffered. With `limit`, gives up (dropping what is
     /// left) once it has waited that long: for the last words at shutdown.
     pub fn flush(
@@ -118,8 +168,13 @@ impl Output {
         limit: Option<Duration>,
     ) -> Result<(), FlushError> {
         let deadline = limit.map(|l| Instant::now() + l);
+        // The bars' clear must reach the terminal before any line does.
+        write_all(2, &mut self.bars_before, signals, deadline)?;
         let out = write_all(1, &mut self.stdout, signals, deadline);
         write_all(2, &mut self.stderr, signals, deadline).ok();
+        if !self.lines_pending() {
+            write_all(2, &mut self.bars_after, signals, deadline).ok();
+        }
         out
     }
 }
@@ -225,5 +280,18 @@ mod tests {
         out.write(2, Some("Process-1"), Stream::Stdout, "a2\n");
         out.process_ended(2);
         assert_eq!(out.stdout, b"main\na1\na2\nb1\nb2\n");
+    }
+
+    #[test]
+    fn a_worker_that_has_not_printed_yet_still_comes_first() {
+        let mut out = Output::new(false, true);
+        out.worker_started(2);
+        out.worker_started(3);
+        out.write(3, Some("Process-2"), Stream::Stdout, "b\n");
+        out.process_ended(3);
+        assert_eq!(out.stdout, b"");
+        out.write(2, Some("Process-1"), Stream::Stdout, "a\n");
+        out.process_ended(2);
+        assert_eq!(out.stdout, b"a\nb\n");
     }
 }

@@ -12,7 +12,7 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use nix::errno::Errno;
 use nix::sys::signal::Signal;
 
-use super::jobs::{Answer, Chunking, Job};
+use super::jobs::{Answer, Chunking, Failure, Job};
 use super::processes::{ExitStatus, Lifecycle, Proc, ProcKind};
 use super::waits::WaitKey;
 use super::{Hub, HubResult, invalid};
@@ -20,8 +20,8 @@ use crate::interpreter::Role;
 use crate::shm::ProgressSlot;
 use crate::wire::WorkerSetup;
 use crate::wire::{
-    ErrorKind, FnRef, Globals, HubError, JobAsk, JobKind, JobSpec, PoolControl, PoolTask, ProcId,
-    Reply, TaskReport, Value,
+    ErrorKind, Globals, HubError, JobAsk, JobKind, JobSpec, PoolControl, PoolTask, ProcId, Reply,
+    TaskReport, Value,
 };
 
 pub type PoolId = u64;
@@ -228,7 +228,8 @@ impl Hub<'_> {
             spec.kind,
             spec.call,
             spec.items.len(),
-        );
+        )
+        .with_progress(spec.progress);
         self.jobs.insert(job_id, (pool_id, job));
         let pool = self.pools.get_mut(&pool_id).expect("checked above");
         for (first, items) in Job::chunks(spec.items, chunking) {
@@ -374,6 +375,7 @@ impl Hub<'_> {
                 index,
                 message,
                 results,
+                detail,
             } => {
                 job.succeeded(held.first, results);
                 let what = match job.kind {
@@ -382,7 +384,8 @@ impl Hub<'_> {
                 };
                 let message = format!("{}:{what} failed in {label}: {message}", job.call);
                 // The worker reported every result before `index`.
-                job.failed_at(index, index, held.first + held.count, message);
+                let failure = Failure { message, detail };
+                job.failed_at(index, index, held.first + held.count, failure);
             }
         }
         self.job_changed(held.job);
@@ -612,7 +615,7 @@ impl Hub<'_> {
                 job.call,
                 status.describe()
             );
-            job.failed_at(first, index, end, message);
+            job.failed_at(first, index, end, message.into());
             self.job_changed(job_id);
         }
         if !state.is_terminated() && give_up {
@@ -659,18 +662,16 @@ impl Hub<'_> {
     pub(super) fn pool_map(
         &mut self,
         from: ProcId,
-        target: FnRef,
-        items: Vec<Value>,
+        spec: JobSpec,
         workers: usize,
-        chunksize: usize,
         globals: Globals,
     ) {
-        if items.is_empty() {
+        if spec.items.is_empty() {
             return self.reply(from, Reply::Value(Value::Array(Vec::new())));
         }
-        let size = match Chunking::of(chunksize, workers) {
-            Chunking::Fixed(n) => workers.max(1).min(items.len().div_ceil(n)),
-            Chunking::Guided { .. } => workers.max(1).min(items.len()),
+        let size = match Chunking::of(spec.chunksize, workers) {
+            Chunking::Fixed(n) => workers.max(1).min(spec.items.len().div_ceil(n)),
+            Chunking::Guided { .. } => workers.max(1).min(spec.items.len()),
         };
         let setup = WorkerSetup {
             initializer: None,
@@ -679,14 +680,6 @@ impl Hub<'_> {
         let pool_id = match self.pool_new(from, size, None, setup, true) {
             Ok(id) => id,
             Err(e) => return self.reply(from, Reply::Error(e)),
-        };
-        let spec = JobSpec {
-            target,
-            items,
-            chunksize,
-            kind: JobKind::Map,
-            spread: false,
-            call: "pool_map".into(),
         };
         match self.pool_submit(pool_id, spec) {
             Ok(Reply::Int(job)) => self.job_ask(from, job as JobId, JobAsk::Get, None),
@@ -727,10 +720,17 @@ impl Hub<'_> {
 fn answer_reply(answer: Answer) -> Reply {
     match answer {
         Answer::Value(v) => Reply::Value(v),
-        Answer::Error(e) if e.starts_with("Terminated") => {
-            Reply::Error(HubError::new(ErrorKind::Terminated, e))
+        Answer::Error(Failure { message, detail }) => {
+            let kind = match message.starts_with("Terminated") {
+                true => ErrorKind::Terminated,
+                false => ErrorKind::Pool,
+            };
+            Reply::Error(HubError {
+                kind,
+                message,
+                detail,
+            })
         }
-        Answer::Error(e) => Reply::Error(HubError::new(ErrorKind::Pool, e)),
         Answer::End => Reply::Stop,
     }
 }

@@ -9,7 +9,7 @@ use super::waits::WaitKey;
 use super::{Hub, HubResult};
 use crate::store::{Applied, Outcome};
 use crate::wire::WorkerSetup;
-use crate::wire::{Handle, NewObject, ObjectId, Op, ProcId, Reply, Request};
+use crate::wire::{Handle, JobKind, JobSpec, NewObject, ObjectId, Op, ProcId, Reply, Request};
 
 impl Hub<'_> {
     pub(super) fn dispatch(&mut self, from: ProcId, request: Request) {
@@ -54,8 +54,18 @@ impl Hub<'_> {
                 workers,
                 chunksize,
                 globals,
+                progress,
             } => {
-                return self.pool_map(from, target, items, workers, chunksize, globals);
+                let job = JobSpec {
+                    target,
+                    items,
+                    chunksize,
+                    kind: JobKind::Map,
+                    spread: false,
+                    call: "pool_map".into(),
+                    progress,
+                };
+                return self.pool_map(from, job, workers, globals);
             }
             Request::PoolNext { report } => return self.pool_next(from, report),
             Request::PoolAhead { max } => return self.pool_ahead(from, max),

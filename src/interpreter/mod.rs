@@ -10,7 +10,7 @@ use std::os::fd::{FromRawFd, OwnedFd};
 use rhai::{Dynamic, Engine, EvalAltResult, INT, NativeCallContext, Scope};
 
 use crate::client;
-use crate::diagnostics;
+use crate::diagnostics::{self, Code, ItemNote};
 use crate::script::{
     Program, RunSettings, StartMethod, WORKER_ENTRY, from_wire, functions_of, prelude,
     take_exit_request, to_wire,
@@ -130,11 +130,15 @@ pub fn run_launched() -> i32 {
         tag_output: false,
         ordered_output: false,
         trace: script.trace,
+        progress: false,
     };
     let program = match crate::script::load(&script.source, script.path.clone(), settings) {
         Ok(program) => program,
         Err(e) => {
-            eprintln!("{}", diagnostics::parse_error(&script.path, &e));
+            eprintln!(
+                "{}",
+                diagnostics::parse_error(&script.path, &script.source, &e)
+            );
             return 2;
         }
     };
@@ -372,7 +376,7 @@ fn run_process(context: &NativeCallContext, name: &str, target: &FnRef, args: Ve
         }
         Err(e) => {
             let message = worker_error(name, &e);
-            stderr_line(message.clone());
+            stderr_line(diagnostics::explained(message.clone(), &e, Code::Prelude));
             Outcome::Failed(message)
         }
     };
@@ -394,10 +398,8 @@ fn run_pool_worker(
         }
         if let Err(e) = result {
             let name = crate::script::process_name();
-            stderr_line(format!(
-                "{}: its initializer failed",
-                worker_error(&name, &e)
-            ));
+            let line = format!("{}: its initializer failed", worker_error(&name, &e));
+            stderr_line(diagnostics::explained(line, &e, Code::Prelude));
             return 1;
         }
     }
@@ -470,6 +472,7 @@ fn run_task(
     for (offset, item) in task.items.into_iter().enumerate() {
         let index = task.first + offset;
         progress.record(index);
+        let note = ItemNote::of(&item);
         let args = match (task.spread, from_wire(item)) {
             (true, args) if args.is_array() => args.into_array().unwrap_or_default(),
             (_, item) => vec![item],
@@ -478,21 +481,30 @@ fn run_task(
         if let Some(code) = take_exit_request() {
             return Err(code);
         }
-        let failure = match result.map(|v| to_wire(&v)) {
+        let (failure, detail) = match result.map(|v| to_wire(&v)) {
             Ok(Ok(value)) => {
                 results.push(value);
                 continue;
             }
-            Ok(Err(unsendable)) => format!("its result: {unsendable}"),
+            Ok(Err(unsendable)) => (format!("its result: {unsendable}"), None),
             Err(e) => {
                 let (message, position) = diagnostics::root_cause(&e);
-                diagnostics::with_position(&message, position)
+                let me = format!(
+                    "{} (pid {})",
+                    crate::script::process_name(),
+                    std::process::id()
+                );
+                (
+                    diagnostics::with_position(&message, position),
+                    diagnostics::task_report(&me, index, note, &e),
+                )
             }
         };
         return Ok(TaskReport::Failed {
             index,
             message: failure,
             results,
+            detail,
         });
     }
     Ok(TaskReport::Done { results })

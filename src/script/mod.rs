@@ -39,7 +39,7 @@ pub use modules::functions_of;
 pub use system::{process_name, set_identity, take_exit_request, write_output};
 
 use crate::client::ClientError;
-use crate::wire::FnRef;
+use crate::wire::{FnRef, HubError};
 
 /// What the interpreters run: the engine, the compiled script, the options.
 pub struct Program {
@@ -71,6 +71,8 @@ pub struct RunSettings {
     pub ordered_output: bool,
     /// `--trace`: interpreters record their spans and send them to the hub.
     pub trace: bool,
+    /// Progress bars for long pool maps may be shown (not `--no-progress`).
+    pub progress: bool,
 }
 
 /// The script and run settings, readable from inside native functions.
@@ -91,12 +93,20 @@ thread_local! {
 
 /// The running script; set in the hub before any interpreter is forked.
 pub fn script() -> Rc<ScriptInfo> {
-    SCRIPT
-        .with(|s| s.borrow().clone())
-        .expect("the script is set before interpreters start")
+    try_script().expect("the script is set before interpreters start")
+}
+
+/// The running script, if one is loaded (not in `mphost check`).
+pub fn try_script() -> Option<Rc<ScriptInfo>> {
+    SCRIPT.with(|s| s.borrow().clone())
 }
 
 impl ScriptInfo {
+    /// Whether the script itself defines a function (or closure) `name`.
+    pub fn defines(&self, name: &str) -> bool {
+        self.functions.contains_key(name)
+    }
+
     /// Checks that `target` names a script function taking `args` more values.
     pub fn check_target(
         &self,
@@ -203,6 +213,16 @@ pub fn script_error(message: impl Into<String>) -> Box<EvalAltResult> {
 
 impl From<ClientError> for Box<EvalAltResult> {
     fn from(e: ClientError) -> Self {
+        // A pool task's error: the worker's report of it is printed only if
+        // this error goes uncaught.
+        if let ClientError::Hub(HubError {
+            message,
+            detail: Some(report),
+            ..
+        }) = &e
+        {
+            crate::diagnostics::remember_remote(message, report);
+        }
         script_error(e.to_string())
     }
 }

@@ -1,7 +1,9 @@
 //! `Pool`: `pool()`, `pool(n)`, `pool(#{workers, max_tasks_per_child,
-//! initializer, initargs})` and its methods, and `pool_map(f, items [,
-//! workers | #{workers, chunksize}])`, the one-call form (a temporary pool in
-//! the hub). Jobs answer as `AsyncResult`s and `imap` iterators (`jobs.rs`).
+//! initializer, initargs, progress})` and its methods, and `pool_map(f,
+//! items [, workers] [, #{workers, chunksize, progress}])`, the one-call form
+//! (a temporary pool in the hub). Jobs answer as `AsyncResult`s and `imap`
+//! iterators (`jobs.rs`). `progress: false` keeps the hub from showing a
+//! progress bar for a call (or, on a pool, for all its calls).
 
 use std::ops::{Range, RangeInclusive};
 use std::rc::Rc;
@@ -26,6 +28,8 @@ const MAX_WORKERS: INT = 4096;
 pub struct PoolHandle {
     pub id: u64,
     pub size: usize,
+    /// Whether its jobs may show a progress bar unless a call says otherwise.
+    progress: bool,
     _token: Rc<PoolToken>,
 }
 
@@ -54,26 +58,63 @@ fn positive(call: &str, name: &str, value: &Dynamic) -> Result<usize> {
     }
 }
 
+fn flag(call: &str, name: &str, value: &Dynamic) -> Result<bool> {
+    value
+        .as_bool()
+        .map_err(|t| script_error(format!("{call}: {name} must be true or false, not {t}")))
+}
+
 fn values(call: &str, items: &Array) -> Result<Vec<Value>> {
     items.iter().map(|v| sendable(call, v)).collect()
+}
+
+/// What a map call's options map may set; 0 for `chunksize` is the default.
+#[derive(Clone, Copy)]
+struct MapOptions {
+    workers: usize,
+    chunksize: usize,
+    progress: bool,
+}
+
+impl MapOptions {
+    /// `options` applied over `self`; `known` are the keys `call` takes.
+    fn read(mut self, call: &str, known: &[&str], options: &Map) -> Result<MapOptions> {
+        for (key, value) in options {
+            match key.as_str() {
+                "workers" if known.contains(&"workers") => {
+                    self.workers = positive(call, "workers", value)?
+                }
+                "chunksize" => self.chunksize = positive(call, "chunksize", value)?,
+                "progress" => self.progress = flag(call, "progress", value)?,
+                other => {
+                    return Err(script_error(format!(
+                        "{call}: unknown option '{other}' (known: {})",
+                        known.join(", ")
+                    )));
+                }
+            }
+        }
+        Ok(self)
+    }
 }
 
 fn pool_map(
     context: &NativeCallContext,
     f: &FnPtr,
     items: Array,
-    workers: usize,
-    chunksize: usize,
+    options: MapOptions,
 ) -> Result<Array> {
     let target = target("pool_map", f, 1)?;
     let items = values("pool_map", &items)?;
     let request = Request::PoolMap {
         target,
         items,
-        workers,
-        chunksize,
+        workers: options.workers,
+        chunksize: options.chunksize,
         globals: capture_native(context),
+        progress: options.progress,
     };
+    let workers = options.workers;
     let on = || format!("{workers} workers");
     match blocking("pool_map", on, || client::call(&request))? {
         Reply::Value(v) => Ok(from_wire(v).into_array().unwrap_or_default()),
@@ -84,9 +125,11 @@ fn pool_map(
 fn new_pool(context: &NativeCallContext, workers: usize, options: &Map) -> Result<PoolHandle> {
     let mut workers = workers;
     let (mut max_tasks, mut initializer, mut initargs) = (None, None, Array::new());
+    let mut progress = true;
     for (key, value) in options {
         match key.as_str() {
             "workers" => workers = positive("pool", "workers", value)?,
+            "progress" => progress = flag("pool", "progress", value)?,
             "max_tasks_per_child" => {
                 max_tasks = Some(positive("pool", "max_tasks_per_child", value)? as u64)
             }
@@ -105,7 +148,7 @@ fn new_pool(context: &NativeCallContext, workers: usize, options: &Map) -> Resul
             }
             other => {
                 return Err(script_error(format!(
-                    "pool: unknown option '{other}' (known: workers, max_tasks_per_child, initializer, initargs)"
+                    "pool: unknown option '{other}' (known: workers, max_tasks_per_child, initializer, initargs, progress)"
                 )));
             }
         }
@@ -125,6 +168,7 @@ fn new_pool(context: &NativeCallContext, workers: usize, options: &Map) -> Resul
         Reply::Int(id) => Ok(PoolHandle {
             id: id as u64,
             size: workers,
+            progress,
             _token: Rc::new(PoolToken(id as u64)),
         }),
         other => Ok(unexpected(other)?),
@@ -132,16 +176,17 @@ fn new_pool(context: &NativeCallContext, workers: usize, options: &Map) -> Resul
 }
 
 impl PoolHandle {
-    /// Queues a job: `f` over `items` (each an argument array when `spread`).
+    /// Queues a job of method `m`: `f` over `items` (each an argument array
+    /// when `m.spread`).
     fn submit(
         &self,
-        call: &str,
+        m: &MapMethod,
         f: &FnPtr,
         items: &Array,
-        spread: bool,
-        kind: JobKind,
         chunksize: usize,
+        progress: bool,
     ) -> Result<u64> {
+        let (call, spread) = (m.name, m.spread);
         let mut arity = 1;
         if spread {
             for item in items {
@@ -164,9 +209,10 @@ impl PoolHandle {
             target,
             items: values(call, items)?,
             chunksize,
-            kind,
+            kind: m.kind,
             spread,
             call: call.to_string(),
+            progress: progress && self.progress,
         };
         match client::call(&Request::PoolSubmit {
             pool: self.id,
@@ -248,6 +294,10 @@ const MAP_METHODS: &[MapMethod] = &[
     ),
 ];
 
+/// `apply` and `apply_async`: one call, its arguments the one item.
+const APPLY: MapMethod = method("apply", true, JobKind::Apply, Delivery::Wait, 1);
+const APPLY_ASYNC: MapMethod = method("apply_async", true, JobKind::Apply, Delivery::Async, 1);
+
 impl MapMethod {
     fn run(
         &self,
@@ -255,8 +305,9 @@ impl MapMethod {
         f: &FnPtr,
         items: &Array,
         chunksize: usize,
+        progress: bool,
     ) -> Result<Dynamic> {
-        let job = pool.submit(self.name, f, items, self.spread, self.kind, chunksize)?;
+        let job = pool.submit(self, f, items, chunksize, progress)?;
         match self.delivery {
             Delivery::Wait => blocking(
                 self.name,
@@ -269,39 +320,85 @@ impl MapMethod {
     }
 }
 
-/// `pool_map(f, range)` and `pool_map(f, range, workers)`.
+/// The keys `pool_map`'s options map takes.
+const POOL_MAP_KEYS: &[&str] = &["workers", "chunksize", "progress"];
+
+/// `pool_map(f, items)`, `pool_map(f, items, workers)`, `pool_map(f, items,
+/// #{...})` and `pool_map(f, items, workers, #{...})` for items given as `I`
+/// (an array, or a range of integers).
 fn register_pool_map_over<I: IntoItems>(engine: &mut Engine) {
+    fn defaults() -> MapOptions {
+        MapOptions {
+            workers: script().settings.workers,
+            chunksize: 0,
+            progress: true,
+        }
+    }
+    fn with_workers(workers: INT) -> Result<MapOptions> {
+        let workers = positive("pool_map", "workers", &Dynamic::from_int(workers))?;
+        Ok(MapOptions {
+            workers,
+            ..defaults()
+        })
+    }
     engine.register_fn(
         "pool_map",
         |context: NativeCallContext, f: FnPtr, items: I| {
-            pool_map(
-                &context,
-                &f,
-                items.into_items(),
-                script().settings.workers,
-                0,
-            )
+            pool_map(&context, &f, items.into_items(), defaults())
         },
     );
     engine.register_fn(
         "pool_map",
         |context: NativeCallContext, f: FnPtr, items: I, workers: INT| {
-            let workers = positive("pool_map", "workers", &Dynamic::from_int(workers))?;
-            pool_map(&context, &f, items.into_items(), workers, 0)
+            pool_map(&context, &f, items.into_items(), with_workers(workers)?)
+        },
+    );
+    engine.register_fn(
+        "pool_map",
+        |context: NativeCallContext, f: FnPtr, items: I, options: Map| {
+            let options = defaults().read("pool_map", POOL_MAP_KEYS, &options)?;
+            pool_map(&context, &f, items.into_items(), options)
+        },
+    );
+    engine.register_fn(
+        "pool_map",
+        |context: NativeCallContext, f: FnPtr, items: I, workers: INT, options: Map| {
+            let options = with_workers(workers)?.read("pool_map", POOL_MAP_KEYS, &options)?;
+            pool_map(&context, &f, items.into_items(), options)
         },
     );
 }
 
-/// Registers `m.name(f, items)` and `m.name(f, items, chunksize)` for items
-/// given as `I` (an array, or a range of integers).
+/// Registers `m.name(f, items)`, `m.name(f, items, chunksize)` and
+/// `m.name(f, items, #{chunksize, progress})` for items given as `I` (an
+/// array, or a range of integers).
 fn register_map_method<I: IntoItems>(engine: &mut Engine, m: MapMethod) {
     engine.register_fn(m.name, move |p: &mut PoolHandle, f: FnPtr, items: I| {
-        m.run(p, &f, &items.into_items(), m.default_chunksize)
+        m.run(p, &f, &items.into_items(), m.default_chunksize, true)
     });
     engine.register_fn(
         m.name,
         move |p: &mut PoolHandle, f: FnPtr, items: I, chunksize: INT| {
-            m.run(p, &f, &items.into_items(), chunk_arg(m.name, chunksize)?)
+            let chunksize = chunk_arg(m.name, chunksize)?;
+            m.run(p, &f, &items.into_items(), chunksize, true)
+        },
+    );
+    engine.register_fn(
+        m.name,
+        move |p: &mut PoolHandle, f: FnPtr, items: I, options: Map| {
+            let base = MapOptions {
+                workers: p.size,
+                chunksize: m.default_chunksize,
+                progress: true,
+            };
+            let options = base.read(m.name, &["chunksize", "progress"], &options)?;
+            m.run(
+                p,
+                &f,
+                &items.into_items(),
+                options.chunksize,
+                options.progress,
+            )
         },
     );
 }
@@ -334,39 +431,7 @@ fn chunk_arg(call: &str, chunksize: INT) -> Result<usize> {
 }
 
 pub fn register(engine: &mut Engine) {
-    engine.register_fn(
-        "pool_map",
-        |context: NativeCallContext, f: FnPtr, items: Array| {
-            pool_map(&context, &f, items, script().settings.workers, 0)
-        },
-    );
-    engine.register_fn(
-        "pool_map",
-        |context: NativeCallContext, f: FnPtr, items: Array, workers: INT| {
-            let workers = positive("pool_map", "workers", &Dynamic::from_int(workers))?;
-            pool_map(&context, &f, items, workers, 0)
-        },
-    );
-    engine.register_fn(
-        "pool_map",
-        |context: NativeCallContext, f: FnPtr, items: Array, options: Map| {
-            let mut workers = script().settings.workers;
-            let mut chunksize = 0;
-            for (key, value) in &options {
-                match key.as_str() {
-                    "workers" => workers = positive("pool_map", "workers", value)?,
-                    "chunksize" => chunksize = positive("pool_map", "chunksize", value)?,
-                    other => {
-                        return Err(script_error(format!(
-                            "pool_map: unknown option '{other}' (known: workers, chunksize)"
-                        )));
-                    }
-                }
-            }
-            pool_map(&context, &f, items, workers, chunksize)
-        },
-    );
-
+    register_pool_map_over::<Array>(engine);
     register_pool_map_over::<Range<INT>>(engine);
     register_pool_map_over::<RangeInclusive<INT>>(engine);
 
@@ -387,15 +452,12 @@ pub fn register(engine: &mut Engine) {
         register_map_method::<Range<INT>>(engine, *method);
         register_map_method::<RangeInclusive<INT>>(engine, *method);
     }
+    // One call, so no progress bar.
     let apply = |p: &PoolHandle, f: &FnPtr, args: Array| {
-        let items = vec![Dynamic::from_array(args)];
-        p.submit("apply", f, &items, true, JobKind::Apply, 1)
-            .and_then(|job| blocking("apply", || p.label(), || AsyncResult::new(job).get(None)))
+        APPLY.run(p, f, &vec![Dynamic::from_array(args)], 1, false)
     };
     let apply_async = |p: &PoolHandle, f: &FnPtr, args: Array| {
-        let items = vec![Dynamic::from_array(args)];
-        p.submit("apply_async", f, &items, true, JobKind::Apply, 1)
-            .map(AsyncResult::new)
+        APPLY_ASYNC.run(p, f, &vec![Dynamic::from_array(args)], 1, false)
     };
     engine.register_fn("apply", move |p: &mut PoolHandle, f: FnPtr, args: Array| {
         apply(p, &f, args)

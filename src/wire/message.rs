@@ -72,6 +72,8 @@ pub enum Request {
         workers: usize,
         chunksize: usize,
         globals: Globals,
+        /// A progress bar may be shown while it runs (`progress: false` says not).
+        progress: bool,
     },
     /// From a pool worker: the report on its last task (if any), and a request for the next.
     PoolNext {
@@ -163,6 +165,9 @@ pub enum TaskReport {
         index: usize,
         message: String,
         results: Vec<Value>,
+        /// The worker's report of where it happened, for an uncaught error
+        /// (`diagnostics::task_report`).
+        detail: Option<String>,
     },
 }
 
@@ -189,6 +194,8 @@ pub struct JobSpec {
     pub spread: bool,
     /// The name its errors start with.
     pub call: String,
+    /// A progress bar may be shown while somebody waits for it.
+    pub progress: bool,
 }
 
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
@@ -284,6 +291,10 @@ pub enum ErrorKind {
 pub struct HubError {
     pub kind: ErrorKind,
     pub message: String,
+    /// For a pool task's error: the worker's report of where it happened
+    /// (its source line, the item), printed below the message if the error
+    /// goes uncaught.
+    pub detail: Option<String>,
 }
 
 impl HubError {
@@ -291,6 +302,7 @@ impl HubError {
         HubError {
             kind,
             message: message.into(),
+            detail: None,
         }
     }
 }

@@ -269,3 +269,56 @@ pub fn children_of(pid: i32) -> Vec<i32> {
     }
     kids
 }
+
+/// The report of an uncaught error in the main script, as on stderr: its
+/// first line is the whole message, `FILE:LINE:COL: message`, then come the
+/// source line (`   3 | let x = foo(;`) and a caret under the column
+/// (`     |             ^`). Checks that shape, that the source line is the
+/// one named and the caret is under the column named (for a source line
+/// without tabs), and that nothing else follows; returns the first line.
+pub fn error_report(stderr: &str) -> String {
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(
+        lines.len(),
+        3,
+        "a message, a source line, a caret:\n{stderr}"
+    );
+    assert!(
+        !stderr.contains("panicked") && !stderr.contains("RUST_BACKTRACE"),
+        "{stderr}"
+    );
+    let (line, column) =
+        file_position(lines[0]).unwrap_or_else(|| panic!("no FILE:LINE:COL: in {:?}", lines[0]));
+    assert_caret(&lines[1..], line, column, stderr);
+    lines[0].to_string()
+}
+
+/// The `LINE:COL` of a `FILE:LINE:COL: message` line.
+pub fn file_position(first: &str) -> Option<(usize, usize)> {
+    let mut parts = first.split(':');
+    while let Some(part) = parts.next() {
+        if let Ok(line) = part.parse::<usize>() {
+            let column = parts.next()?.parse::<usize>().ok()?;
+            return Some((line, column));
+        }
+    }
+    None
+}
+
+/// Checks a source line and caret pair: `{line:>4} | text` over
+/// `     | ` and the caret under `column` (1-based, in characters).
+pub fn assert_caret(pair: &[&str], line: usize, column: usize, whole: &str) {
+    let [source, caret] = pair else {
+        panic!("no source line and caret in:\n{whole}");
+    };
+    let gutter = format!("{line:>4} | ");
+    assert!(source.starts_with(&gutter), "source line {line}:\n{whole}");
+    let bar = caret.find("| ").expect("a caret line starts with a gutter");
+    assert_eq!(bar, gutter.len() - 2, "the gutters line up:\n{whole}");
+    let under = caret[bar + 2..].chars().count();
+    assert!(caret.ends_with('^'), "a caret:\n{whole}");
+    assert_eq!(
+        under, column,
+        "the caret is under column {column}:\n{whole}"
+    );
+}

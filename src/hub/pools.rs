@@ -17,7 +17,7 @@ use super::processes::{ExitStatus, Lifecycle, Proc, ProcKind};
 use super::waits::WaitKey;
 use super::{Hub, HubResult, invalid};
 use crate::interpreter::Role;
-use crate::shm::ProgressSlot;
+use crate::shm::{ProgressSlot, job_tag};
 use crate::wire::WorkerSetup;
 use crate::wire::{
     ErrorKind, Globals, HubError, JobAsk, JobKind, JobSpec, PoolControl, PoolTask, ProcId, Reply,
@@ -99,20 +99,25 @@ impl PoolState {
 impl Pool {
     /// What a dead worker leaves: the item it was computing (exact from its
     /// progress slot, else the first of its oldest chunk), as `(job, first
-    /// of its chunk, item, end of its chunk)`; and the chunks after that one,
-    /// not started, which go back to the front of the queue.
+    /// of its chunk, item, end of its chunk)`; and the other chunks it held,
+    /// which go back to the front of the queue unless they are of that job.
     fn take_lost(&mut self, worker: ProcId) -> Option<(JobId, usize, usize, usize)> {
         let mut held = self.held.remove(&worker).filter(|h| !h.is_empty())?;
         let started = self.progress.get(&worker).and_then(ProgressSlot::read);
         let running = started
-            .and_then(|i| {
-                held.iter()
-                    .position(|h| (h.first..h.first + h.count).contains(&i))
+            .and_then(|(job, i)| {
+                held.iter().position(|h| {
+                    job_tag(h.job) == job && (h.first..h.first + h.count).contains(&i)
+                })
             })
             .unwrap_or(0);
+        let started = started.map(|(_, i)| i);
         let later: Vec<Held> = held.drain(running + 1..).collect();
         let lost = held.pop_back()?;
-        for chunk in later.into_iter().rev() {
+        // A worker reports each chunk before it starts the next, so none
+        // is left before the lost one but one it finished as it died.
+        let unreported = held.into_iter();
+        for chunk in unreported.chain(later).rev() {
             if let Some(items) = chunk.items.filter(|_| chunk.job != lost.job) {
                 self.chunks.push_front(Chunk {
                     job: chunk.job,
@@ -299,6 +304,7 @@ impl Hub<'_> {
                 items: keep.then(|| chunk.items.clone()),
             });
             return Some(Reply::Task(PoolTask {
+                job: chunk.job,
                 target: job.target.clone(),
                 first: chunk.first,
                 items: chunk.items,

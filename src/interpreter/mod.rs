@@ -405,16 +405,21 @@ fn run_pool_worker(
     }
     // When chunks are quick, the worker fetches the next few while it
     // computes (`PoolAhead`), so it does not wait for the hub between
-    // chunks; each report then goes one-way, before the next chunk starts.
-    // After a slow chunk it fetches none: the hub's round trip is then small
-    // beside the work, and chunks held ahead could wait behind a slow one
-    // while another worker idles.
+    // chunks; each report then goes one-way before the next chunk starts
+    // (held back longer, a quick chunk's result would wait behind a slow
+    // one: a progress bar or an `imap` would lag). After a slow chunk it
+    // fetches none: the hub's round trip is then small beside the work, and
+    // chunks held ahead could wait behind a slow one while another idles.
     const QUICK: std::time::Duration = std::time::Duration::from_millis(1);
     const AHEAD: u32 = 8;
-    let mut report = None;
+    let mut finished: Option<TaskReport> = None;
     let mut in_hand = std::collections::VecDeque::new();
     let mut asked = false;
     let mut quick = false;
+    let send_report = |finished: &mut Option<TaskReport>| match finished.take() {
+        Some(report) => client::send_hint(&Request::PoolReport { report }).is_ok(),
+        None => true,
+    };
     loop {
         if in_hand.is_empty() && std::mem::take(&mut asked) {
             match client::take_ahead() {
@@ -425,16 +430,19 @@ fn run_pool_worker(
         let mut task = match in_hand.pop_front() {
             Some(task) => task,
             None => {
+                // Nothing in hand: the report goes with the request.
+                let report = finished.take();
                 // Sent with the request: an idle worker may wait there until killed.
                 trace::flush_with_next_call();
-                match client::call(&Request::PoolNext {
-                    report: report.take(),
-                }) {
+                match client::call(&Request::PoolNext { report }) {
                     Ok(Reply::Task(task)) => task,
                     _ => return 0,
                 }
             }
         };
+        if !send_report(&mut finished) {
+            return 0;
+        }
         if quick && !asked && in_hand.len() < AHEAD as usize / 2 {
             let max = AHEAD - in_hand.len() as u32;
             asked = client::send_ahead(&Request::PoolAhead { max }).is_ok();
@@ -453,11 +461,7 @@ fn run_pool_worker(
             Err(code) => return code,
         };
         quick = started.elapsed() < QUICK;
-        if in_hand.is_empty() && !asked {
-            report = Some(done);
-        } else if client::send_hint(&Request::PoolReport { report: done }).is_err() {
-            return 0;
-        }
+        finished = Some(done);
     }
 }
 
@@ -471,7 +475,7 @@ fn run_task(
     let callee = Callee::new(&task.target);
     for (offset, item) in task.items.into_iter().enumerate() {
         let index = task.first + offset;
-        progress.record(index);
+        progress.record(task.job, index);
         let note = ItemNote::of(&item);
         let args = match (task.spread, from_wire(item)) {
             (true, args) if args.is_array() => args.into_array().unwrap_or_default(),

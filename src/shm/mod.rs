@@ -22,7 +22,7 @@ pub mod ring;
 
 pub use arena::{Arena, Slots};
 pub use lock_word::{LockWord, Released, SharedWord};
-pub use progress::{ProgressSlot, ProgressWriter};
+pub use progress::{ProgressSlot, ProgressWriter, job_tag};
 
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};

@@ -14,6 +14,16 @@ use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 const SLOT_LEN: usize = std::mem::size_of::<AtomicU64>();
+/// The word holds the item's index (plus one, 0 meaning none) in its low 40
+/// bits and the low 24 bits of its job's id above them, so chunks of two
+/// jobs with the same item numbers are told apart.
+const INDEX_BITS: u32 = 40;
+const INDEX_MASK: u64 = (1 << INDEX_BITS) - 1;
+
+/// The part of a job's id a progress word keeps.
+pub fn job_tag(job: u64) -> u64 {
+    job & ((1 << (64 - INDEX_BITS)) - 1)
+}
 
 /// The hub's handle on one slot; unmapped when dropped.
 pub struct ProgressSlot {
@@ -48,11 +58,13 @@ impl ProgressSlot {
         }
     }
 
-    /// The index of the item the child last started, if any.
-    pub fn read(&self) -> Option<usize> {
+    /// The item the child last started, if any: its job (the low 24 bits
+    /// of the job's id) and its index.
+    pub fn read(&self) -> Option<(u64, usize)> {
         // SAFETY: the mapping lives as long as `self`.
         let value = unsafe { self.word.as_ref() }.load(Ordering::Acquire);
-        value.checked_sub(1).map(|i| i as usize)
+        let index = (value & INDEX_MASK).checked_sub(1)?;
+        Some((value >> INDEX_BITS, index as usize))
     }
 }
 
@@ -75,9 +87,11 @@ impl ProgressWriter {
         self.fd
     }
 
-    pub fn record(&self, index: usize) {
+    /// Records that item `index` of job `job` starts.
+    pub fn record(&self, job: u64, index: usize) {
+        let word = (job_tag(job) << INDEX_BITS) | ((index as u64 + 1) & INDEX_MASK);
         // SAFETY: the child inherited the mapping at fork and never unmaps it.
-        unsafe { self.word.as_ref() }.store(index as u64 + 1, Ordering::Release);
+        unsafe { self.word.as_ref() }.store(word, Ordering::Release);
     }
 }
 
@@ -89,9 +103,11 @@ mod tests {
     fn a_write_is_seen_through_the_slot() {
         let slot = ProgressSlot::new().unwrap();
         assert_eq!(slot.read(), None);
-        slot.writer().record(0);
-        assert_eq!(slot.read(), Some(0));
-        slot.writer().record(41);
-        assert_eq!(slot.read(), Some(41));
+        slot.writer().record(1, 0);
+        assert_eq!(slot.read(), Some((1, 0)));
+        slot.writer().record(7, 41);
+        assert_eq!(slot.read(), Some((7, 41)));
+        slot.writer().record((1 << 24) + 3, 5);
+        assert_eq!(slot.read(), Some((3, 5)), "the job's low 24 bits");
     }
 }

@@ -174,6 +174,9 @@ pub enum TaskReport {
 /// One chunk of a pool map: call `target` on each item; `first` is the index of `items[0]`.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 pub struct PoolTask {
+    /// The job the chunk belongs to: a worker sends the reports on its
+    /// chunks of one job together, and those of a job before the next's.
+    pub job: u64,
     pub target: FnRef,
     pub first: usize,
     pub items: Vec<Value>,

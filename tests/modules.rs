@@ -167,3 +167,44 @@ fn an_import_without_a_name_does_not_stop_workers() {
     );
     assert_eq!(lines, ["[2, 4, 6]", "8"]);
 }
+
+#[test]
+fn an_import_cycle_is_an_error_at_the_import_not_a_stack_overflow() {
+    // `a` and `b` import each other: the second import of `a` is refused.
+    let r = run_in_folder(
+        "import \"a\" as a;\nprint(a::f());",
+        &[
+            ("a.rhai", "import \"b\" as b;\nfn f() { 1 }"),
+            ("b.rhai", "import \"a\" as a;\nfn g() { 2 }"),
+        ],
+    );
+    assert_eq!(r.code, Some(1), "{r:?}");
+    let first = r.stderr.lines().next().unwrap_or_default();
+    assert!(
+        first.contains("import \"a\": ")
+            && first.contains("is already being loaded (an import cycle)"),
+        "{}",
+        r.stderr
+    );
+    assert!(!r.stderr.contains("overflow"), "{}", r.stderr);
+}
+
+#[test]
+fn a_script_named_like_a_stdlib_module_cannot_import_itself() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let script = dir.path().join("parallel.rhai");
+    std::fs::write(
+        &script,
+        "print(\"top\");\nimport \"parallel\" as par;\nprint(par::sum([1, 2]));\n",
+    )
+    .expect("write the script");
+    let r = finish(start_file(&script, &[]));
+    assert_eq!(r.code, Some(1), "{r:?}");
+    assert_eq!(r.lines(), ["top"], "the top level runs once");
+    let first = r.stderr.lines().next().unwrap_or_default();
+    assert!(
+        first.ends_with("is the script itself (rename the script to import the standard module)"),
+        "{}",
+        r.stderr
+    );
+}

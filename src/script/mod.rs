@@ -151,7 +151,7 @@ pub fn load(
         Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
         _ => PathBuf::from("."),
     };
-    engine.set_module_resolver(modules::Resolver::new(&script_dir));
+    engine.set_module_resolver(modules::Resolver::new(&script_dir, &path));
     let ast = engine.compile(source).map_err(Box::new)?;
     let mut functions: HashMap<String, Vec<usize>> = HashMap::new();
     for f in ast.iter_functions() {

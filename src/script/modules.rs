@@ -2,6 +2,11 @@
 //! relative to the script's folder, then a module of the standard library
 //! that ships inside the binary (`stdlib/*.rhai`).
 //!
+//! A file that is being loaded cannot be imported again before it is done:
+//! the script itself (a script named like a stdlib module importing it) or
+//! a module on an import cycle is a one-line error, not an endless
+//! recursion.
+//!
 //! A module's functions, closures included, can be sent to a worker: the
 //! resolver keeps each loaded module's function definitions, and a worker,
 //! which imports the same modules again, runs with those definitions beside
@@ -31,6 +36,8 @@ struct Loaded {
 
 thread_local! {
     static LOADED: RefCell<Loaded> = RefCell::new(Loaded::default());
+    /// The module files being loaded now, outermost first.
+    static LOADING: RefCell<Vec<PathBuf>> = const { RefCell::new(Vec::new()) };
 }
 
 /// The number of parameters of a function defined in a loaded module.
@@ -68,28 +75,40 @@ pub fn functions_of(engine: &Engine, paths: &[String]) -> Result<AST, Box<EvalAl
 
 pub struct Resolver {
     script_dir: PathBuf,
+    /// The running script's own file, as the OS names it.
+    script: Option<PathBuf>,
+}
+
+/// The same file whatever path led to it.
+fn canonical(file: &Path) -> Option<PathBuf> {
+    std::fs::canonicalize(file).ok()
 }
 
 impl Resolver {
-    /// Resolves file modules relative to `script_dir`.
-    pub fn new(script_dir: &Path) -> Resolver {
+    /// Resolves file modules relative to `script_dir`, for the script `script`.
+    pub fn new(script_dir: &Path, script: &Path) -> Resolver {
         Resolver {
             script_dir: script_dir.to_path_buf(),
+            script: canonical(script),
         }
     }
 
-    /// The module's source: the file if there is one, else the stdlib's.
-    fn source(&self, path: &str, pos: Position) -> Result<String, Box<EvalAltResult>> {
+    /// The module's source, and its file if it is one (else the stdlib's).
+    fn source(
+        &self,
+        path: &str,
+        pos: Position,
+    ) -> Result<(String, Option<PathBuf>), Box<EvalAltResult>> {
         let mut file = self.script_dir.join(path);
         if file.extension().is_none_or(|e| e != "rhai") {
             file.as_mut_os_string().push(".rhai");
         }
         match std::fs::read_to_string(&file) {
-            Ok(source) => Ok(source),
+            Ok(source) => Ok((source, canonical(&file))),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => STDLIB
                 .iter()
                 .find(|(name, _)| *name == path)
-                .map(|(_, source)| source.to_string())
+                .map(|(_, source)| (source.to_string(), None))
                 .ok_or_else(|| Box::new(EvalAltResult::ErrorModuleNotFound(path.to_string(), pos))),
             Err(e) => Err(Box::new(EvalAltResult::ErrorInModule(
                 path.to_string(),
@@ -117,11 +136,28 @@ impl ModuleResolver for Resolver {
         let in_module = |e: Box<EvalAltResult>| {
             Box::new(EvalAltResult::ErrorInModule(path.to_string(), e, pos))
         };
-        let source = self.source(path, pos)?;
+        let (source, file) = self.source(path, pos)?;
+        if let Some(file) = &file {
+            let is_script = self.script.as_ref() == Some(file);
+            if is_script || LOADING.with(|l| l.borrow().contains(file)) {
+                let what = if is_script {
+                    "is the script itself (rename the script to import the standard module)"
+                } else {
+                    "is already being loaded (an import cycle)"
+                };
+                let message = format!("import \"{path}\": {} {what}", file.display());
+                return Err(Box::new(EvalAltResult::ErrorRuntime(message.into(), pos)));
+            }
+        }
         let ast = engine
             .compile(source)
             .map_err(|e| in_module(Box::new(EvalAltResult::ErrorParsing(*e.0, e.1))))?;
-        let mut module = Module::eval_ast_as_new(Scope::new(), &ast, engine).map_err(in_module)?;
+        LOADING.with(|l| l.borrow_mut().extend(file.clone()));
+        let module = Module::eval_ast_as_new(Scope::new(), &ast, engine);
+        if file.is_some() {
+            LOADING.with(|l| l.borrow_mut().pop());
+        }
+        let mut module = module.map_err(in_module)?;
         module.set_id(path);
         let module: Shared<Module> = module.into();
         LOADED.with(|l| {

@@ -71,3 +71,23 @@ fn two_processes_appending_lose_nothing() {
     );
     assert_eq!(lines, ["1000", "true"]);
 }
+
+#[test]
+fn pushes_keep_their_order_with_appends_clears_and_a_full_ring() {
+    // Pushes go through shared memory, appends and clears as messages; a
+    // worker's 20,000 pushes overfill the ring and go on as messages.
+    let lines = run_ok(
+        "fn fill(l, n) { for i in 0..n { l.push(i); } }
+         fn mixed(l) { l.push(1); l.append([2, 3]); l.push(4); l.clear(); l.push(5); l.append([6]); l.push(7); }
+         let a = manager_list();
+         spawn(mixed, [a]).join();
+         print(a.to_array());
+         let b = manager_list();
+         spawn(fill, [b, 20000]).join();
+         let bad = 0; let i = 0;
+         for x in b.to_array() { if x != i { bad += 1; } i += 1; }
+         print(`${b.len()} ${bad}`);
+         b.push(\"mine\"); print(b[-1]);",
+    );
+    assert_eq!(lines, ["[5, 6, 7]", "20000 0", "mine"]);
+}

@@ -240,7 +240,7 @@ fn object_handle(id: ObjectId, kind: ObjectKind) -> Dynamic {
         ObjectKind::Barrier { parties } => Dynamic::from(BarrierHandle { id, parties }),
         ObjectKind::Value => Dynamic::from(ValueHandle { id }),
         ObjectKind::Dict => Dynamic::from(DictHandle { id }),
-        ObjectKind::List => Dynamic::from(ListHandle { id }),
+        ObjectKind::List { ring } => Dynamic::from(ListHandle { id, ring }),
         ObjectKind::PipeEnd {
             end,
             can_send,

@@ -1,25 +1,33 @@
 //! `ManagerList`: `manager_list()` / `manager_list(array)`, a list that lives
 //! in the hub; every call is one atomic operation there. Calls that cannot
-//! fail (`push`, `append`, `clear`) go one-way.
+//! fail (`append`, `clear`) go one-way, and `push` goes into the list's ring
+//! in shared memory when it has one, with no message at all: the hub moves
+//! the ring's items into the list before any other operation on it, so every
+//! read sees them. After an unanswered one-way message (a `clear`, an
+//! `append`, a line) a push goes one-way too, so it stays behind it.
 
 use rhai::{Array, Dynamic, Engine, EvalAltResult, INT};
 
 use super::convert::sendable;
 use super::objects::{call_dynamic, create, tell};
-use crate::wire::{Handle, ListOp, NewObject, ObjectId, ObjectKind, Op, Value};
+use crate::client;
+use crate::shm::Arena;
+use crate::wire::{Handle, ListOp, NewObject, ObjectId, ObjectKind, Op, Value, encode_body};
 
 type Result<T> = std::result::Result<T, Box<EvalAltResult>>;
 
 #[derive(Clone, Debug)]
 pub struct ListHandle {
     pub id: ObjectId,
+    /// The list's ring in the arena, if it has one.
+    pub ring: Option<u32>,
 }
 
 impl ListHandle {
     pub fn handle(&self) -> Handle {
         Handle::Object {
             id: self.id,
-            kind: ObjectKind::List,
+            kind: ObjectKind::List { ring: self.ring },
         }
     }
 
@@ -29,6 +37,17 @@ impl ListHandle {
 
     fn tell(&self, op: ListOp) -> Result<()> {
         tell(self.id, Op::List(op))
+    }
+
+    fn push(&self, value: Value) -> Result<()> {
+        if let Some(ring) = self.ring.and_then(|slot| Arena::get()?.ring(slot))
+            && !client::has_unconfirmed()
+            && let Ok(bytes) = encode_body(&value)
+            && ring.enter(client::self_id()).push(&bytes)
+        {
+            return Ok(());
+        }
+        self.tell(ListOp::Push(value))
     }
 
     fn contents(&self) -> Result<Array> {
@@ -54,8 +73,12 @@ fn values(call: &str, items: &Array) -> Result<Vec<Value>> {
 }
 
 fn new_list(items: Vec<Value>) -> Result<ListHandle> {
-    let (id, _) = create(NewObject::List(items))?;
-    Ok(ListHandle { id })
+    let (id, kind) = create(NewObject::List(items))?;
+    let ring = match kind {
+        ObjectKind::List { ring } => ring,
+        _ => None,
+    };
+    Ok(ListHandle { id, ring })
 }
 
 fn show(l: &mut ListHandle) -> Result<String> {
@@ -70,7 +93,7 @@ pub fn register(engine: &mut Engine) {
         new_list(values("manager_list", &items)?)
     });
     engine.register_fn("push", |l: &mut ListHandle, v: Dynamic| {
-        l.tell(ListOp::Push(sendable("push", &v)?))
+        l.push(sendable("push", &v)?)
     });
     engine.register_fn("append", |l: &mut ListHandle, items: Array| {
         l.tell(ListOp::Append(values("append", &items)?))

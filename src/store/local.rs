@@ -10,8 +10,11 @@ use super::pipe::Pipe;
 use super::queue::Queue;
 use super::shared::{apply_dict, apply_list, apply_value};
 use super::{Applied, Forgotten, ObjectStore};
+use crate::shm::ring::Ring;
 use crate::shm::{SharedWord, Slots};
-use crate::wire::{ErrorKind, HubError, NewObject, ObjectId, ObjectKind, Op, ProcId, Value};
+use crate::wire::{
+    ErrorKind, HubError, NewObject, ObjectId, ObjectKind, Op, ProcId, Value, decode_body,
+};
 
 enum Object {
     Queue(Queue),
@@ -22,7 +25,9 @@ enum Object {
     Barrier(Barrier),
     Value(Value),
     Dict(BTreeMap<String, Value>),
-    List(Vec<Value>),
+    /// A manager list, and the ring its pushes may wait in (drained into
+    /// it before every operation on it).
+    List(Vec<Value>, Option<Ring>),
     Pipe(Pipe),
 }
 
@@ -123,7 +128,13 @@ impl ObjectStore for LocalStore {
                 Object::Dict(entries.into_iter().collect()),
                 ObjectKind::Dict,
             ),
-            NewObject::List(items) => (Object::List(items), ObjectKind::List),
+            NewObject::List(items) => {
+                let (slot, ring) = match self.slots.take_ring() {
+                    Some((slot, ring)) => (Some(slot), Some(ring)),
+                    None => (None, None),
+                };
+                (Object::List(items, ring), ObjectKind::List { ring: slot })
+            }
             NewObject::Pipe { duplex } => (
                 Object::Pipe(Pipe::default()),
                 // The first end of a one-way pipe receives, the second sends.
@@ -153,7 +164,12 @@ impl ObjectStore for LocalStore {
             Object::Barrier(b) => b.apply(id, who, op),
             Object::Value(v) => apply_value(v, id, op),
             Object::Dict(d) => apply_dict(d, op),
-            Object::List(l) => apply_list(l, op),
+            Object::List(l, ring) => {
+                if let Some(ring) = ring {
+                    drain_pushes(ring, l);
+                }
+                apply_list(l, op)
+            }
             Object::Pipe(p) => p.apply(id, op),
         }
     }
@@ -232,6 +248,9 @@ impl ObjectStore for LocalStore {
                 }
                 Object::Condition(c) => c.forget(who),
                 Object::Queue(q) => q.forget(who),
+                Object::List(_, Some(ring)) => {
+                    ring.free_if_held_by(who);
+                }
                 _ => {}
             }
         }
@@ -253,5 +272,15 @@ fn apply_event(flag: &mut bool, id: ObjectId, op: Op) -> Applied {
         Op::Wait if *flag => Applied::done(Value::Bool(true)),
         Op::Wait => Applied::blocked(Op::Wait, id),
         other => Applied::invalid(format!("an event has no operation {other:?}")),
+    }
+}
+
+/// Appends to a list the items processes pushed into its ring, in order.
+fn drain_pushes(ring: &Ring, list: &mut Vec<Value>) {
+    let inside = ring.enter_as_hub();
+    while let Some(bytes) = inside.pop() {
+        if let Ok(value) = decode_body::<Value>(&bytes) {
+            list.push(value);
+        }
     }
 }

@@ -69,7 +69,10 @@ pub enum ObjectKind {
     },
     Value,
     Dict,
-    List,
+    /// `ring`: where processes may push without a message (`shm::ring`).
+    List {
+        ring: Option<u32>,
+    },
     /// One end of a pipe: `end` is 0 or 1.
     PipeEnd {
         end: u8,

@@ -9,9 +9,10 @@
 //!   uncontended `acquire`/`release` is one atomic instruction instead of a
 //!   round trip to the hub. The hub stays the owner: it hands out the words,
 //!   parks the waiters of a contended lock, and frees a dead holder's lock.
-//! - `ring`: a queue's items, so a `put` with room and a `get` with an item
-//!   are a copy in the calling process; the hub parks whoever must wait and
-//!   keeps what does not fit.
+//! - `ring`: a queue's items (or a manager list's pushes), so a `put` with
+//!   room, a `get` with an item and a list's `push` are a copy in the
+//!   calling process; the hub parks whoever must wait and keeps what does
+//!   not fit.
 //!
 //! Nothing here sends messages or blocks; the protocols are in the callers.
 

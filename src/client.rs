@@ -101,18 +101,20 @@ fn with_connection<T>(
 /// Sends a one-way request.
 pub fn send(request: &Request) -> Result<(), ClientError> {
     debug_assert!(!request.expects_reply());
-    with_connection(|c| {
-        c.unconfirmed = true;
-        write_frame(&mut c.writer, request)?;
-        c.writer.flush()?;
-        Ok(())
-    })
+    send_one_way(request, true)
 }
 
 /// Sends a one-way request that nobody else's view depends on (a wake-up
 /// call), so it leaves `has_unconfirmed` as it was.
 pub fn send_hint(request: &Request) -> Result<(), ClientError> {
+    send_one_way(request, false)
+}
+
+/// Writes a one-way request now; `unconfirmed`: others may depend on it,
+/// so it holds back the shared-memory fast paths until the next answer.
+fn send_one_way(request: &Request, unconfirmed: bool) -> Result<(), ClientError> {
     with_connection(|c| {
+        c.unconfirmed |= unconfirmed;
         write_frame(&mut c.writer, request)?;
         c.writer.flush()?;
         Ok(())

@@ -269,24 +269,23 @@ impl Hub<'_> {
     }
 
     /// The next chunk for `worker`, `Stop` when it should leave, `None` to
-    /// wait. `ahead`: the worker is computing and asks for more; it gets
-    /// `None` rather than being told to stop, and at most `AHEAD_MAX`.
+    /// wait. `ahead`: the worker is computing and asks for more, holding at
+    /// most `AHEAD_MAX`; anything but a `Task` ends what it is handed.
     fn next_task(&mut self, pool_id: PoolId, worker: ProcId, ahead: bool) -> Option<Reply> {
-        let nothing = None;
         let Some(pool) = self.pools.get_mut(&pool_id) else {
             return Some(Reply::Stop);
         };
         if pool.state.is_terminated() {
-            return nothing.or(Some(Reply::Stop));
+            return Some(Reply::Stop);
         }
         let held = pool.held.entry(worker).or_default();
         let done = pool.tasks_done.get(&worker).copied().unwrap_or(0);
         let promised = done + held.len() as u64;
         if pool.max_tasks_per_child.is_some_and(|max| promised >= max) {
-            return nothing.or(Some(Reply::Stop));
+            return Some(Reply::Stop);
         }
         if ahead && held.len() > AHEAD_MAX {
-            return nothing;
+            return None;
         }
         while let Some(chunk) = pool.chunks.pop_front() {
             let Some((_, job)) = self.jobs.get(&chunk.job) else {
@@ -313,7 +312,7 @@ impl Hub<'_> {
             }));
         }
         if ahead {
-            return nothing;
+            return None;
         }
         (pool.state == PoolState::Closed).then_some(Reply::Stop)
     }

@@ -87,20 +87,12 @@ impl LockHandle {
         if let Some(word) = self.word()
             && !client::has_unconfirmed()
         {
-            match word.release(client::self_id(), false) {
-                Released::Free | Released::StillHeld => return Ok(()),
-                Released::NotHeld => {
-                    return Err(script_error(format!(
-                        "release: the {} is not held",
-                        self.noun()
-                    )));
-                }
-                Released::NotOwner => {
-                    return Err(script_error(
-                        "release: this rlock is held by another process",
-                    ));
-                }
-                Released::ThroughHub => {}
+            let released = word.release(client::self_id(), false);
+            if let Some(refusal) = released.refusal(self.noun()) {
+                return Err(script_error(refusal));
+            }
+            if released != Released::ThroughHub {
+                return Ok(());
             }
         }
         call(self.id, Op::Release, None).map(|_| ())

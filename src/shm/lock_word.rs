@@ -75,6 +75,18 @@ pub enum Released {
     ThroughHub,
 }
 
+impl Released {
+    /// The error a refused release raises, for a lock of kind `noun`
+    /// ("lock" or "rlock"): the same whether the process or the hub found it.
+    pub fn refusal(&self, noun: &str) -> Option<String> {
+        match self {
+            Released::NotHeld => Some(format!("release: the {noun} is not held")),
+            Released::NotOwner => Some("release: this rlock is held by another process".into()),
+            Released::Free | Released::StillHeld | Released::ThroughHub => None,
+        }
+    }
+}
+
 /// A lock's word, seen as a lock (`reentrant: false`: any process may
 /// release it, as in Python) or an rlock (only the owner releases; it counts).
 pub struct LockWord<'a> {
@@ -195,7 +207,9 @@ impl<'a> LockWord<'a> {
 
     /// The hub, when nobody waits any more: holders may release on their own.
     pub fn clear_waiting(&self) {
-        self.word.fetch_and(!WAITING, Ordering::AcqRel);
+        if self.has_waiters() {
+            self.word.fetch_and(!WAITING, Ordering::AcqRel);
+        }
     }
 
     pub fn is_locked(&self) -> bool {

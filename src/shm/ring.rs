@@ -85,6 +85,16 @@ impl Ring {
         unsafe { &*self.base.cast::<Header>() }
     }
 
+    /// The hub, when nobody waits: clears `marks` (waiters' flags) if set,
+    /// without entering, as only the hub sets or clears them and a process
+    /// that reads one stale only sends a needless `Wake`.
+    pub fn clear_marks(&self, marks: u64) {
+        let flags = &self.header().flags;
+        if flags.load(Ordering::Acquire) & marks != 0 {
+            flags.fetch_and(!marks, Ordering::AcqRel);
+        }
+    }
+
     /// Whether the ring looked empty a moment ago (read without entering:
     /// only a hint for a getter that waits for an item).
     pub fn looks_empty(&self) -> bool {

@@ -93,7 +93,7 @@ fn reacquire(
     depth: u64,
     notified: bool,
 ) -> Applied {
-    if lock.try_acquire(who, depth) {
+    if lock.acquire_or_wait(who, depth) {
         Applied::done(Value::Bool(notified))
     } else {
         Applied::blocked(Op::CondReacquire { depth, notified }, lock_id)

@@ -31,7 +31,7 @@ impl Mutex {
 
     /// Takes the lock for `who` at `depth`; when someone else has it, marks
     /// that a process waits (the caller parks) and returns false.
-    pub fn try_acquire(&mut self, who: ProcId, depth: u64) -> bool {
+    pub fn acquire_or_wait(&mut self, who: ProcId, depth: u64) -> bool {
         self.word().acquire_or_mark_waiting(who, depth)
     }
 
@@ -52,13 +52,13 @@ impl Mutex {
 
     pub fn apply(&mut self, id: ObjectId, who: ProcId, op: Op) -> Applied {
         match op {
-            Op::Acquire if self.try_acquire(who, 1) => Applied::done(Value::Bool(true)),
+            Op::Acquire if self.acquire_or_wait(who, 1) => Applied::done(Value::Bool(true)),
             Op::Acquire => Applied::blocked(Op::Acquire, id),
             Op::Release => self.release(id, who),
             Op::IsLocked => Applied::done(Value::Bool(self.word().is_locked())),
             // The last step of a condition's wait: take the lock back at the
             // depth it was held, then answer whether it was notified.
-            Op::CondReacquire { depth, notified } if self.try_acquire(who, depth) => {
+            Op::CondReacquire { depth, notified } if self.acquire_or_wait(who, depth) => {
                 Applied::done(Value::Bool(notified))
             }
             op @ Op::CondReacquire { .. } => Applied::blocked(op, id),
@@ -67,15 +67,12 @@ impl Mutex {
     }
 
     fn release(&mut self, id: ObjectId, who: ProcId) -> Applied {
-        match self.word().release(who, true) {
-            Released::Free => Applied::changed(Value::Unit, id),
-            Released::StillHeld => Applied::done(Value::Unit),
-            Released::NotOwner => {
-                Applied::invalid("release: this rlock is held by another process")
-            }
-            Released::NotHeld | Released::ThroughHub => {
-                Applied::invalid(format!("release: the {} is not held", self.noun()))
-            }
+        // The hub's release never answers `ThroughHub`.
+        let released = self.word().release(who, true);
+        match released.refusal(self.noun()) {
+            Some(refusal) => Applied::invalid(refusal),
+            None if released == Released::Free => Applied::changed(Value::Unit, id),
+            None => Applied::done(Value::Unit),
         }
     }
 

@@ -169,8 +169,7 @@ impl Queue {
     /// Nobody is parked on the queue any more: processes need not wake the hub.
     pub fn unwatched(&mut self) {
         if let Some(ring) = &self.ring {
-            ring.enter_as_hub()
-                .clear_flags(GETTERS_WAITING | PUTTERS_WAITING);
+            ring.clear_marks(GETTERS_WAITING | PUTTERS_WAITING);
         }
     }
 

@@ -453,3 +453,29 @@ fn a_worker_dying_mid_chunk_fails_imap_at_the_chunk_instead_of_hanging() {
     );
     assert_eq!(lines[1..], ["[]", "[7]"]);
 }
+
+#[test]
+fn after_a_job_of_quick_chunks_a_slow_job_is_still_shared_by_the_workers() {
+    // A worker fetches chunks ahead only while those of the job it is on
+    // prove quick: a worker fresh from quick chunks must not take a slow
+    // job's chunks ahead and leave the other worker idle.
+    let lines = run_ok(
+        "fn quick(x) { x }
+         fn slow(x) { sleep(0.2); getpid() }
+         let p = pool(2);
+         let warm = p.map(quick, 0..400);
+         let counts = #{};
+         for pid in p.map(slow, 0..8) {
+             let k = `${pid}`;
+             counts[k] = (counts[k] ?? 0) + 1;
+         }
+         let done = counts.values();
+         done.sort();
+         print(done);",
+    );
+    let done = &lines[0];
+    assert!(
+        done == "[4, 4]" || done == "[3, 5]",
+        "items per worker: {done}"
+    );
+}

@@ -6,7 +6,7 @@
 use std::collections::VecDeque;
 use std::time::Instant;
 
-use crate::wire::{FnRef, JobAsk, JobKind, Value};
+use crate::wire::{FnRef, JobAsk, JobKind, Packed, Value};
 
 /// How a job's items are cut into chunks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -66,9 +66,23 @@ impl From<&str> for Failure {
 #[derive(Debug, PartialEq)]
 pub enum Answer {
     Value(Value),
+    /// A map's results, still encoded, in input order.
+    Items(Packed),
     Error(Failure),
     /// An `imap` has no more items.
     End,
+}
+
+/// Where an item's result is.
+#[derive(Clone, Debug, PartialEq)]
+enum Slot {
+    Pending,
+    /// Item `at` of `packs[pack]`.
+    Done {
+        pack: usize,
+        at: usize,
+    },
+    Failed(Failure),
 }
 
 pub struct Job {
@@ -78,7 +92,10 @@ pub struct Job {
     pub kind: JobKind,
     /// The name errors start with: `pool_map`, `map`, `apply`...
     pub call: String,
-    results: Vec<Option<Result<Value, Failure>>>,
+    results: Vec<Slot>,
+    /// The results as the workers sent them, a chunk's in each; the hub
+    /// never decodes them, except one at a time for an `imap` or `apply`.
+    packs: Vec<Packed>,
     remaining: usize,
     failed: Option<Failure>,
     /// The next item an ordered `imap` gives.
@@ -102,7 +119,8 @@ impl Job {
             spread,
             kind,
             call,
-            results: (0..items).map(|_| None).collect(),
+            results: vec![Slot::Pending; items],
+            packs: Vec::new(),
             remaining: items,
             failed: None,
             cursor: 0,
@@ -131,38 +149,69 @@ impl Job {
     }
 
     /// Splits `items` into the chunks workers will take: `(first index, items)`.
-    pub fn chunks(items: Vec<Value>, chunking: Chunking) -> Vec<(usize, Vec<Value>)> {
+    pub fn chunks(items: Packed, chunking: Chunking) -> Vec<(usize, Packed)> {
         let mut chunks = Vec::new();
         let total = items.len();
-        let mut items = items.into_iter().peekable();
         let mut first = 0;
-        while items.peek().is_some() {
-            let size = chunking.next_size(total - first);
-            let chunk: Vec<Value> = items.by_ref().take(size).collect();
-            let len = chunk.len();
-            chunks.push((first, chunk));
-            first += len;
+        while first < total {
+            let size = chunking.next_size(total - first).min(total - first);
+            chunks.push((first, items.slice(first..first + size)));
+            first += size;
         }
         chunks
     }
 
-    fn record(&mut self, index: usize, result: Result<Value, Failure>) {
+    fn record(&mut self, index: usize, result: Slot) {
         if let Some(slot) = self.results.get_mut(index)
-            && slot.is_none()
+            && *slot == Slot::Pending
         {
-            if let Err(e) = &result {
+            if let Slot::Failed(e) = &result {
                 self.failed.get_or_insert_with(|| e.clone());
             }
-            *slot = Some(result);
+            *slot = result;
             self.remaining -= 1;
             self.finished.push_back(index);
         }
     }
 
-    pub fn succeeded(&mut self, first: usize, results: Vec<Value>) {
-        for (offset, value) in results.into_iter().enumerate() {
-            self.record(first + offset, Ok(value));
+    fn record_failure(&mut self, index: usize, failure: Failure) {
+        self.record(index, Slot::Failed(failure));
+    }
+
+    pub fn succeeded(&mut self, first: usize, results: Packed) {
+        let pack = self.packs.len();
+        let count = results.len();
+        self.packs.push(results);
+        for at in 0..count {
+            self.record(first + at, Slot::Done { pack, at });
         }
+    }
+
+    /// Item `index`'s answer, decoded (`None` while it has none).
+    fn item(&self, index: usize) -> Option<Answer> {
+        Some(match &self.results[index] {
+            Slot::Pending => return None,
+            Slot::Done { pack, at } => match self.packs[*pack].decode(*at) {
+                Ok(value) => Answer::Value(value),
+                Err(e) => {
+                    Answer::Error(format!("{}: a result came back torn: {e}", self.call).into())
+                }
+            },
+            Slot::Failed(e) => Answer::Error(e.clone()),
+        })
+    }
+
+    /// Every result, in input order, still encoded.
+    fn all_items(&self) -> Result<Packed, Failure> {
+        let mut all = Packed::with_capacity(self.results.len());
+        for slot in &self.results {
+            let pushed = match slot {
+                Slot::Done { pack, at } => all.push_encoded(self.packs[*pack].encoded(*at)),
+                _ => all.push(&Value::Unit),
+            };
+            pushed.map_err(|e| Failure::from(format!("{}: the results: {e}", self.call)))?;
+        }
+        Ok(all)
     }
 
     /// The chunk `first..end` failed at `index`: the items before it were
@@ -171,20 +220,20 @@ impl Job {
     pub fn failed_at(&mut self, first: usize, index: usize, end: usize, failure: Failure) {
         let message = failure.message.clone();
         // The item the worker was on first: it is the job's error.
-        self.record(index, Err(failure));
+        self.record_failure(index, failure);
         for earlier in first..index {
-            self.record(
+            self.record_failure(
                 earlier,
-                Err(format!(
+                format!(
                     "{message} (the result of item {earlier} of the same chunk was lost with it)"
                 )
-                .into()),
+                .into(),
             );
         }
         for later in index + 1..end {
-            self.record(
+            self.record_failure(
                 later,
-                Err(format!("{message} (item {later} of the same chunk was not computed)").into()),
+                format!("{message} (item {later} of the same chunk was not computed)").into(),
             );
         }
     }
@@ -192,7 +241,7 @@ impl Job {
     /// Fails every item without a result (the pool was terminated).
     pub fn abandon(&mut self, message: &str) {
         for index in 0..self.results.len() {
-            self.record(index, Err(message.into()));
+            self.record_failure(index, message.into());
         }
     }
 
@@ -218,14 +267,14 @@ impl Job {
                 if let Some(e) = &self.failed {
                     return Some(Answer::Error(e.clone()));
                 }
-                let values = self.results.iter().map(|r| match r {
-                    Some(Ok(v)) => v.clone(),
-                    _ => Value::Unit,
-                });
-                Some(Answer::Value(match self.kind {
-                    JobKind::Apply => values.into_iter().next().unwrap_or(Value::Unit),
-                    _ => Value::Array(values.collect()),
-                }))
+                Some(match self.kind {
+                    JobKind::Apply if self.results.is_empty() => Answer::Value(Value::Unit),
+                    JobKind::Apply => self.item(0)?,
+                    _ => match self.all_items() {
+                        Ok(items) => Answer::Items(items),
+                        Err(e) => Answer::Error(e),
+                    },
+                })
             }
             JobAsk::Next => {
                 let index = match self.kind {
@@ -239,17 +288,15 @@ impl Job {
                         if self.cursor == self.results.len() {
                             return Some(Answer::End);
                         }
-                        self.results[self.cursor].as_ref()?;
+                        if self.results[self.cursor] == Slot::Pending {
+                            return None;
+                        }
                         self.cursor += 1;
                         self.cursor - 1
                     }
                 };
                 self.given += 1;
-                Some(match &self.results[index] {
-                    Some(Ok(v)) => Answer::Value(v.clone()),
-                    Some(Err(e)) => Answer::Error(e.clone()),
-                    None => Answer::End,
-                })
+                Some(self.item(index).unwrap_or(Answer::End))
             }
         }
     }
@@ -272,12 +319,23 @@ mod tests {
         )
     }
 
+    fn packed(values: &[Value]) -> Packed {
+        Packed::from_values(values).unwrap()
+    }
+
+    fn ints(values: &[i64]) -> Packed {
+        packed(&values.iter().copied().map(Value::Int).collect::<Vec<_>>())
+    }
+
     fn sizes(items: usize, chunking: Chunking) -> Vec<usize> {
-        let items = (0..items as i64).map(Value::Int).collect();
-        let chunks = Job::chunks(items, chunking);
+        let items: Vec<Value> = (0..items as i64).map(Value::Int).collect();
+        let chunks = Job::chunks(packed(&items), chunking);
         let mut next = 0;
         for (first, chunk) in &chunks {
             assert_eq!(*first, next, "chunks are consecutive");
+            for (at, item) in chunk.values().enumerate() {
+                assert_eq!(item.unwrap(), items[first + at], "each item in its place");
+            }
             next += chunk.len();
         }
         chunks.iter().map(|(_, c)| c.len()).collect()
@@ -313,13 +371,12 @@ mod tests {
     #[test]
     fn map_results_land_in_input_order() {
         let mut j = job(JobKind::Map, 4);
-        j.succeeded(2, vec![Value::Int(20), Value::Int(30)]);
+        j.succeeded(2, ints(&[20, 30]));
         assert_eq!(j.answer(JobAsk::Get), None);
-        j.succeeded(0, vec![Value::Int(0), Value::Int(10)]);
-        let all = (0..4).map(|i| Value::Int(i * 10)).collect();
+        j.succeeded(0, ints(&[0, 10]));
         assert_eq!(
             j.answer(JobAsk::Get),
-            Some(Answer::Value(Value::Array(all)))
+            Some(Answer::Items(ints(&[0, 10, 20, 30])))
         );
     }
 
@@ -328,7 +385,7 @@ mod tests {
         let mut ordered = job(JobKind::Imap { ordered: true }, 2);
         let mut unordered = job(JobKind::Imap { ordered: false }, 2);
         for j in [&mut ordered, &mut unordered] {
-            j.succeeded(1, vec![Value::Int(1)]);
+            j.succeeded(1, ints(&[1]));
         }
         assert_eq!(ordered.answer(JobAsk::Next), None);
         assert_eq!(

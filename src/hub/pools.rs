@@ -20,8 +20,8 @@ use crate::interpreter::Role;
 use crate::shm::{ProgressSlot, job_tag};
 use crate::wire::WorkerSetup;
 use crate::wire::{
-    ErrorKind, Globals, HubError, JobAsk, JobKind, JobSpec, PoolControl, PoolTask, ProcId, Reply,
-    TaskReport, Value,
+    ErrorKind, Globals, HubError, JobAsk, JobKind, JobSpec, Packed, PoolControl, PoolTask, ProcId,
+    Reply, TaskReport, Value,
 };
 
 pub type PoolId = u64;
@@ -57,13 +57,13 @@ struct Held {
     /// A chunk handed out ahead keeps a copy of its items, to be queued again
     /// if the worker dies before starting it (unless it is of the job that
     /// fails with the worker).
-    items: Option<Vec<Value>>,
+    items: Option<Packed>,
 }
 
 struct Chunk {
     job: JobId,
     first: usize,
-    items: Vec<Value>,
+    items: Packed,
 }
 
 pub struct Pool {
@@ -725,6 +725,7 @@ impl Hub<'_> {
 fn answer_reply(answer: Answer) -> Reply {
     match answer {
         Answer::Value(v) => Reply::Value(v),
+        Answer::Items(items) => Reply::Items(items),
         Answer::Error(Failure { message, detail }) => {
             let kind = match message.starts_with("Terminated") {
                 true => ErrorKind::Terminated,

@@ -7,7 +7,10 @@
 use std::cell::RefCell;
 use std::os::fd::{FromRawFd, OwnedFd};
 
-use rhai::{Dynamic, Engine, EvalAltResult, INT, NativeCallContext, Scope};
+use rhai::{
+    Caches, Dynamic, Engine, EvalAltResult, EvalContext, GlobalRuntimeState, INT,
+    NativeCallContext, Scope,
+};
 
 use crate::client;
 use crate::diagnostics::{self, Code, ItemNote};
@@ -18,8 +21,8 @@ use crate::script::{
 use crate::shm::{Arena, ProgressWriter};
 use crate::trace::{self, TaskTimer};
 use crate::wire::{
-    FnRef, Globals, Launch, Outcome, PoolTask, ProcId, Reply, Request, Stream, TaskReport, Value,
-    WorkerRole, WorkerSetup, read_frame,
+    FnRef, Globals, Launch, Outcome, Packed, PoolTask, ProcId, Reply, Request, Stream, TaskReport,
+    Value, WorkerRole, WorkerSetup, read_frame,
 };
 
 /// The descriptor on which every interpreter finds its socket to the hub.
@@ -313,31 +316,62 @@ fn run_worker(program: &Program, globals: Globals) -> i32 {
 }
 
 /// A function to call: its name and its curried values, made script values
-/// once (a pool task calls it for every item).
+/// once (a pool task calls it for every item), and the interpreter state it
+/// is called in, copied once from the worker's prelude (its constants and
+/// modules) and kept, with Rhai's function-resolution cache, across calls.
+/// Calling through the native context instead would copy that state and
+/// start an empty cache for every item.
 struct Callee<'t> {
     name: &'t str,
     curry: Vec<Dynamic>,
+    global: GlobalRuntimeState,
+    caches: Caches,
+    /// Rhai rewinds it after each call; kept so its storage is too.
+    scope: Scope<'static>,
 }
 
 impl<'t> Callee<'t> {
-    fn new(target: &'t FnRef) -> Self {
+    fn new(context: &NativeCallContext, target: &'t FnRef) -> Self {
         Callee {
             name: &target.name,
             curry: target.curry.iter().cloned().map(from_wire).collect(),
+            global: context.global_runtime_state().clone(),
+            caches: Caches::new(),
+            scope: Scope::new(),
         }
     }
 
     /// Calls it with `args` after the curried values, where the prelude's
     /// constants and modules are visible.
     fn call(
-        &self,
-        context: &NativeCallContext,
-        args: Vec<Dynamic>,
+        &mut self,
+        engine: &Engine,
+        args: &mut [Dynamic],
     ) -> Result<Dynamic, Box<EvalAltResult>> {
-        let mut all = self.curry.clone();
-        all.extend(args);
-        let mut refs: Vec<&mut Dynamic> = all.iter_mut().collect();
-        context.call_fn_raw(self.name, false, false, &mut refs)
+        let mut all;
+        let values = match self.curry.is_empty() {
+            true => args,
+            false => {
+                all = self.curry.clone();
+                all.extend(args.iter_mut().map(std::mem::take));
+                all.as_mut_slice()
+            }
+        };
+        let mut context = EvalContext::new(
+            engine,
+            &mut self.global,
+            &mut self.caches,
+            &mut self.scope,
+            None,
+        );
+        match values {
+            // The common case (one item, nothing curried) without a list.
+            [one] => context.call_fn_raw(self.name, false, false, &mut [one]),
+            many => {
+                let mut refs: Vec<&mut Dynamic> = many.iter_mut().collect();
+                context.call_fn_raw(self.name, false, false, &mut refs)
+            }
+        }
     }
 }
 
@@ -345,9 +379,9 @@ impl<'t> Callee<'t> {
 fn call(
     context: &NativeCallContext,
     target: &FnRef,
-    args: Vec<Dynamic>,
+    mut args: Vec<Dynamic>,
 ) -> Result<Dynamic, Box<EvalAltResult>> {
-    Callee::new(target).call(context, args)
+    Callee::new(context, target).call(context.engine(), &mut args)
 }
 
 fn worker_error(name: &str, error: &EvalAltResult) -> String {
@@ -415,7 +449,10 @@ fn run_pool_worker(
     let mut finished: Option<TaskReport> = None;
     let mut in_hand = std::collections::VecDeque::new();
     let mut asked = false;
-    let mut quick = false;
+    // Whether the last chunk was quick, and of which job: a new job's
+    // chunks may be slower, and chunks fetched ahead of one the worker has
+    // not timed could leave another worker idle while this one holds them.
+    let mut quick: Option<u64> = None;
     let send_report = |finished: &mut Option<TaskReport>| match finished.take() {
         Some(report) => client::send_hint(&Request::PoolReport { report }).is_ok(),
         None => true,
@@ -443,11 +480,11 @@ fn run_pool_worker(
         if !send_report(&mut finished) {
             return 0;
         }
-        if quick && !asked && in_hand.len() < AHEAD as usize / 2 {
+        if quick == Some(task.job) && !asked && in_hand.len() < AHEAD as usize / 2 {
             let max = AHEAD - in_hand.len() as u32;
             asked = client::send_ahead(&Request::PoolAhead { max }).is_ok();
         }
-        let started = std::time::Instant::now();
+        let (job, started) = (task.job, std::time::Instant::now());
         let timer = TaskTimer::start(&mut task);
         let result = run_task(context, task, progress);
         if let Some(timer) = timer {
@@ -460,7 +497,7 @@ fn run_pool_worker(
             Ok(done) => done,
             Err(code) => return code,
         };
-        quick = started.elapsed() < QUICK;
+        quick = (started.elapsed() < QUICK).then_some(job);
         finished = Some(done);
     }
 }
@@ -471,25 +508,37 @@ fn run_task(
     task: PoolTask,
     progress: ProgressWriter,
 ) -> Result<TaskReport, i32> {
-    let mut results = Vec::with_capacity(task.items.len());
-    let callee = Callee::new(&task.target);
-    for (offset, item) in task.items.into_iter().enumerate() {
+    let mut results = Packed::with_capacity(task.items.len());
+    let mut callee = Callee::new(context, &task.target);
+    for offset in 0..task.items.len() {
         let index = task.first + offset;
         progress.record(task.job, index);
-        let note = ItemNote::of(&item);
-        let args = match (task.spread, from_wire(item)) {
-            (true, args) if args.is_array() => args.into_array().unwrap_or_default(),
-            (_, item) => vec![item],
+        let item = match task.items.decode(offset) {
+            Ok(item) => item,
+            Err(e) => {
+                return Ok(task_failed(
+                    index,
+                    format!("its item came torn: {e}"),
+                    results,
+                ));
+            }
         };
-        let result = callee.call(context, args);
+        let note = ItemNote::of(&item);
+        let result = match (task.spread, from_wire(item)) {
+            (true, args) if args.is_array() => {
+                let mut args = args.into_array().unwrap_or_default();
+                callee.call(context.engine(), &mut args)
+            }
+            (_, item) => callee.call(context.engine(), &mut [item]),
+        };
         if let Some(code) = take_exit_request() {
             return Err(code);
         }
         let (failure, detail) = match result.map(|v| to_wire(&v)) {
-            Ok(Ok(value)) => {
-                results.push(value);
-                continue;
-            }
+            Ok(Ok(value)) => match results.push(&value) {
+                Ok(()) => continue,
+                Err(e) => (format!("its result: {e}"), None),
+            },
             Ok(Err(unsendable)) => (format!("its result: {unsendable}"), None),
             Err(e) => {
                 let (message, position) = diagnostics::root_cause(&e);
@@ -512,4 +561,13 @@ fn run_task(
         });
     }
     Ok(TaskReport::Done { results })
+}
+
+fn task_failed(index: usize, message: String, results: Packed) -> TaskReport {
+    TaskReport::Failed {
+        index,
+        message,
+        results,
+        detail: None,
+    }
 }

@@ -19,7 +19,7 @@ use super::process::ProcessHandle;
 use super::queue::QueueHandle;
 use super::semaphore::SemaphoreHandle;
 use super::shared_value::ValueHandle;
-use crate::wire::{FnRef, Handle, MAX_DEPTH, ObjectId, ObjectKind, Value};
+use crate::wire::{FnRef, Handle, MAX_DEPTH, ObjectId, ObjectKind, Packed, Value};
 
 thread_local! {
     /// Closures by their hidden `anon$…` names: `FnPtr::new` refuses those
@@ -154,6 +154,28 @@ pub fn script_type_name(value: &Dynamic) -> String {
 /// `to_wire` for a binding's argument: the error names the call.
 pub fn sendable(call: &str, value: &Dynamic) -> Result<Value, Box<rhai::EvalAltResult>> {
     to_wire(value).map_err(|e| super::script_error(format!("{call}: {e}")))
+}
+
+/// A pool job's items, each made sendable and encoded once, here.
+pub fn pack(call: &str, items: &Array) -> Result<Packed, Box<rhai::EvalAltResult>> {
+    let mut packed = Packed::with_capacity(items.len());
+    for item in items {
+        packed
+            .push(&sendable(call, item)?)
+            .map_err(|e| super::script_error(format!("{call}: {e}")))?;
+    }
+    Ok(packed)
+}
+
+/// A pool job's results as script values.
+pub fn unpack(call: &str, items: &Packed) -> Result<Array, Box<rhai::EvalAltResult>> {
+    items
+        .values()
+        .map(|item| {
+            item.map(from_wire)
+                .map_err(|e| super::script_error(format!("{call}: a result came back torn: {e}")))
+        })
+        .collect()
 }
 
 /// A function argument that another process will call with `args` more values.

@@ -5,7 +5,7 @@ use std::rc::Rc;
 
 use rhai::{Dynamic, Engine, EvalAltResult};
 
-use super::convert::from_wire;
+use super::convert::{from_wire, unpack};
 use super::objects::{register_show, register_timed};
 use super::script_error;
 use crate::client::{self, unexpected};
@@ -49,6 +49,7 @@ impl AsyncResult {
 
     pub fn get(&self, timeout: Option<f64>) -> Result<Dynamic> {
         match self.ask(JobAsk::Get, timeout)? {
+            Reply::Items(results) => Ok(Dynamic::from_array(unpack("get", &results)?)),
             Reply::Value(v) => Ok(from_wire(v)),
             other => Ok(unexpected(other)?),
         }

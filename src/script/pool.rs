@@ -10,7 +10,7 @@ use std::rc::Rc;
 
 use rhai::{Array, Dynamic, Engine, EvalAltResult, FnPtr, INT, Map, NativeCallContext};
 
-use super::convert::{fn_ref, from_wire, sendable, target};
+use super::convert::{fn_ref, from_wire, pack, sendable, target, unpack};
 use super::globals::capture_native;
 use super::jobs::{AsyncResult, ImapIter};
 use super::objects::register_show;
@@ -105,7 +105,7 @@ fn pool_map(
     options: MapOptions,
 ) -> Result<Array> {
     let target = target("pool_map", f, 1)?;
-    let items = values("pool_map", &items)?;
+    let items = pack("pool_map", &items)?;
     let request = Request::PoolMap {
         target,
         items,
@@ -117,6 +117,7 @@ fn pool_map(
     let workers = options.workers;
     let on = || format!("{workers} workers");
     match blocking("pool_map", on, || client::call(&request))? {
+        Reply::Items(results) => unpack("pool_map", &results),
         Reply::Value(v) => Ok(from_wire(v).into_array().unwrap_or_default()),
         other => Ok(unexpected(other)?),
     }
@@ -207,7 +208,7 @@ impl PoolHandle {
         };
         let spec = JobSpec {
             target,
-            items: values(call, items)?,
+            items: pack(call, items)?,
             chunksize,
             kind: m.kind,
             spread,

@@ -52,6 +52,14 @@ pub fn encode_body<T: Serialize>(message: &T) -> Result<Vec<u8>, FrameError> {
         .map_err(|e| FrameError::Malformed(e.to_string()))
 }
 
+/// Appends one message's bytes, without a header, to `out`: how a
+/// `Packed` collects its values.
+pub fn append_body<T: Serialize>(message: &T, out: &mut Vec<u8>) -> Result<(), FrameError> {
+    bincode::serde::encode_into_std_write(message, out, config())
+        .map(|_| ())
+        .map_err(|e| FrameError::Malformed(e.to_string()))
+}
+
 pub fn decode_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, FrameError> {
     let (message, used) = bincode::serde::decode_from_slice(body, config())
         .map_err(|e| FrameError::Malformed(e.to_string()))?;

@@ -9,6 +9,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::objects::{NewObject, Op};
+use super::packed::Packed;
 use super::trace::TraceEvent;
 use super::value::{FnRef, Globals, Handle, ObjectId, Value};
 
@@ -68,7 +69,7 @@ pub enum Request {
     },
     PoolMap {
         target: FnRef,
-        items: Vec<Value>,
+        items: Packed,
         workers: usize,
         chunksize: usize,
         globals: Globals,
@@ -157,14 +158,14 @@ pub enum Outcome {
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 pub enum TaskReport {
     Done {
-        results: Vec<Value>,
+        results: Packed,
     },
     /// `index` is the item's index in the whole input; `results` are those
     /// of the chunk's items before it.
     Failed {
         index: usize,
         message: String,
-        results: Vec<Value>,
+        results: Packed,
         /// The worker's report of where it happened, for an uncaught error
         /// (`diagnostics::task_report`).
         detail: Option<String>,
@@ -179,7 +180,7 @@ pub struct PoolTask {
     pub job: u64,
     pub target: FnRef,
     pub first: usize,
-    pub items: Vec<Value>,
+    pub items: Packed,
     /// Each item is an array of arguments to spread (`starmap`, `apply`).
     pub spread: bool,
     /// The job's call (`map`, `pool_map`...), only under `--trace`: it
@@ -191,7 +192,7 @@ pub struct PoolTask {
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 pub struct JobSpec {
     pub target: FnRef,
-    pub items: Vec<Value>,
+    pub items: Packed,
     pub chunksize: usize,
     pub kind: JobKind,
     pub spread: bool,
@@ -248,6 +249,8 @@ pub enum Reply {
     Int(i64),
     Value(Value),
     Values(Vec<Value>),
+    /// A pool job's results, still encoded, in input order.
+    Items(Packed),
     Handle(Handle),
     Spawned {
         id: ProcId,

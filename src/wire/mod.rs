@@ -1,6 +1,7 @@
 //! The wire between processes: every byte that crosses a socket is made here.
 //!
-//! `value` is the process-independent form of a script value, `message` the
+//! `value` is the process-independent form of a script value, `packed` many
+//! of them encoded side by side (a pool job's items), `message` the
 //! requests and replies exchanged with the hub, `trace` the spans a
 //! process measures for `--trace`, and `frame` the length-prefixed
 //! encoding (bincode 2 over serde). Nothing outside this module knows the
@@ -12,6 +13,7 @@ mod frame;
 mod launch;
 mod message;
 mod objects;
+mod packed;
 mod trace;
 mod value;
 
@@ -24,5 +26,6 @@ pub use message::{
     ProcessInfo, Reply, Request, Stream, TaskReport,
 };
 pub use objects::{DictOp, ListOp, NewObject, ObjectKind, Op};
+pub use packed::Packed;
 pub use trace::{TraceEvent, TraceSpan};
 pub use value::{FnRef, Globals, Handle, MAX_DEPTH, ObjectId, Value};

@@ -20,9 +20,20 @@ fn values_survive_arguments_and_return_values() {
          let xs = samples();
          let back = xs.map(|v| spawn(echo, [v]).join());
          print(all_same(xs, back));
-         print(all_same(xs, pool_map(echo, xs, 3)));"
+         print(all_same(xs, pool_map(echo, xs, 3)));
+         let p = pool(2);
+         print(all_same(xs, p.map(echo, xs)));
+         let it = [];
+         for v in p.imap(echo, xs) {{ it.push(v); }}
+         print(all_same(xs, it));
+         print(all_same(xs, xs.map(|v| p.apply(echo, [v]))));
+         print(all_same(xs, p.starmap(echo, xs.map(|v| [v]))));
+         print(all_same(xs, p.map_async(echo, xs, 4).get()));"
     ));
-    assert_eq!(lines, ["true", "true"]);
+    assert_eq!(
+        lines,
+        ["true", "true", "true", "true", "true", "true", "true"]
+    );
 }
 
 #[test]

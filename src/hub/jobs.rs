@@ -73,16 +73,16 @@ pub enum Answer {
     End,
 }
 
-/// Where an item's result is.
+/// Where an item's result is: 16 bytes, as a job holds one per item.
 #[derive(Clone, Debug, PartialEq)]
 enum Slot {
     Pending,
     /// Item `at` of `packs[pack]`.
     Done {
-        pack: usize,
-        at: usize,
+        pack: u32,
+        at: u32,
     },
-    Failed(Failure),
+    Failed(Box<Failure>),
 }
 
 pub struct Job {
@@ -100,7 +100,7 @@ pub struct Job {
     failed: Option<Failure>,
     /// The next item an ordered `imap` gives.
     cursor: usize,
-    /// Finished items not yet given by an unordered `imap`.
+    /// Finished items not yet given by an unordered `imap` (kept only for one).
     finished: VecDeque<usize>,
     given: usize,
     /// A progress bar may be shown for it (`progress: false` says not).
@@ -166,24 +166,28 @@ impl Job {
             && *slot == Slot::Pending
         {
             if let Slot::Failed(e) = &result {
-                self.failed.get_or_insert_with(|| e.clone());
+                self.failed.get_or_insert_with(|| (**e).clone());
             }
             *slot = result;
             self.remaining -= 1;
-            self.finished.push_back(index);
+            if self.kind == (JobKind::Imap { ordered: false }) {
+                self.finished.push_back(index);
+            }
         }
     }
 
     fn record_failure(&mut self, index: usize, failure: Failure) {
-        self.record(index, Slot::Failed(failure));
+        self.record(index, Slot::Failed(Box::new(failure)));
     }
 
     pub fn succeeded(&mut self, first: usize, results: Packed) {
-        let pack = self.packs.len();
-        let count = results.len();
+        // A job has fewer items than a frame has bytes, and a frame's
+        // length is a u32: both numbers fit.
+        let pack = self.packs.len() as u32;
+        let count = results.len() as u32;
         self.packs.push(results);
         for at in 0..count {
-            self.record(first + at, Slot::Done { pack, at });
+            self.record(first + at as usize, Slot::Done { pack, at });
         }
     }
 
@@ -191,13 +195,13 @@ impl Job {
     fn item(&self, index: usize) -> Option<Answer> {
         Some(match &self.results[index] {
             Slot::Pending => return None,
-            Slot::Done { pack, at } => match self.packs[*pack].decode(*at) {
+            Slot::Done { pack, at } => match self.packs[*pack as usize].decode(*at as usize) {
                 Ok(value) => Answer::Value(value),
                 Err(e) => {
                     Answer::Error(format!("{}: a result came back torn: {e}", self.call).into())
                 }
             },
-            Slot::Failed(e) => Answer::Error(e.clone()),
+            Slot::Failed(e) => Answer::Error((**e).clone()),
         })
     }
 
@@ -206,7 +210,9 @@ impl Job {
         let mut all = Packed::with_capacity(self.results.len());
         for slot in &self.results {
             let pushed = match slot {
-                Slot::Done { pack, at } => all.push_encoded(self.packs[*pack].encoded(*at)),
+                Slot::Done { pack, at } => {
+                    all.push_encoded(self.packs[*pack as usize].encoded(*at as usize))
+                }
                 _ => all.push(&Value::Unit),
             };
             pushed.map_err(|e| Failure::from(format!("{}: the results: {e}", self.call)))?;
@@ -366,6 +372,12 @@ mod tests {
             ),
             [1, 1, 1, 1, 1]
         );
+    }
+
+    #[test]
+    fn a_result_slot_stays_small() {
+        // A job holds one per item: 200,000 items must not cost megabytes.
+        assert!(std::mem::size_of::<Slot>() <= 16);
     }
 
     #[test]

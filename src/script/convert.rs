@@ -169,13 +169,13 @@ pub fn pack(call: &str, items: &Array) -> Result<Packed, Box<rhai::EvalAltResult
 
 /// A pool job's results as script values.
 pub fn unpack(call: &str, items: &Packed) -> Result<Array, Box<rhai::EvalAltResult>> {
-    items
-        .values()
-        .map(|item| {
-            item.map(from_wire)
-                .map_err(|e| super::script_error(format!("{call}: a result came back torn: {e}")))
-        })
-        .collect()
+    let mut array = Array::with_capacity(items.len());
+    for item in items.values() {
+        let value =
+            item.map_err(|e| super::script_error(format!("{call}: a result came back torn: {e}")))?;
+        array.push(from_wire(value));
+    }
+    Ok(array)
 }
 
 /// A function argument that another process will call with `args` more values.

@@ -205,19 +205,42 @@ impl Job {
         })
     }
 
-    /// Every result, in input order, still encoded.
+    /// Every result, in input order, still encoded. A chunk's results that
+    /// all landed in their places (the usual case) are copied in one piece.
     fn all_items(&self) -> Result<Packed, Failure> {
+        let failed = |e| Failure::from(format!("{}: the results: {e}", self.call));
         let mut all = Packed::with_capacity(self.results.len());
-        for slot in &self.results {
-            let pushed = match slot {
-                Slot::Done { pack, at } => {
-                    all.push_encoded(self.packs[*pack as usize].encoded(*at as usize))
+        let mut index = 0;
+        while index < self.results.len() {
+            let pushed = match self.results[index] {
+                Slot::Done { pack, at: 0 } if self.whole_pack_at(index, pack) => {
+                    let pack = &self.packs[pack as usize];
+                    index += pack.len();
+                    all.append(pack)
                 }
-                _ => all.push(&Value::Unit),
+                Slot::Done { pack, at } => {
+                    index += 1;
+                    all.push_encoded(self.packs[pack as usize].encoded(at as usize))
+                }
+                _ => {
+                    index += 1;
+                    all.push(&Value::Unit)
+                }
             };
-            pushed.map_err(|e| Failure::from(format!("{}: the results: {e}", self.call)))?;
+            pushed.map_err(failed)?;
         }
         Ok(all)
+    }
+
+    /// Whether the slots from `first` on hold all of `pack`'s results, in order.
+    fn whole_pack_at(&self, first: usize, pack: u32) -> bool {
+        let len = self.packs[pack as usize].len();
+        self.results.get(first..first + len).is_some_and(|slots| {
+            slots
+                .iter()
+                .zip(0..)
+                .all(|(slot, at)| *slot == Slot::Done { pack, at })
+        })
     }
 
     /// The chunk `first..end` failed at `index`: the items before it were
@@ -386,6 +409,19 @@ mod tests {
         j.succeeded(2, ints(&[20, 30]));
         assert_eq!(j.answer(JobAsk::Get), None);
         j.succeeded(0, ints(&[0, 10]));
+        assert_eq!(
+            j.answer(JobAsk::Get),
+            Some(Answer::Items(ints(&[0, 10, 20, 30])))
+        );
+    }
+
+    #[test]
+    fn results_of_a_chunk_run_twice_land_once() {
+        // A chunk queued again after its worker died may report after the
+        // first run's results are in: the first result of each item stays.
+        let mut j = job(JobKind::Map, 4);
+        j.succeeded(1, ints(&[10, 20]));
+        j.succeeded(0, ints(&[0, 11, 21, 30]));
         assert_eq!(
             j.answer(JobAsk::Get),
             Some(Answer::Items(ints(&[0, 10, 20, 30])))

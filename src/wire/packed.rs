@@ -81,6 +81,19 @@ impl Packed {
         self.end_item()
     }
 
+    /// Appends every item of `other`, as bytes.
+    pub fn append(&mut self, other: &Packed) -> Result<(), FrameError> {
+        let base = self.bytes.len();
+        let total = base + other.bytes.len();
+        let base = u32::try_from(base)
+            .ok()
+            .filter(|_| u32::try_from(total).is_ok())
+            .ok_or(FrameError::TooLarge(total))?;
+        self.bytes.extend_from_slice(&other.bytes);
+        self.ends.extend(other.ends.iter().map(|e| e + base));
+        Ok(())
+    }
+
     fn end_item(&mut self) -> Result<(), FrameError> {
         let end =
             u32::try_from(self.bytes.len()).map_err(|_| FrameError::TooLarge(self.bytes.len()))?;
@@ -294,6 +307,11 @@ mod tests {
         }
         assert_eq!(joined.decode(0).unwrap(), values[4]);
         assert_eq!(joined.decode(1).unwrap(), values[0]);
+        joined.append(&middle).unwrap();
+        assert_eq!(joined.len(), 5);
+        assert_eq!(joined.decode(1).unwrap(), values[0]);
+        assert_eq!(joined.decode(2).unwrap(), values[1]);
+        assert_eq!(joined.decode(4).unwrap(), values[3]);
     }
 
     #[test]

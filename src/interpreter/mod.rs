@@ -15,8 +15,8 @@ use rhai::{
 use crate::client;
 use crate::diagnostics::{self, Code, ItemNote};
 use crate::script::{
-    Program, RunSettings, StartMethod, WORKER_ENTRY, from_wire, functions_of, prelude,
-    take_exit_request, to_wire,
+    Program, RunSettings, StartMethod, WORKER_ENTRY, from_wire, functions_of, pack_one, prelude,
+    take_exit_request, to_wire, unpack_one,
 };
 use crate::shm::{Arena, ProgressWriter};
 use crate::trace::{self, TaskTimer};
@@ -513,7 +513,7 @@ fn run_task(
     for offset in 0..task.items.len() {
         let index = task.first + offset;
         progress.record(task.job, index);
-        let item = match task.items.decode(offset) {
+        let item = match unpack_one(&task.items, offset) {
             Ok(item) => item,
             Err(e) => {
                 return Ok(task_failed(
@@ -523,8 +523,7 @@ fn run_task(
                 ));
             }
         };
-        let note = ItemNote::of(&item);
-        let result = match (task.spread, from_wire(item)) {
+        let result = match (task.spread, item) {
             (true, args) if args.is_array() => {
                 let mut args = args.into_array().unwrap_or_default();
                 callee.call(context.engine(), &mut args)
@@ -534,13 +533,12 @@ fn run_task(
         if let Some(code) = take_exit_request() {
             return Err(code);
         }
-        let (failure, detail) = match result.map(|v| to_wire(&v)) {
-            Ok(Ok(value)) => match results.push(&value) {
-                Ok(()) => continue,
-                Err(e) => (format!("its result: {e}"), None),
-            },
+        let (failure, detail) = match result.map(|v| pack_one(&mut results, &v)) {
+            Ok(Ok(())) => continue,
             Ok(Err(unsendable)) => (format!("its result: {unsendable}"), None),
             Err(e) => {
+                // Only now is the item read again, to be quoted.
+                let note = ItemNote::of(&task.items.decode(offset).unwrap_or(Value::Unit));
                 let (message, position) = diagnostics::root_cause(&e);
                 let me = format!(
                     "{} (pid {})",

@@ -19,7 +19,7 @@ use super::process::ProcessHandle;
 use super::queue::QueueHandle;
 use super::semaphore::SemaphoreHandle;
 use super::shared_value::ValueHandle;
-use crate::wire::{FnRef, Handle, MAX_DEPTH, ObjectId, ObjectKind, Packed, Value};
+use crate::wire::{FnRef, Handle, Item, MAX_DEPTH, ObjectId, ObjectKind, Packed, Value};
 
 thread_local! {
     /// Closures by their hidden `anon$…` names: `FnPtr::new` refuses those
@@ -160,20 +160,57 @@ pub fn sendable(call: &str, value: &Dynamic) -> Result<Value, Box<rhai::EvalAltR
 pub fn pack(call: &str, items: &Array) -> Result<Packed, Box<rhai::EvalAltResult>> {
     let mut packed = Packed::with_capacity(items.len());
     for item in items {
-        packed
-            .push(&sendable(call, item)?)
-            .map_err(|e| super::script_error(format!("{call}: {e}")))?;
+        pack_one(&mut packed, item).map_err(|e| super::script_error(format!("{call}: {e}")))?;
     }
     Ok(packed)
+}
+
+/// Appends `value` to `packed`: plain values straight from the script
+/// value, anything else through `to_wire`.
+pub fn pack_one(packed: &mut Packed, value: &Dynamic) -> Result<(), PackError> {
+    let pushed = if let Ok(i) = value.as_int() {
+        packed.push_int(i)
+    } else if let Ok(f) = value.as_float() {
+        packed.push_float(f)
+    } else if let Some(s) = value.read_lock::<ImmutableString>() {
+        packed.push_str(&s)
+    } else if let Ok(b) = value.as_bool() {
+        packed.push_bool(b)
+    } else if value.is_unit() {
+        packed.push_unit()
+    } else {
+        packed.push(&to_wire(value)?)
+    };
+    Ok(pushed?)
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PackError {
+    #[error(transparent)]
+    Unsendable(#[from] Unsendable),
+    #[error(transparent)]
+    Frame(#[from] crate::wire::FrameError),
+}
+
+/// Item `index` of `packed` as a script value.
+pub fn unpack_one(packed: &Packed, index: usize) -> Result<Dynamic, crate::wire::FrameError> {
+    Ok(match packed.item(index)? {
+        Item::Unit => Dynamic::UNIT,
+        Item::Bool(b) => Dynamic::from_bool(b),
+        Item::Int(i) => Dynamic::from_int(i as INT),
+        Item::Float(f) => Dynamic::from_float(f as FLOAT),
+        Item::Str(s) => Dynamic::from(ImmutableString::from(s)),
+        Item::Other(value) => from_wire(value),
+    })
 }
 
 /// A pool job's results as script values.
 pub fn unpack(call: &str, items: &Packed) -> Result<Array, Box<rhai::EvalAltResult>> {
     let mut array = Array::with_capacity(items.len());
-    for item in items.values() {
-        let value =
-            item.map_err(|e| super::script_error(format!("{call}: a result came back torn: {e}")))?;
-        array.push(from_wire(value));
+    for index in 0..items.len() {
+        let value = unpack_one(items, index)
+            .map_err(|e| super::script_error(format!("{call}: a result came back torn: {e}")))?;
+        array.push(value);
     }
     Ok(array)
 }

@@ -26,6 +26,6 @@ pub use message::{
     ProcessInfo, Reply, Request, Stream, TaskReport,
 };
 pub use objects::{DictOp, ListOp, NewObject, ObjectKind, Op};
-pub use packed::Packed;
+pub use packed::{Item, Packed};
 pub use trace::{TraceEvent, TraceSpan};
 pub use value::{FnRef, Globals, Handle, MAX_DEPTH, ObjectId, Value};

@@ -17,6 +17,17 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use super::frame::{FrameError, append_body, decode_body};
 use super::value::Value;
 
+/// One item as `Packed::item` reads it.
+#[derive(Debug, PartialEq)]
+pub enum Item<'p> {
+    Unit,
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    Str(&'p str),
+    Other(Value),
+}
+
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Packed {
     bytes: Vec<u8>,
@@ -31,7 +42,7 @@ impl Packed {
 
     pub fn with_capacity(items: usize) -> Self {
         Packed {
-            bytes: Vec::with_capacity(items * 2),
+            bytes: Vec::with_capacity(items * 4),
             ends: Vec::with_capacity(items),
         }
     }
@@ -46,39 +57,62 @@ impl Packed {
 
     /// Appends `value`, encoded.
     pub fn push(&mut self, value: &Value) -> Result<(), FrameError> {
-        let start = self.bytes.len();
-        let bytes = &mut self.bytes;
         match value {
-            Value::Unit => bytes.push(tag::UNIT),
-            Value::Bool(false) => bytes.push(tag::FALSE),
-            Value::Bool(true) => bytes.push(tag::TRUE),
-            Value::Int(i) => {
-                bytes.push(tag::INT);
-                put_varint(bytes, zigzag(*i));
-            }
-            Value::Float(f) => {
-                bytes.push(tag::FLOAT);
-                bytes.extend_from_slice(&f.to_bits().to_le_bytes());
-            }
-            Value::Str(s) => {
-                bytes.push(tag::STR);
-                bytes.extend_from_slice(s.as_bytes());
-            }
+            Value::Unit => self.push_unit(),
+            Value::Bool(b) => self.push_bool(*b),
+            Value::Int(i) => self.push_int(*i),
+            Value::Float(f) => self.push_float(*f),
+            Value::Str(s) => self.push_str(s),
             other => {
-                bytes.push(tag::OTHER);
-                if let Err(e) = append_body(other, bytes) {
-                    bytes.truncate(start);
+                let start = self.bytes.len();
+                self.bytes.push(tag::OTHER);
+                if let Err(e) = append_body(other, &mut self.bytes) {
+                    self.bytes.truncate(start);
                     return Err(e);
                 }
+                self.end_item(start)
             }
         }
-        self.end_item().inspect_err(|_| self.bytes.truncate(start))
+    }
+
+    pub fn push_unit(&mut self) -> Result<(), FrameError> {
+        let start = self.bytes.len();
+        self.bytes.push(tag::UNIT);
+        self.end_item(start)
+    }
+
+    pub fn push_bool(&mut self, b: bool) -> Result<(), FrameError> {
+        let start = self.bytes.len();
+        self.bytes.push(if b { tag::TRUE } else { tag::FALSE });
+        self.end_item(start)
+    }
+
+    pub fn push_int(&mut self, i: i64) -> Result<(), FrameError> {
+        let start = self.bytes.len();
+        self.bytes.push(tag::INT);
+        put_varint(&mut self.bytes, zigzag(i));
+        self.end_item(start)
+    }
+
+    pub fn push_float(&mut self, f: f64) -> Result<(), FrameError> {
+        let start = self.bytes.len();
+        self.bytes.push(tag::FLOAT);
+        self.bytes.extend_from_slice(&f.to_bits().to_le_bytes());
+        self.end_item(start)
+    }
+
+    pub fn push_str(&mut self, s: &str) -> Result<(), FrameError> {
+        let start = self.bytes.len();
+        self.bytes.push(tag::STR);
+        self.bytes.extend_from_slice(s.as_bytes());
+        self.end_item(start)
     }
 
     /// Appends an item already encoded (one of another `Packed`'s).
     pub fn push_encoded(&mut self, item: &[u8]) -> Result<(), FrameError> {
+        let start = self.bytes.len();
         self.bytes.extend_from_slice(item);
-        self.end_item()
+        self.end_item(start)
     }
 
     /// Appends every item of `other`, as bytes.
@@ -94,11 +128,19 @@ impl Packed {
         Ok(())
     }
 
-    fn end_item(&mut self) -> Result<(), FrameError> {
-        let end =
-            u32::try_from(self.bytes.len()).map_err(|_| FrameError::TooLarge(self.bytes.len()))?;
-        self.ends.push(end);
-        Ok(())
+    /// Ends the item begun at `start`; past 4 GiB of bytes, takes it back.
+    fn end_item(&mut self, start: usize) -> Result<(), FrameError> {
+        match u32::try_from(self.bytes.len()) {
+            Ok(end) => {
+                self.ends.push(end);
+                Ok(())
+            }
+            Err(_) => {
+                let len = self.bytes.len();
+                self.bytes.truncate(start);
+                Err(FrameError::TooLarge(len))
+            }
+        }
     }
 
     /// Item `index`, still encoded.
@@ -112,17 +154,32 @@ impl Packed {
 
     /// Item `index`, decoded.
     pub fn decode(&self, index: usize) -> Result<Value, FrameError> {
+        Ok(match self.item(index)? {
+            Item::Unit => Value::Unit,
+            Item::Bool(b) => Value::Bool(b),
+            Item::Int(i) => Value::Int(i),
+            Item::Float(f) => Value::Float(f),
+            Item::Str(s) => Value::Str(s.to_string()),
+            Item::Other(value) => value,
+        })
+    }
+
+    /// Item `index`, decoded only as far as it must be: a string stays in
+    /// place, so its reader makes the one copy it keeps.
+    pub fn item(&self, index: usize) -> Result<Item<'_>, FrameError> {
         let torn = || FrameError::Malformed(format!("packed item {index} is torn"));
         let (&tag, rest) = self.encoded(index).split_first().ok_or_else(torn)?;
-        let word = || -> Result<[u8; 8], FrameError> { rest.try_into().map_err(|_| torn()) };
         Ok(match tag {
-            tag::UNIT if rest.is_empty() => Value::Unit,
-            tag::FALSE if rest.is_empty() => Value::Bool(false),
-            tag::TRUE if rest.is_empty() => Value::Bool(true),
-            tag::INT => Value::Int(unzigzag(get_varint(rest).ok_or_else(torn)?)),
-            tag::FLOAT => Value::Float(f64::from_bits(u64::from_le_bytes(word()?))),
-            tag::STR => Value::Str(String::from_utf8(rest.to_vec()).map_err(|_| torn())?),
-            tag::OTHER => decode_body(rest)?,
+            tag::UNIT if rest.is_empty() => Item::Unit,
+            tag::FALSE if rest.is_empty() => Item::Bool(false),
+            tag::TRUE if rest.is_empty() => Item::Bool(true),
+            tag::INT => Item::Int(unzigzag(get_varint(rest).ok_or_else(torn)?)),
+            tag::FLOAT => {
+                let bits: [u8; 8] = rest.try_into().map_err(|_| torn())?;
+                Item::Float(f64::from_bits(u64::from_le_bytes(bits)))
+            }
+            tag::STR => Item::Str(std::str::from_utf8(rest).map_err(|_| torn())?),
+            tag::OTHER => Item::Other(decode_body(rest)?),
             _ => return Err(torn()),
         })
     }

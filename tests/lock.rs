@@ -126,3 +126,57 @@ fn an_rlock_counts_its_owners_entries_and_others_wait() {
         ]
     );
 }
+
+#[test]
+fn with_holds_the_lock_for_its_block_and_releases_it_however_the_block_ends() {
+    let lines = run_ok(
+        "let l = lock();
+         let v = with l { print(l.is_locked()); 40 + 2 };
+         print(`${v} ${l.is_locked()}`);
+         try { with l { throw \"boom\"; } } catch (e) { print(`${e} ${l.is_locked()}`); }
+         fn early(l) { with l { return 7; } }
+         print(`${early(l)} ${l.is_locked()}`);
+         for i in 0..3 { with l { if i == 1 { break; } } }
+         print(l.is_locked());
+         let x = 1;
+         with l { let x = 5; }
+         print(x);",
+    );
+    assert_eq!(
+        lines,
+        ["true", "42 false", "boom false", "7 false", "false", "1"]
+    );
+}
+
+#[test]
+fn with_takes_rlocks_semaphores_and_conditions_and_refuses_the_rest() {
+    let run = run("let r = rlock();
+         with r { with r { print(r.is_locked()); } }
+         print(r.is_locked());
+         let s = semaphore(2);
+         with s { print(s.value()); }
+         print(s.value());
+         let c = condition(lock());
+         with c { c.notify_all(); print(\"notified\"); }
+         with queue() { }");
+    assert_eq!(run.lines(), ["true", "false", "1", "2", "notified"]);
+    assert_eq!(run.code, Some(1));
+    assert!(
+        run.stderr
+            .contains("9:15: with: needs a Lock, RLock, Semaphore or Condition, not Queue"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn with_makes_read_modify_write_atomic_across_processes() {
+    let lines = run_ok(
+        "fn add(l, counter, n) { for i in 0..n { with l { let v = counter[0]; counter[0] = v + 1; } } }
+         let l = lock(); let counter = manager_list([0]);
+         let ps = []; for i in 0..3 { ps.push(spawn(add, [l, counter, 300])); }
+         for p in ps { p.join(); }
+         print(counter[0]);",
+    );
+    assert_eq!(lines, ["900"]);
+}

@@ -1,4 +1,5 @@
-"""Uncontended Lock: N acquire+release pairs in one process. argv: N C
+"""Uncontended Lock: N acquire+release pairs in one process, as two calls
+and as `with lock:`. argv: N C
 (C is the Rhai side's method-call count, unused here). Prints pairs/s."""
 import multiprocessing as mp
 import sys
@@ -23,6 +24,18 @@ def main():
         lock.release()
     e = time.perf_counter() - t
     result("pairs_per_s", n / e)
+    inside = 0
+    for _ in range(1000):
+        with lock:
+            if not lock.acquire(False):
+                inside += 1
+    check(inside == 1000, f"held in {inside} of 1000 blocks")
+    t = time.perf_counter()
+    for _ in range(n):
+        with lock:
+            pass
+    e = time.perf_counter() - t
+    result("with_pairs_per_s", n / e)
 
 
 if __name__ == "__main__":

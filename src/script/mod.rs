@@ -25,6 +25,7 @@ mod queue;
 mod semaphore;
 mod shared_value;
 mod system;
+mod with_block;
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -197,6 +198,7 @@ fn build_engine() -> Engine {
     list::register(&mut engine);
     pipe::register(&mut engine);
     pool::register(&mut engine);
+    with_block::register(&mut engine);
     jobs::register(&mut engine);
     globals::register(&mut engine);
     crate::interpreter::register(&mut engine);

@@ -282,23 +282,33 @@ fn run_main(program: &Program) -> i32 {
 /// entry point, which does the work; the process's exit status.
 fn run_worker(program: &Program, globals: Globals) -> i32 {
     let paths: Vec<String> = globals.imports.iter().map(|(_, p)| p.clone()).collect();
+    let inherits = !(globals.imports.is_empty() && globals.constants.is_empty());
     let prelude = prelude(globals);
-    let result = functions_of(&program.engine, &paths)
-        .map_err(|e| diagnostics::root_cause(&e).0)
-        .and_then(|modules| {
-            let top = program
-                .engine
-                .compile(&prelude)
-                .map_err(|e| e.to_string())?;
-            // The script's functions win over a module's of the same name.
-            let ast = modules
-                .merge(&program.info.ast.clone_functions_only())
-                .merge(&top);
-            program
-                .engine
-                .eval_ast::<INT>(&ast)
-                .map_err(|e| diagnostics::root_cause(&e).0)
-        });
+    let result = if !inherits {
+        // Compiled in the hub: nothing to parse (a fork's child would fault
+        // in the parser's code pages first).
+        program
+            .engine
+            .eval_ast::<INT>(&program.info.plain_worker)
+            .map_err(|e| diagnostics::root_cause(&e).0)
+    } else {
+        functions_of(&program.engine, &paths)
+            .map_err(|e| diagnostics::root_cause(&e).0)
+            .and_then(|modules| {
+                let top = program
+                    .engine
+                    .compile(&prelude)
+                    .map_err(|e| e.to_string())?;
+                // The script's functions win over a module's of the same name.
+                let ast = modules
+                    .merge(&program.info.ast.clone_functions_only())
+                    .merge(&top);
+                program
+                    .engine
+                    .eval_ast::<INT>(&ast)
+                    .map_err(|e| diagnostics::root_cause(&e).0)
+            })
+    };
     if let Some(code) = take_exit_request() {
         return code;
     }

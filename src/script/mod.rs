@@ -79,6 +79,10 @@ pub struct RunSettings {
 /// The script and run settings, readable from inside native functions.
 pub struct ScriptInfo {
     pub ast: AST,
+    /// What a worker that inherits no constants or imports runs: the
+    /// script's functions and the call to the worker's entry, compiled here,
+    /// before any fork, so that such a worker parses nothing.
+    pub plain_worker: AST,
     /// As given on the command line, for messages.
     pub path: PathBuf,
     /// The script's text, for workers that compile it again.
@@ -162,8 +166,13 @@ pub fn load(
             .push(f.params.len());
     }
     convert::index_closures(&ast);
+    let entry = engine
+        .compile(format!("{WORKER_ENTRY}()"))
+        .map_err(Box::new)?;
+    let plain_worker = ast.clone_functions_only().merge(&entry);
     let info = Rc::new(ScriptInfo {
         ast,
+        plain_worker,
         path,
         source: source.to_string(),
         settings,

@@ -479,3 +479,25 @@ fn after_a_job_of_quick_chunks_a_slow_job_is_still_shared_by_the_workers() {
         "items per worker: {done}"
     );
 }
+
+#[test]
+fn each_job_calls_its_own_function_and_captured_values() {
+    // A worker keeps what it needs to call a function from one chunk to
+    // the next: another function, or the same closure with other captured
+    // values, must not be called through what it kept.
+    let lines = run_ok(
+        "fn sq(x) { x * x }
+         fn neg(x) { -x }
+         let p = pool(2);
+         for k in [2, 3] {
+             print(p.map(|x| x * k, [1, 2, 3], 1));
+         }
+         print(p.map(sq, [1, 2, 3], 1));
+         print(p.map(neg, [1, 2, 3], 1));
+         print(p.map(sq, [4], 1));",
+    );
+    assert_eq!(
+        lines,
+        ["[2, 4, 6]", "[3, 6, 9]", "[1, 4, 9]", "[-1, -2, -3]", "[16]"]
+    );
+}

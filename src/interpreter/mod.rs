@@ -331,8 +331,8 @@ fn run_worker(program: &Program, globals: Globals) -> i32 {
 /// modules) and kept, with Rhai's function-resolution cache, across calls.
 /// Calling through the native context instead would copy that state and
 /// start an empty cache for every item.
-struct Callee<'t> {
-    name: &'t str,
+struct Callee {
+    target: FnRef,
     curry: Vec<Dynamic>,
     global: GlobalRuntimeState,
     caches: Caches,
@@ -340,10 +340,10 @@ struct Callee<'t> {
     scope: Scope<'static>,
 }
 
-impl<'t> Callee<'t> {
-    fn new(context: &NativeCallContext, target: &'t FnRef) -> Self {
+impl Callee {
+    fn new(context: &NativeCallContext, target: &FnRef) -> Self {
         Callee {
-            name: &target.name,
+            target: target.clone(),
             curry: target.curry.iter().cloned().map(from_wire).collect(),
             global: context.global_runtime_state().clone(),
             caches: Caches::new(),
@@ -376,10 +376,10 @@ impl<'t> Callee<'t> {
         );
         match values {
             // The common case (one item, nothing curried) without a list.
-            [one] => context.call_fn_raw(self.name, false, false, &mut [one]),
+            [one] => context.call_fn_raw(&self.target.name, false, false, &mut [one]),
             many => {
                 let mut refs: Vec<&mut Dynamic> = many.iter_mut().collect();
-                context.call_fn_raw(self.name, false, false, &mut refs)
+                context.call_fn_raw(&self.target.name, false, false, &mut refs)
             }
         }
     }
@@ -457,6 +457,7 @@ fn run_pool_worker(
     const QUICK: std::time::Duration = std::time::Duration::from_millis(1);
     const AHEAD: u32 = 8;
     let mut finished: Option<TaskReport> = None;
+    let mut callee = None;
     let mut in_hand = std::collections::VecDeque::new();
     let mut asked = false;
     // Whether the last chunk was quick, and of which job: a new job's
@@ -496,7 +497,7 @@ fn run_pool_worker(
         }
         let (job, started) = (task.job, std::time::Instant::now());
         let timer = TaskTimer::start(&mut task);
-        let result = run_task(context, task, progress);
+        let result = run_task(context, task, progress, &mut callee);
         if let Some(timer) = timer {
             timer.end(match &result {
                 Ok(TaskReport::Failed { index, .. }) => Some(*index),
@@ -512,14 +513,21 @@ fn run_pool_worker(
     }
 }
 
-/// Runs one chunk; `Err(code)` when the function called `exit`.
+/// Runs one chunk; `Err(code)` when the function called `exit`. `kept` is
+/// the callee of the worker's last chunk, reused when this one calls the
+/// same function (with chunks of one item, its state would otherwise be
+/// copied for every item).
 fn run_task(
     context: &NativeCallContext,
     task: PoolTask,
     progress: ProgressWriter,
+    kept: &mut Option<Callee>,
 ) -> Result<TaskReport, i32> {
     let mut results = Packed::with_capacity(task.items.len());
-    let mut callee = Callee::new(context, &task.target);
+    if kept.as_ref().is_some_and(|c| c.target != task.target) {
+        *kept = None;
+    }
+    let callee = kept.get_or_insert_with(|| Callee::new(context, &task.target));
     for offset in 0..task.items.len() {
         let index = task.first + offset;
         progress.record(task.job, index);

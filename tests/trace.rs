@@ -394,3 +394,30 @@ fn a_trace_that_fails_at_the_end_is_one_line_and_keeps_the_script_s_result() {
         );
     }
 }
+
+#[test]
+fn a_with_block_that_waits_for_its_lock_shows_a_blocked_span() {
+    let source = format!(
+        r#"
+fn hold(l, ready) {{ with l {{ ready.put(1); sleep({NAP}); }} }}
+let l = lock();
+let ready = queue();
+let h = spawn(hold, [l, ready]);
+ready.get();
+with l {{ print("got it"); }}
+h.join();
+"#
+    );
+    let (run, _dir, path) = traced(&source, &[]);
+    assert_eq!(run.code, Some(0), "{run:#?}");
+    assert_eq!(run.lines(), ["got it"]);
+    let trace = Trace::read(&path);
+    let main = trace.pid_of("MainProcess");
+    let waits = trace.spans("blocked: lock acquire");
+    assert!(
+        waits.iter().any(|w| w["pid"] == main
+            && dur(w) >= NAP * 1e6 / 2.0
+            && w["args"]["on"] == "Lock(#1)"),
+        "{waits:?}"
+    );
+}

@@ -83,6 +83,17 @@ impl LockHandle {
         call_bool(self.id, Op::Acquire, remaining)
     }
 
+    /// `acquire`, as a script's call: under `--trace`, a wait becomes a
+    /// `blocked:` span.
+    pub fn acquire_traced(&self, timeout: Option<f64>) -> Result<bool> {
+        let what = if self.reentrant {
+            "rlock acquire"
+        } else {
+            "lock acquire"
+        };
+        blocking(what, || self.label(), || self.acquire(timeout))
+    }
+
     pub fn release(&self) -> Result<()> {
         if let Some(word) = self.word()
             && !client::has_unconfirmed()
@@ -133,12 +144,7 @@ pub fn register(engine: &mut Engine) {
     engine.register_fn("lock", || new_lock(false));
     engine.register_fn("rlock", || new_lock(true));
     register_timed!(engine, "acquire", LockHandle, |l: &mut LockHandle, t| {
-        let what = if l.reentrant {
-            "rlock acquire"
-        } else {
-            "lock acquire"
-        };
-        blocking(what, || l.label(), || l.acquire(t))
+        l.acquire_traced(t)
     });
     engine.register_fn("release", |l: &mut LockHandle| l.release());
     engine.register_fn("is_locked", |l: &mut LockHandle| l.is_locked());

@@ -22,7 +22,7 @@ fn with_syntax(context: &mut EvalContext, inputs: &[Expression]) -> Result<Dynam
     let mut held = context.eval_expression_tree(&inputs[0])?;
     let at = inputs[0].position();
     if let Some(lock) = held.read_lock::<LockHandle>().map(|l| l.clone()) {
-        lock.acquire(None).map_err(|e| placed(e, at))?;
+        lock.acquire_traced(None).map_err(|e| placed(e, at))?;
         let result = context.eval_expression_tree(&inputs[1]);
         let released = lock.release().map_err(|e| placed(e, at));
         return finish(result, released);

@@ -180,3 +180,30 @@ fn with_makes_read_modify_write_atomic_across_processes() {
     );
     assert_eq!(lines, ["900"]);
 }
+
+#[test]
+fn with_releases_what_it_acquired_and_reports_a_failed_release_however_the_block_leaves() {
+    let lines = run_ok(
+        "let s = semaphore(1);
+         let orig = s;
+         let peek = || s.value();
+         with s { s = semaphore(5); }
+         print(`${orig.value()} ${s.value()}`);
+         let l = lock();
+         fn by_value(l) { with l { l.release(); 5 } }
+         fn by_return(l) { with l { l.release(); return 5; } }
+         fn by_break(l) { for i in 0..2 { with l { l.release(); break; } } 5 }
+         for f in [by_value, by_return, by_break] {
+             try { print(f.call(l)); } catch (e) { print(e); }
+         }",
+    );
+    assert_eq!(
+        lines,
+        [
+            "1 5",
+            "release: the lock is not held",
+            "release: the lock is not held",
+            "release: the lock is not held"
+        ]
+    );
+}

@@ -507,3 +507,31 @@ fn each_job_calls_its_own_function_and_captured_values() {
         ]
     );
 }
+
+#[test]
+fn a_worker_on_quick_chunks_leaves_the_next_queued_jobs_slow_chunks_to_the_others() {
+    // Chunks are fetched ahead only of the job that proved quick; a slow
+    // job queued behind it is shared, not taken ahead by one worker.
+    let lines = run_ok(
+        "fn quick(x) { x }
+         fn slow(x) { sleep(0.2); getpid() }
+         let p = pool(2);
+         let a = p.map_async(quick, 0..4000);
+         let b = p.map_async(slow, 0..8);
+         let counts = #{};
+         for pid in b.get() {
+             let k = `${pid}`;
+             counts[k] = (counts[k] ?? 0) + 1;
+         }
+         let done = counts.values();
+         done.sort();
+         print(done);
+         print(a.get().len());",
+    );
+    let done = &lines[0];
+    assert!(
+        done == "[4, 4]" || done == "[3, 5]",
+        "items per worker: {done}"
+    );
+    assert_eq!(lines[1], "4000");
+}

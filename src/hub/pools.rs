@@ -256,7 +256,7 @@ impl Hub<'_> {
             if !self.is_parked_on(worker, WaitKey::PoolIdle(pool_id)) {
                 continue;
             }
-            match self.next_task(pool_id, worker, false) {
+            match self.next_task(pool_id, worker, None) {
                 Some(reply) => {
                     self.unpark(worker);
                     self.reply(worker, reply);
@@ -269,9 +269,16 @@ impl Hub<'_> {
     }
 
     /// The next chunk for `worker`, `Stop` when it should leave, `None` to
-    /// wait. `ahead`: the worker is computing and asks for more, holding at
-    /// most `AHEAD_MAX`; anything but a `Task` ends what it is handed.
-    fn next_task(&mut self, pool_id: PoolId, worker: ProcId, ahead: bool) -> Option<Reply> {
+    /// wait. `ahead`: the worker is computing a quick chunk of that job and
+    /// asks for more of it, holding at most `AHEAD_MAX`; another job's
+    /// chunks may be slow, so they are left for idle workers. Anything but a
+    /// `Task` ends what it is handed.
+    fn next_task(
+        &mut self,
+        pool_id: PoolId,
+        worker: ProcId,
+        ahead: Option<JobId>,
+    ) -> Option<Reply> {
         let Some(pool) = self.pools.get_mut(&pool_id) else {
             return Some(Reply::Stop);
         };
@@ -284,16 +291,20 @@ impl Hub<'_> {
         if pool.max_tasks_per_child.is_some_and(|max| promised >= max) {
             return Some(Reply::Stop);
         }
-        if ahead && held.len() > AHEAD_MAX {
+        if ahead.is_some() && held.len() > AHEAD_MAX {
             return None;
         }
-        while let Some(chunk) = pool.chunks.pop_front() {
-            let Some((_, job)) = self.jobs.get(&chunk.job) else {
+        while let Some(next) = pool.chunks.front() {
+            let live = self.jobs.get(&next.job).filter(|(_, job)| !job.is_done());
+            if live.is_some() && ahead.is_some_and(|quick| quick != next.job) {
+                return None;
+            }
+            let Some(chunk) = pool.chunks.pop_front() else {
+                break;
+            };
+            let Some((_, job)) = live else {
                 continue;
             };
-            if job.is_done() {
-                continue;
-            }
             // Handed out ahead: kept, in case the worker dies before it.
             let keep = !held.is_empty();
             held.push_back(Held {
@@ -311,7 +322,7 @@ impl Hub<'_> {
                 call: self.trace.is_some().then(|| job.call.clone()),
             }));
         }
-        if ahead {
+        if ahead.is_some() {
             return None;
         }
         (pool.state == PoolState::Closed).then_some(Reply::Stop)
@@ -333,21 +344,21 @@ impl Hub<'_> {
         if let Some(report) = report {
             self.file_report(pool_id, from, report);
         }
-        match self.next_task(pool_id, from, false) {
+        match self.next_task(pool_id, from, None) {
             Some(reply) => self.reply(from, reply),
             None => self.park(from, WaitKey::PoolIdle(pool_id), None, None),
         }
     }
 
     /// A worker starting a chunk asks for up to `max` more now.
-    pub(super) fn pool_ahead(&mut self, from: ProcId, max: u32) {
+    pub(super) fn pool_ahead(&mut self, from: ProcId, max: u32, job: JobId) {
         let Some(ProcKind::PoolWorker { pool }) = self.procs.get(&from).map(|p| p.kind) else {
             let refusal = invalid("only a pool worker asks for tasks");
             return self.reply(from, Reply::Error(refusal));
         };
         let mut tasks = Vec::new();
         while tasks.len() < max as usize {
-            match self.next_task(pool, from, true) {
+            match self.next_task(pool, from, Some(job)) {
                 Some(Reply::Task(task)) => tasks.push(task),
                 _ => break,
             }
@@ -382,6 +393,9 @@ impl Hub<'_> {
                 results,
                 detail,
             } => {
+                // A worker's word is not trusted past its own chunk.
+                let end = held.first + held.count;
+                let index = index.clamp(held.first, end.saturating_sub(1).max(held.first));
                 job.succeeded(held.first, results);
                 let what = match job.kind {
                     JobKind::Apply => String::new(),
@@ -390,7 +404,7 @@ impl Hub<'_> {
                 let message = format!("{}:{what} failed in {label}: {message}", job.call);
                 // The worker reported every result before `index`.
                 let failure = Failure { message, detail };
-                job.failed_at(index, index, held.first + held.count, failure);
+                job.failed_at(index, index, end, failure);
             }
         }
         self.job_changed(held.job);
@@ -672,7 +686,7 @@ impl Hub<'_> {
         globals: Globals,
     ) {
         if spec.items.is_empty() {
-            return self.reply(from, Reply::Value(Value::Array(Vec::new())));
+            return self.reply(from, Reply::Items(Packed::new()));
         }
         let size = match Chunking::of(spec.chunksize, workers) {
             Chunking::Fixed(n) => workers.max(1).min(spec.items.len().div_ceil(n)),

@@ -68,7 +68,7 @@ impl Hub<'_> {
                 return self.pool_map(from, job, workers, globals);
             }
             Request::PoolNext { report } => return self.pool_next(from, report),
-            Request::PoolAhead { max } => return self.pool_ahead(from, max),
+            Request::PoolAhead { max, job } => return self.pool_ahead(from, max, job),
             Request::PoolReport { report } => return self.pool_report(from, report),
             Request::PoolNew {
                 workers,

@@ -463,7 +463,7 @@ fn run_pool_worker(
     // Whether the last chunk was quick, and of which job: a new job's
     // chunks may be slower, and chunks fetched ahead of one the worker has
     // not timed could leave another worker idle while this one holds them.
-    let mut quick: Option<u64> = None;
+    let mut quick_job: Option<u64> = None;
     let send_report = |finished: &mut Option<TaskReport>| match finished.take() {
         Some(report) => client::send_hint(&Request::PoolReport { report }).is_ok(),
         None => true,
@@ -491,9 +491,9 @@ fn run_pool_worker(
         if !send_report(&mut finished) {
             return 0;
         }
-        if quick == Some(task.job) && !asked && in_hand.len() < AHEAD as usize / 2 {
+        if quick_job == Some(task.job) && !asked && in_hand.len() < AHEAD as usize / 2 {
             let max = AHEAD - in_hand.len() as u32;
-            asked = client::send_ahead(&Request::PoolAhead { max }).is_ok();
+            asked = client::send_ahead(&Request::PoolAhead { max, job: task.job }).is_ok();
         }
         let (job, started) = (task.job, std::time::Instant::now());
         let timer = TaskTimer::start(&mut task);
@@ -508,7 +508,7 @@ fn run_pool_worker(
             Ok(done) => done,
             Err(code) => return code,
         };
-        quick = (started.elapsed() < QUICK).then_some(job);
+        quick_job = (started.elapsed() < QUICK).then_some(job);
         finished = Some(done);
     }
 }

@@ -118,7 +118,6 @@ fn pool_map(
     let on = || format!("{workers} workers");
     match blocking("pool_map", on, || client::call(&request))? {
         Reply::Items(results) => unpack("pool_map", &results),
-        Reply::Value(v) => Ok(from_wire(v).into_array().unwrap_or_default()),
         other => Ok(unexpected(other)?),
     }
 }

@@ -19,7 +19,10 @@ type Result<T> = std::result::Result<T, Box<EvalAltResult>>;
 const HOLDABLE: &str = "a Lock, RLock, Semaphore or Condition";
 
 fn with_syntax(context: &mut EvalContext, inputs: &[Expression]) -> Result<Dynamic> {
-    let mut held = context.eval_expression_tree(&inputs[0])?;
+    // A variable a closure captured evaluates to a shared cell: what it
+    // holds now is what is acquired and released, whatever the block later
+    // assigns to the variable.
+    let mut held = context.eval_expression_tree(&inputs[0])?.flatten();
     let at = inputs[0].position();
     if let Some(lock) = held.read_lock::<LockHandle>().map(|l| l.clone()) {
         lock.acquire_traced(None).map_err(|e| placed(e, at))?;
@@ -45,12 +48,26 @@ fn with_syntax(context: &mut EvalContext, inputs: &[Expression]) -> Result<Dynam
     finish(result, released)
 }
 
-/// The block's outcome, unless it went well and the release failed: an
-/// error in the block is the one worth reporting.
+/// The block's outcome, unless the release failed: then that error, except
+/// when the block itself raised one (the one worth reporting). A `return`,
+/// `break`, `continue` or `exit` leaving the block is not an error of its.
 fn finish(result: Result<Dynamic>, released: Result<()>) -> Result<Dynamic> {
-    let value = result?;
-    released?;
-    Ok(value)
+    match (result, released) {
+        (Err(e), Err(release)) if leaves_normally(&e) => Err(release),
+        (result, released) => {
+            let value = result?;
+            released?;
+            Ok(value)
+        }
+    }
+}
+
+/// Whether `e` is control flow rather than a failure.
+fn leaves_normally(e: &EvalAltResult) -> bool {
+    matches!(
+        e,
+        EvalAltResult::Return(..) | EvalAltResult::LoopBreak(..) | EvalAltResult::Exit(..)
+    )
 }
 
 /// Custom syntax gets no call position filled in: the held expression's.

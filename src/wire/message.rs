@@ -85,6 +85,8 @@ pub enum Request {
     /// (empty when there are none): never parked.
     PoolAhead {
         max: u32,
+        /// The job whose chunks proved quick: only its chunks are handed.
+        job: u64,
     },
     /// One-way, from a pool worker that already holds its next task: the
     /// report on the task it finished.

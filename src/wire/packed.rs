@@ -143,7 +143,7 @@ impl Packed {
         }
     }
 
-    /// Item `index`, still encoded.
+    /// Item `index`, still encoded. Panics if there is no such item.
     pub fn encoded(&self, index: usize) -> &[u8] {
         let start = match index {
             0 => 0,
@@ -189,7 +189,7 @@ impl Packed {
         (0..self.len()).map(|i| self.decode(i))
     }
 
-    /// A copy of the items in `range`.
+    /// A copy of the items in `range`. Panics if it goes past the last item.
     pub fn slice(&self, range: Range<usize>) -> Packed {
         if range.is_empty() {
             return Packed::new();
@@ -300,10 +300,14 @@ impl<'de> Deserialize<'de> for Packed {
             .chunks_exact(4)
             .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
             .collect();
+        // The last item ends where the bytes do: `append` and
+        // `push_encoded` rely on it, so a peer's stray bytes cannot become
+        // part of the next item joined after them.
         let ordered = ends.windows(2).all(|w| w[0] <= w[1]);
-        if !ordered || ends.last().is_some_and(|&e| e as usize > wire.bytes.len()) {
+        let last = ends.last().map_or(0, |&e| e as usize);
+        if !ordered || last != wire.bytes.len() {
             return Err(D::Error::custom(
-                "packed values: ends out of order or past the bytes",
+                "packed values: ends out of order, or not where the bytes end",
             ));
         }
         Ok(Packed {
@@ -422,5 +426,12 @@ mod tests {
             ends: vec![1, 2, 3],
         };
         assert!(decode::<Packed>(&encode(&torn).unwrap()).is_err());
+        for (bytes, ends) in [(vec![tag::INT, 2, 0xff], vec![2u32]), (vec![7], vec![])] {
+            let trailing = PackedWire {
+                bytes,
+                ends: ends.iter().flat_map(|e| e.to_le_bytes()).collect(),
+            };
+            assert!(decode::<Packed>(&encode(&trailing).unwrap()).is_err());
+        }
     }
 }

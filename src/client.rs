@@ -52,9 +52,13 @@ pub fn connect(fd: i32, id: ProcId) {
     let Ok(second) = file.try_clone() else {
         hub_lost()
     };
+    // Small buffers: a larger frame bypasses them, and in a freshly forked
+    // child, two 64 KiB ones made `malloc` grow the heap and walk its free
+    // lists, faulting in copies of the hub's pages (11 of a spawned
+    // process's 69 page faults).
     let connection = Connection {
-        reader: BufReader::with_capacity(64 * 1024, file),
-        writer: BufWriter::with_capacity(64 * 1024, second),
+        reader: BufReader::with_capacity(8 * 1024, file),
+        writer: BufWriter::with_capacity(8 * 1024, second),
         unconfirmed: false,
         ahead: 0,
         early: VecDeque::new(),

@@ -26,15 +26,22 @@ fn acquire_release_and_timeouts() {
     );
 }
 
+/// What three processes counting to 300 each print, each increment (a
+/// read, then a write of a shared list's item) written as `increment`
+/// with the lock `l`.
+fn count_to_900(increment: &str) -> Vec<String> {
+    run_ok(&format!(
+        "fn add(l, counter, n) {{ for i in 0..n {{ {increment} }} }}
+         let l = lock(); let counter = manager_list([0]);
+         let ps = []; for i in 0..3 {{ ps.push(spawn(add, [l, counter, 300])); }}
+         for p in ps {{ p.join(); }}
+         print(counter[0]);"
+    ))
+}
+
 #[test]
 fn a_lock_makes_read_modify_write_atomic_across_processes() {
-    let lines = run_ok(
-        "fn add(l, counter, n) { for i in 0..n { l.acquire(); let v = counter[0]; counter[0] = v + 1; l.release(); } }
-         let l = lock(); let counter = manager_list([0]);
-         let ps = []; for i in 0..3 { ps.push(spawn(add, [l, counter, 300])); }
-         for p in ps { p.join(); }
-         print(counter[0]);",
-    );
+    let lines = count_to_900("l.acquire(); let v = counter[0]; counter[0] = v + 1; l.release();");
     assert_eq!(lines, ["900"]);
 }
 
@@ -171,13 +178,7 @@ fn with_takes_rlocks_semaphores_and_conditions_and_refuses_the_rest() {
 
 #[test]
 fn with_makes_read_modify_write_atomic_across_processes() {
-    let lines = run_ok(
-        "fn add(l, counter, n) { for i in 0..n { with l { let v = counter[0]; counter[0] = v + 1; } } }
-         let l = lock(); let counter = manager_list([0]);
-         let ps = []; for i in 0..3 { ps.push(spawn(add, [l, counter, 300])); }
-         for p in ps { p.join(); }
-         print(counter[0]);",
-    );
+    let lines = count_to_900("with l { let v = counter[0]; counter[0] = v + 1; }");
     assert_eq!(lines, ["900"]);
 }
 

@@ -454,29 +454,41 @@ fn a_worker_dying_mid_chunk_fails_imap_at_the_chunk_instead_of_hanging() {
     assert_eq!(lines[1..], ["[]", "[7]"]);
 }
 
+/// Runs `jobs` on a pool `p` of 2 workers, where `slow(x)` sleeps 0.2 s
+/// and returns its worker's pid and `quick(x)` returns `x`; `jobs` leaves
+/// the 8 slow results in `slow_pids`. Returns how many slow items each
+/// worker ran, sorted (`[4, 4]`), then what `jobs` printed.
+fn slow_items_per_worker(jobs: &str) -> Vec<String> {
+    let lines = run_ok(&format!(
+        "fn quick(x) {{ x }}
+         fn slow(x) {{ sleep(0.2); getpid() }}
+         let p = pool(2);
+         {jobs}
+         let counts = #{{}};
+         for pid in slow_pids {{
+             let k = `${{pid}}`;
+             counts[k] = (counts[k] ?? 0) + 1;
+         }}
+         let done = counts.values();
+         done.sort();
+         print(done);"
+    ));
+    let done = lines.last().cloned().unwrap_or_default();
+    assert!(
+        done == "[4, 4]" || done == "[3, 5]",
+        "items per worker: {done}"
+    );
+    lines
+}
+
 #[test]
 fn after_a_job_of_quick_chunks_a_slow_job_is_still_shared_by_the_workers() {
     // A worker fetches chunks ahead only while those of the job it is on
     // prove quick: a worker fresh from quick chunks must not take a slow
     // job's chunks ahead and leave the other worker idle.
-    let lines = run_ok(
-        "fn quick(x) { x }
-         fn slow(x) { sleep(0.2); getpid() }
-         let p = pool(2);
-         let warm = p.map(quick, 0..400);
-         let counts = #{};
-         for pid in p.map(slow, 0..8) {
-             let k = `${pid}`;
-             counts[k] = (counts[k] ?? 0) + 1;
-         }
-         let done = counts.values();
-         done.sort();
-         print(done);",
-    );
-    let done = &lines[0];
-    assert!(
-        done == "[4, 4]" || done == "[3, 5]",
-        "items per worker: {done}"
+    slow_items_per_worker(
+        "let warm = p.map(quick, 0..400);
+         let slow_pids = p.map(slow, 0..8);",
     );
 }
 
@@ -512,26 +524,11 @@ fn each_job_calls_its_own_function_and_captured_values() {
 fn a_worker_on_quick_chunks_leaves_the_next_queued_jobs_slow_chunks_to_the_others() {
     // Chunks are fetched ahead only of the job that proved quick; a slow
     // job queued behind it is shared, not taken ahead by one worker.
-    let lines = run_ok(
-        "fn quick(x) { x }
-         fn slow(x) { sleep(0.2); getpid() }
-         let p = pool(2);
-         let a = p.map_async(quick, 0..4000);
+    let lines = slow_items_per_worker(
+        "let a = p.map_async(quick, 0..4000);
          let b = p.map_async(slow, 0..8);
-         let counts = #{};
-         for pid in b.get() {
-             let k = `${pid}`;
-             counts[k] = (counts[k] ?? 0) + 1;
-         }
-         let done = counts.values();
-         done.sort();
-         print(done);
+         let slow_pids = b.get();
          print(a.get().len());",
     );
-    let done = &lines[0];
-    assert!(
-        done == "[4, 4]" || done == "[3, 5]",
-        "items per worker: {done}"
-    );
-    assert_eq!(lines[1], "4000");
+    assert_eq!(lines[0], "4000");
 }

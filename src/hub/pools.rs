@@ -49,15 +49,12 @@ enum PoolState {
 const AHEAD_MAX: usize = 16;
 
 /// A chunk a worker holds: the one it computes, or one it was handed ahead
-/// for when that is done.
+/// for when that is done. Chunks are handed ahead only of the job the
+/// worker is on, so all it holds are of one job, which fails if it dies.
 struct Held {
     job: JobId,
     first: usize,
     count: usize,
-    /// A chunk handed out ahead keeps a copy of its items, to be queued again
-    /// if the worker dies before starting it (unless it is of the job that
-    /// fails with the worker).
-    items: Option<Packed>,
 }
 
 struct Chunk {
@@ -99,8 +96,8 @@ impl PoolState {
 impl Pool {
     /// What a dead worker leaves: the item it was computing (exact from its
     /// progress slot, else the first of its oldest chunk), as `(job, first
-    /// of its chunk, item, end of its chunk)`; and the other chunks it held,
-    /// which go back to the front of the queue unless they are of that job.
+    /// of its chunk, item, end of its chunk)`. The other chunks it held are
+    /// of the same job, which fails with it.
     fn take_lost(&mut self, worker: ProcId) -> Option<(JobId, usize, usize, usize)> {
         let mut held = self.held.remove(&worker).filter(|h| !h.is_empty())?;
         let started = self.progress.get(&worker).and_then(ProgressSlot::read);
@@ -112,20 +109,7 @@ impl Pool {
             })
             .unwrap_or(0);
         let started = started.map(|(_, i)| i);
-        let later: Vec<Held> = held.drain(running + 1..).collect();
-        let lost = held.pop_back()?;
-        // A worker reports each chunk before it starts the next, so none
-        // is left before the lost one but one it finished as it died.
-        let unreported = held.into_iter();
-        for chunk in unreported.chain(later).rev() {
-            if let Some(items) = chunk.items.filter(|_| chunk.job != lost.job) {
-                self.chunks.push_front(Chunk {
-                    job: chunk.job,
-                    first: chunk.first,
-                    items,
-                });
-            }
-        }
+        let lost = held.swap_remove_back(running)?;
         let end = lost.first + lost.count;
         let index = started
             .filter(|i| (lost.first..end).contains(i))
@@ -305,13 +289,10 @@ impl Hub<'_> {
             let Some((_, job)) = live else {
                 continue;
             };
-            // Handed out ahead: kept, in case the worker dies before it.
-            let keep = !held.is_empty();
             held.push_back(Held {
                 job: chunk.job,
                 first: chunk.first,
                 count: chunk.items.len(),
-                items: keep.then(|| chunk.items.clone()),
             });
             return Some(Reply::Task(PoolTask {
                 job: chunk.job,

@@ -281,9 +281,7 @@ fn run_main(program: &Program) -> i32 {
 /// Runs the prelude (the inherited imports and constants), which calls the
 /// entry point, which does the work; the process's exit status.
 fn run_worker(program: &Program, globals: Globals) -> i32 {
-    let paths: Vec<String> = globals.imports.iter().map(|(_, p)| p.clone()).collect();
     let inherits = !(globals.imports.is_empty() && globals.constants.is_empty());
-    let prelude = prelude(globals);
     let result = if !inherits {
         // Compiled in the hub: nothing to parse (a fork's child would fault
         // in the parser's code pages first).
@@ -292,6 +290,8 @@ fn run_worker(program: &Program, globals: Globals) -> i32 {
             .eval_ast::<INT>(&program.info.plain_worker)
             .map_err(|e| diagnostics::root_cause(&e).0)
     } else {
+        let paths: Vec<String> = globals.imports.iter().map(|(_, p)| p.clone()).collect();
+        let prelude = prelude(globals);
         functions_of(&program.engine, &paths)
             .map_err(|e| diagnostics::root_cause(&e).0)
             .and_then(|modules| {
@@ -531,47 +531,29 @@ fn run_task(
     for offset in 0..task.items.len() {
         let index = task.first + offset;
         progress.record(task.job, index);
-        let item = match unpack_one(&task.items, offset) {
-            Ok(item) => item,
-            Err(e) => {
-                return Ok(task_failed(
-                    index,
-                    format!("its item came torn: {e}"),
-                    results,
-                ));
-            }
-        };
-        let result = match (task.spread, item) {
-            (true, args) if args.is_array() => {
-                let mut args = args.into_array().unwrap_or_default();
-                callee.call(context.engine(), &mut args)
-            }
-            (_, item) => callee.call(context.engine(), &mut [item]),
-        };
-        if let Some(code) = take_exit_request() {
-            return Err(code);
-        }
-        let (failure, detail) = match result.map(|v| pack_one(&mut results, &v)) {
-            Ok(Ok(())) => continue,
-            Ok(Err(unsendable)) => (format!("its result: {unsendable}"), None),
-            Err(e) => {
-                // Only now is the item read again, to be quoted.
-                let note = ItemNote::of(&task.items.decode(offset).unwrap_or(Value::Unit));
-                let (message, position) = diagnostics::root_cause(&e);
-                let me = format!(
-                    "{} (pid {})",
-                    crate::script::process_name(),
-                    std::process::id()
-                );
-                (
-                    diagnostics::with_position(&message, position),
-                    diagnostics::task_report(&me, index, note, &e),
-                )
+        let (message, detail) = match unpack_one(&task.items, offset) {
+            Err(e) => (format!("its item came torn: {e}"), None),
+            Ok(item) => {
+                let result = match (task.spread, item) {
+                    (true, args) if args.is_array() => {
+                        let mut args = args.into_array().unwrap_or_default();
+                        callee.call(context.engine(), &mut args)
+                    }
+                    (_, item) => callee.call(context.engine(), &mut [item]),
+                };
+                if let Some(code) = take_exit_request() {
+                    return Err(code);
+                }
+                match result.map(|v| pack_one(&mut results, &v)) {
+                    Ok(Ok(())) => continue,
+                    Ok(Err(unsendable)) => (format!("its result: {unsendable}"), None),
+                    Err(e) => raised(&task.items, offset, index, &e),
+                }
             }
         };
         return Ok(TaskReport::Failed {
             index,
-            message: failure,
+            message,
             results,
             detail,
         });
@@ -579,11 +561,24 @@ fn run_task(
     Ok(TaskReport::Done { results })
 }
 
-fn task_failed(index: usize, message: String, results: Packed) -> TaskReport {
-    TaskReport::Failed {
-        index,
-        message,
-        results,
-        detail: None,
-    }
+/// The message and the worker's report for item `index` (at `offset` in
+/// `items`), whose call raised `e`.
+fn raised(
+    items: &Packed,
+    offset: usize,
+    index: usize,
+    e: &EvalAltResult,
+) -> (String, Option<String>) {
+    // Only now is the item read again, to be quoted.
+    let note = ItemNote::of(&items.decode(offset).unwrap_or(Value::Unit));
+    let (message, position) = diagnostics::root_cause(e);
+    let me = format!(
+        "{} (pid {})",
+        crate::script::process_name(),
+        std::process::id()
+    );
+    (
+        diagnostics::with_position(&message, position),
+        diagnostics::task_report(&me, index, note, e),
+    )
 }

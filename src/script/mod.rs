@@ -222,6 +222,15 @@ pub fn script_error(message: impl Into<String>) -> Box<EvalAltResult> {
     ))
 }
 
+/// `e`, placed at `at` unless it already has a position: custom syntax
+/// (`spawn(...)`, `with`) gets no call position filled in by Rhai.
+pub fn at_position(mut e: Box<EvalAltResult>, at: Position) -> Box<EvalAltResult> {
+    if e.position().is_none() {
+        e.set_position(at);
+    }
+    e
+}
+
 impl From<ClientError> for Box<EvalAltResult> {
     fn from(e: ClientError) -> Self {
         // A pool task's error: the worker's report of it is printed only if

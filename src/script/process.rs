@@ -11,7 +11,7 @@ use rhai::{
 
 use super::convert::{from_wire, sendable, target};
 use super::globals::{capture_eval, capture_native};
-use super::{script_error, timeout_arg};
+use super::{at_position, script_error, timeout_arg};
 use crate::client::{self, unexpected};
 use crate::trace::blocking;
 use crate::wire::{Globals, Handle, ProcId, ProcessInfo, Reply, Request};
@@ -145,13 +145,7 @@ pub fn register(engine: &mut Engine) {
         parse_spawn,
         false,
         |context, inputs, _| {
-            spawn_syntax(context, inputs).map_err(|mut e| {
-                // Custom syntax gets no call position filled in: use the first argument's.
-                if e.position().is_none() {
-                    e.set_position(inputs[0].position());
-                }
-                e
-            })
+            spawn_syntax(context, inputs).map_err(|e| at_position(e, inputs[0].position()))
         },
     );
     engine.register_fn("active_children", || -> Result<Array> {

@@ -7,44 +7,66 @@
 //!
 //! This file owns only the statement; what acquiring means is each type's.
 
-use rhai::{Dynamic, Engine, EvalAltResult, EvalContext, Expression, Position};
+use rhai::{Dynamic, Engine, EvalAltResult, EvalContext, Expression};
 
 use super::convert::script_type_name;
 use super::lock::LockHandle;
-use super::script_error;
+use super::{at_position, script_error};
 
 type Result<T> = std::result::Result<T, Box<EvalAltResult>>;
 
 /// The types `with` takes, as scripts name them.
 const HOLDABLE: &str = "a Lock, RLock, Semaphore or Condition";
 
+/// What a `with` holds: a lock, through its fast paths, or anything with
+/// `acquire` and `release` methods, through them.
+enum Held {
+    Lock(LockHandle),
+    Other(Dynamic),
+}
+
+impl Held {
+    fn acquire(&mut self, context: &mut EvalContext) -> Result<()> {
+        match self {
+            Held::Lock(lock) => lock.acquire_traced(None).map(|_| ()),
+            Held::Other(value) => {
+                let type_name = script_type_name(value);
+                context
+                    .call_native_fn_raw("acquire", true, &mut [value])
+                    .map(|_| ())
+                    .map_err(|e| match *e {
+                        EvalAltResult::ErrorFunctionNotFound(..) => {
+                            script_error(format!("with: needs {HOLDABLE}, not {type_name}"))
+                        }
+                        _ => e,
+                    })
+            }
+        }
+    }
+
+    fn release(&mut self, context: &mut EvalContext) -> Result<()> {
+        match self {
+            Held::Lock(lock) => lock.release(),
+            Held::Other(value) => context
+                .call_native_fn_raw("release", true, &mut [value])
+                .map(|_| ()),
+        }
+    }
+}
+
 fn with_syntax(context: &mut EvalContext, inputs: &[Expression]) -> Result<Dynamic> {
     // A variable a closure captured evaluates to a shared cell: what it
     // holds now is what is acquired and released, whatever the block later
     // assigns to the variable.
-    let mut held = context.eval_expression_tree(&inputs[0])?.flatten();
+    let value = context.eval_expression_tree(&inputs[0])?.flatten();
+    let mut held = match value.read_lock::<LockHandle>().map(|l| l.clone()) {
+        Some(lock) => Held::Lock(lock),
+        None => Held::Other(value),
+    };
     let at = inputs[0].position();
-    if let Some(lock) = held.read_lock::<LockHandle>().map(|l| l.clone()) {
-        lock.acquire_traced(None).map_err(|e| placed(e, at))?;
-        let result = context.eval_expression_tree(&inputs[1]);
-        let released = lock.release().map_err(|e| placed(e, at));
-        return finish(result, released);
-    }
-    let type_name = script_type_name(&held);
-    let _ = context
-        .call_native_fn_raw("acquire", true, &mut [&mut held])
-        .map_err(|e| match *e {
-            EvalAltResult::ErrorFunctionNotFound(..) => {
-                script_error(format!("with: needs {HOLDABLE}, not {type_name}"))
-            }
-            _ => e,
-        })
-        .map_err(|e| placed(e, at))?;
+    held.acquire(context).map_err(|e| at_position(e, at))?;
     let result = context.eval_expression_tree(&inputs[1]);
-    let released = context
-        .call_native_fn_raw("release", true, &mut [&mut held])
-        .map(|_| ())
-        .map_err(|e| placed(e, at));
+    let released = held.release(context).map_err(|e| at_position(e, at));
     finish(result, released)
 }
 
@@ -68,14 +90,6 @@ fn leaves_normally(e: &EvalAltResult) -> bool {
         e,
         EvalAltResult::Return(..) | EvalAltResult::LoopBreak(..) | EvalAltResult::Exit(..)
     )
-}
-
-/// Custom syntax gets no call position filled in: the held expression's.
-fn placed(mut e: Box<EvalAltResult>, at: Position) -> Box<EvalAltResult> {
-    if e.position().is_none() {
-        e.set_position(at);
-    }
-    e
 }
 
 pub fn register(engine: &mut Engine) {

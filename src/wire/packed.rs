@@ -206,6 +206,7 @@ impl Packed {
     }
 
     /// The encoded values of `values`; the first error stops it.
+    #[cfg(test)]
     pub fn from_values<'v>(
         values: impl IntoIterator<Item = &'v Value>,
     ) -> Result<Packed, FrameError> {

@@ -18,6 +18,7 @@ mod script;
 mod shm;
 mod snapshot_test;
 mod store;
+mod test_fault;
 mod trace;
 mod wire;
 

@@ -146,6 +146,9 @@ impl Hub<'_> {
                 Ok(_) => continue,
             };
             if let Some(id) = self.by_pid.remove(&pid) {
+                // Its rings first: its leftover messages may need them.
+                self.store
+                    .free_shared_memory(u64::from(crate::shm::owner_tag(id)));
                 self.read_requests(id);
                 self.ended(id, status);
             }

@@ -13,6 +13,7 @@
 //! when another process's action or a deadline settles them.
 
 mod conn;
+mod deferred;
 mod jobs;
 mod launch;
 mod lifecycle;
@@ -91,6 +92,7 @@ pub fn run(program: &Program, trace: Option<TraceFile>) -> Result<i32, HubStartE
         pool_worker_count: 0,
         store: Box::new(LocalStore::default()),
         waits: Waits::default(),
+        deferred: deferred::Deferred::default(),
         pools: HashMap::new(),
         jobs: HashMap::new(),
         next_pool: 0,
@@ -124,6 +126,8 @@ struct Hub<'p> {
     pool_worker_count: u64,
     store: Box<dyn ObjectStore>,
     waits: Waits,
+    /// Object operations that found shared memory held, to try again.
+    deferred: deferred::Deferred,
     pools: HashMap<PoolId, Pool>,
     jobs: HashMap<JobId, (PoolId, Job)>,
     next_pool: PoolId,
@@ -165,10 +169,11 @@ impl Hub<'_> {
             if let Some(code) = self.finished_code() {
                 return self.shut_down(code, true);
             }
-            let deadline = match (self.waits.next_deadline(), self.progress.wake()) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            };
+            let retry = (!self.deferred.is_empty()).then(|| Instant::now() + deferred::RETRY_AFTER);
+            let deadline = [self.waits.next_deadline(), self.progress.wake(), retry]
+                .into_iter()
+                .flatten()
+                .min();
             let timeout = match deadline {
                 None => EpollTimeout::NONE,
                 Some(at) => {
@@ -195,6 +200,10 @@ impl Hub<'_> {
                 }
             }
             self.fire_timers();
+            self.run_deferred();
+            for warning in self.store.take_warnings() {
+                self.warn(warning);
+            }
             if std::mem::take(&mut self.check_stuck) {
                 self.break_stuck_run();
             }

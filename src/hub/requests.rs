@@ -3,10 +3,16 @@
 //! on an object that changed another try.
 
 use std::collections::VecDeque;
+use std::time::Instant;
 
+use nix::sys::wait::{Id, WaitPidFlag, WaitStatus, waitid};
+use nix::unistd::Pid;
+
+use super::deferred::DeferredOp;
 use super::processes::ProcKind;
 use super::waits::WaitKey;
 use super::{Hub, HubResult};
+use crate::shm::ring::Held;
 use crate::store::{Applied, Outcome};
 use crate::wire::WorkerSetup;
 use crate::wire::{Handle, JobKind, JobSpec, NewObject, ObjectId, Op, ProcId, Reply, Request};
@@ -105,6 +111,11 @@ impl Hub<'_> {
     }
 
     fn object_op(&mut self, from: ProcId, id: ObjectId, op: Op, timeout: Option<f64>, reply: bool) {
+        if self.deferred.holds(id) {
+            // Behind the operations put back before it.
+            let later = DeferredOp::new(from, op, timeout, reply, Instant::now());
+            return self.deferred.push_back(id, later);
+        }
         let applied = self.store.apply(id, from, op);
         self.settle(from, applied, timeout, reply);
     }
@@ -127,6 +138,10 @@ impl Hub<'_> {
             Ok(Outcome::Blocked { op, .. }) => {
                 self.warn(format!("a one-way {op:?} could not complete; dropped"))
             }
+            Ok(Outcome::Busy { op, on, .. }) => {
+                let later = DeferredOp::new(who, op, timeout, reply, Instant::now());
+                self.deferred.push_back(on, later);
+            }
             Err(e) if reply => self.reply(who, Reply::Error(e)),
             Err(e) => self.warn(e.message),
         }
@@ -140,7 +155,15 @@ impl Hub<'_> {
         while let Some(id) = work.pop_front() {
             let key = WaitKey::Object(id);
             let mut still_waiting = VecDeque::new();
+            let mut held = false;
             for who in self.waits.take_list(key) {
+                if held {
+                    // The memory is held: the rest keep their places.
+                    if self.is_parked_on(who, key) && !still_waiting.contains(&who) {
+                        still_waiting.push_back(who);
+                    }
+                    continue;
+                }
                 let Some(op) = self.parked_op(who, key) else {
                     continue;
                 };
@@ -165,6 +188,18 @@ impl Hub<'_> {
                         } else {
                             self.waits.refile(who, WaitKey::Object(on));
                         }
+                    }
+                    Ok(Outcome::Busy { op, .. }) => {
+                        if let Some(parked) =
+                            self.procs.get_mut(&who).and_then(|p| p.parked.as_mut())
+                        {
+                            parked.op = Some(op);
+                        }
+                        if !still_waiting.contains(&who) {
+                            still_waiting.push_back(who);
+                        }
+                        held = true;
+                        self.deferred.recheck(id);
                     }
                     Ok(Outcome::Done(value)) => {
                         self.unpark(who);
@@ -192,9 +227,84 @@ impl Hub<'_> {
         parked.op.take()
     }
 
+    /// Applies again, in order, the operations that found an object's shared
+    /// memory held (see `deferred`); a holder found dead has its memory
+    /// freed first. Runs once per turn of the event loop.
+    pub(super) fn run_deferred(&mut self) {
+        let rechecks = self.deferred.take_rechecks();
+        self.retry_parked(rechecks);
+        let now = Instant::now();
+        for id in self.deferred.objects() {
+            let mut freed = false;
+            while let Some(kept) = self.deferred.pop_front(id) {
+                // A dead caller is not answered: its request is dropped, as
+                // its unread requests are (its one-way messages still count).
+                if kept.reply && !self.procs.get(&kept.who).is_some_and(|p| p.is_running()) {
+                    continue;
+                }
+                let DeferredOp {
+                    who,
+                    op,
+                    timeout,
+                    reply,
+                    deadline,
+                } = kept;
+                let Applied { outcome, changed } = self.store.apply(id, who, op);
+                let (op, held) = match outcome {
+                    Ok(Outcome::Busy { op, held, .. }) => (op, held),
+                    outcome => {
+                        self.settle(who, Applied { outcome, changed }, timeout, reply);
+                        continue;
+                    }
+                };
+                let kept = DeferredOp {
+                    who,
+                    op,
+                    timeout,
+                    reply,
+                    deadline,
+                };
+                if !freed && self.holder_is_dead(held) {
+                    // Tried again at once, in the memory taken over.
+                    self.store.free_shared_memory(held.holder);
+                    freed = true;
+                    self.deferred.push_front(id, kept);
+                } else if reply && deadline.is_some_and(|at| at <= now) {
+                    self.object_timed_out(who, id, kept.op);
+                } else {
+                    self.deferred.push_front(id, kept);
+                    break;
+                }
+            }
+        }
+    }
+
+    /// Whether whoever holds a ring (`held`) can never let go: a process
+    /// that has ended or exited (not yet reaped), or a tag no process has
+    /// (whatever a process wrote into the lock word).
+    fn holder_is_dead(&self, held: Held) -> bool {
+        if held.holder == 0 {
+            return false; // let go just now
+        }
+        let Some(proc) = held.process().and_then(|id| self.procs.get(&id)) else {
+            return true;
+        };
+        match proc.pid() {
+            Some(pid) if proc.is_running() => has_exited(pid),
+            _ => true,
+        }
+    }
+
     /// A parked object operation reached its deadline.
     pub(super) fn object_timed_out(&mut self, who: ProcId, id: ObjectId, op: Op) {
         let applied = self.store.timed_out(id, who, op);
         self.settle(who, applied, None, true);
     }
+}
+
+/// Whether child `pid` has exited, without reaping it (the SIGCHLD the
+/// event loop reads next does that).
+fn has_exited(pid: Pid) -> bool {
+    let flags = WaitPidFlag::WEXITED | WaitPidFlag::WNOHANG | WaitPidFlag::WNOWAIT;
+    !matches!(waitid(Id::Pid(pid), flags), Ok(WaitStatus::StillAlive))
 }

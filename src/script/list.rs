@@ -11,7 +11,8 @@ use rhai::{Array, Dynamic, Engine, EvalAltResult, INT};
 use super::convert::sendable;
 use super::objects::{call_dynamic, create, tell};
 use crate::client;
-use crate::shm::Arena;
+use crate::shm::ring::POISONED;
+use crate::shm::{self, Arena};
 use crate::wire::{Handle, ListOp, NewObject, ObjectId, ObjectKind, Op, Value, encode_body};
 
 type Result<T> = std::result::Result<T, Box<EvalAltResult>>;
@@ -40,10 +41,15 @@ impl ListHandle {
     }
 
     fn push(&self, value: Value) -> Result<()> {
+        // A ring held past the bound (its holder may be dead), or given up
+        // by the hub: the push goes through the hub, behind the ring's.
         if let Some(ring) = self.ring.and_then(|slot| Arena::get()?.ring(slot))
             && !client::has_unconfirmed()
+            && !ring.is_poisoned()
             && let Ok(bytes) = encode_body(&value)
-            && ring.enter(client::self_id()).push(&bytes)
+            && let Some(inside) = ring.enter_within(client::self_id(), shm::SPIN)
+            && inside.flags() & POISONED == 0
+            && inside.push(&bytes) == Ok(true)
         {
             return Ok(());
         }

@@ -18,8 +18,11 @@ use super::convert::{from_wire, sendable};
 use super::objects::{call, call_dynamic, call_int, create, register_show, register_timed};
 use super::script_error;
 use crate::client;
-use crate::shm::ring::{CLOSED, GETTERS_WAITING, HUB_ITEMS, MAX_RECORD, PUTTERS_WAITING, Ring};
+use crate::shm::ring::{
+    CLOSED, GETTERS_WAITING, HUB_ITEMS, MAX_RECORD, POISONED, PUTTERS_WAITING, ProcRing,
+};
 use crate::shm::{self, Arena, Try};
+use crate::test_fault;
 use crate::trace::blocking;
 use crate::wire::{
     Handle, NewObject, ObjectId, ObjectKind, Op, Request, Value, decode_body, encode_body,
@@ -48,7 +51,7 @@ impl QueueHandle {
         }
     }
 
-    fn ring(&self) -> Option<Ring> {
+    fn ring(&self) -> Option<ProcRing> {
         Arena::get()?.ring(self.ring?)
     }
 
@@ -81,18 +84,29 @@ impl QueueHandle {
             && let Ok(bytes) = encode_body(&value)
             && bytes.len() <= MAX_RECORD
         {
-            let inside = ring.enter(client::self_id());
-            let flags = inside.flags();
-            let has_room = self.maxsize.is_none_or(|max| u64::from(inside.len()) < max);
-            if flags & (CLOSED | HUB_ITEMS | PUTTERS_WAITING) == 0
-                && has_room
-                && inside.push(&bytes)
-            {
-                drop(inside);
-                if flags & GETTERS_WAITING != 0 {
-                    self.wake();
+            let dies_before_wake = test_fault::enabled(test_fault::DIE_BETWEEN_PUT_AND_WAKE);
+            if dies_before_wake {
+                wait_for_a_parked_getter(&ring);
+            }
+            // Held past the bound (its holder may be dead): the hub decides.
+            if let Some(inside) = ring.enter_within(client::self_id(), shm::SPIN) {
+                let flags = inside.flags();
+                let has_room = inside
+                    .len()
+                    .is_ok_and(|n| self.maxsize.is_none_or(|max| u64::from(n) < max));
+                if flags & (CLOSED | HUB_ITEMS | PUTTERS_WAITING | POISONED) == 0
+                    && has_room
+                    && inside.push(&bytes) == Ok(true)
+                {
+                    drop(inside);
+                    if flags & GETTERS_WAITING != 0 {
+                        if dies_before_wake {
+                            test_fault::die();
+                        }
+                        self.wake();
+                    }
+                    return Ok(());
                 }
-                return Ok(());
             }
         }
         call(self.id, Op::Put(value), timeout).map(|_| ())
@@ -107,15 +121,22 @@ impl QueueHandle {
                 if !std::mem::take(&mut first) && ring.looks_empty() {
                     return Try::Again;
                 }
-                let inside = ring.enter(me);
-                let taken = inside.pop();
+                let Some(inside) = ring.try_enter(me) else {
+                    return Try::Again;
+                };
                 let flags = inside.flags();
+                if flags & POISONED != 0 {
+                    return Try::GiveUp;
+                }
+                let taken = inside.pop();
                 drop(inside);
                 match taken {
-                    Some(bytes) => Try::Done((bytes, flags)),
-                    // The hub holds the next item, or the answer (Closed).
-                    None if flags & (HUB_ITEMS | CLOSED) != 0 => Try::GiveUp,
-                    None => Try::Again,
+                    Ok(Some(bytes)) => Try::Done((bytes, flags)),
+                    // The hub holds the next item, or the answer (Closed),
+                    // or sorts out a damaged ring.
+                    Ok(None) if flags & (HUB_ITEMS | CLOSED) != 0 => Try::GiveUp,
+                    Err(_) => Try::GiveUp,
+                    Ok(None) => Try::Again,
                 }
             });
             if let Some((bytes, flags)) = taken {
@@ -147,6 +168,15 @@ impl QueueHandle {
             Some(max) => format!("{kind}(#{}, maxsize {max})", self.id),
             None => format!("{kind}(#{})", self.id),
         }
+    }
+}
+
+/// For the fault point: waits (a generous bound) until the hub has marked a
+/// parked getter, so that the put that follows must send a `Wake`.
+fn wait_for_a_parked_getter(ring: &ProcRing) {
+    let started = Instant::now();
+    while ring.flags_hint() & GETTERS_WAITING == 0 && started.elapsed().as_secs() < 60 {
+        std::thread::sleep(std::time::Duration::from_millis(1));
     }
 }
 

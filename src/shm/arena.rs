@@ -16,7 +16,7 @@ use std::ptr::NonNull;
 use std::sync::OnceLock;
 use std::sync::atomic::AtomicU64;
 
-use super::ring::{RING_BYTES, Ring};
+use super::ring::{HubRing, ProcRing, RING_BYTES};
 
 /// 131,072 lock words (1 MiB) and 64 rings for queues and lists (4 MiB) of address space,
 /// of which only the pages of slots in use are ever touched.
@@ -84,16 +84,28 @@ impl Arena {
         Some(unsafe { &*self.base.as_ptr().add(slot) })
     }
 
-    /// The ring in `slot`.
-    pub fn ring(&'static self, slot: u32) -> Option<Ring> {
+    /// The first byte of the ring in `slot`.
+    fn ring_base(&'static self, slot: u32) -> Option<*mut u8> {
         let slot = slot as usize;
         if slot >= ARENA_RINGS {
             return None;
         }
         let base = self.base.as_ptr().cast::<u8>();
-        // SAFETY: the ring's bytes lie inside the mapping, which lives as
-        // long as the process, and slot `slot` is used by this ring alone.
-        Some(unsafe { Ring::at(base.add(WORDS_BYTES + slot * RING_BYTES)) })
+        // SAFETY: the ring's bytes lie inside the mapping.
+        Some(unsafe { base.add(WORDS_BYTES + slot * RING_BYTES) })
+    }
+
+    /// The ring in `slot`, as an interpreter uses it.
+    pub fn ring(&'static self, slot: u32) -> Option<ProcRing> {
+        // SAFETY: the mapping lives as long as the process, and slot
+        // `slot` is used by one ring alone.
+        Some(unsafe { ProcRing::at(self.ring_base(slot)?) })
+    }
+
+    /// The ring in `slot`, as the hub uses it.
+    fn hub_ring(&'static self, slot: u32) -> Option<HubRing> {
+        // SAFETY: as in `ring`.
+        Some(unsafe { HubRing::at(self.ring_base(slot)?) })
     }
 
     /// The memfd, to pass to a worker started with `exec`.
@@ -120,9 +132,9 @@ impl Slots {
     }
 
     /// A fresh, empty ring and its slot.
-    pub fn take_ring(&mut self) -> Option<(u32, Ring)> {
+    pub fn take_ring(&mut self) -> Option<(u32, HubRing)> {
         let slot = self.next_ring;
-        let ring = Arena::get()?.ring(slot)?;
+        let ring = Arena::get()?.hub_ring(slot)?;
         self.next_ring += 1;
         Some((slot, ring))
     }

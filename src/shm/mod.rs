@@ -22,7 +22,7 @@ mod progress;
 pub mod ring;
 
 pub use arena::{Arena, Slots};
-pub use lock_word::{LockWord, Released, SharedWord};
+pub use lock_word::{LockWord, Released, SharedWord, owner_tag};
 pub use progress::{ProgressSlot, ProgressWriter, job_tag};
 
 use std::io;

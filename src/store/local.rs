@@ -10,8 +10,8 @@ use super::pipe::Pipe;
 use super::queue::Queue;
 use super::shared::{apply_dict, apply_list, apply_value};
 use super::{Applied, Forgotten, ObjectStore};
-use crate::shm::ring::Ring;
-use crate::shm::{SharedWord, Slots};
+use crate::shm::ring::{Corrupt, Held, HubRing};
+use crate::shm::{SharedWord, Slots, owner_tag};
 use crate::wire::{
     ErrorKind, HubError, NewObject, ObjectId, ObjectKind, Op, ProcId, Value, decode_body,
 };
@@ -27,7 +27,7 @@ enum Object {
     Dict(BTreeMap<String, Value>),
     /// A manager list, and the ring its pushes may wait in (drained into
     /// it before every operation on it).
-    List(Vec<Value>, Option<Ring>),
+    List(Vec<Value>, Option<HubRing>),
     Pipe(Pipe),
 }
 
@@ -36,6 +36,7 @@ pub struct LocalStore {
     objects: HashMap<ObjectId, Object>,
     next_id: ObjectId,
     slots: Slots,
+    warnings: Vec<String>,
 }
 
 fn unknown(id: ObjectId) -> Applied {
@@ -156,7 +157,13 @@ impl ObjectStore for LocalStore {
             return unknown(id);
         };
         match object {
-            Object::Queue(q) => q.apply(id, op),
+            Object::Queue(q) => {
+                let applied = q.apply(id, op);
+                if let Some(damage) = q.take_damage() {
+                    self.warnings.push(ring_given_up("queue", id, &damage));
+                }
+                applied
+            }
             Object::Mutex(m) => m.apply(id, who, op),
             Object::Semaphore(s) => s.apply(id, who, op),
             Object::Event(flag) => apply_event(flag, id, op),
@@ -165,8 +172,16 @@ impl ObjectStore for LocalStore {
             Object::Value(v) => apply_value(v, id, op),
             Object::Dict(d) => apply_dict(d, op),
             Object::List(l, ring) => {
-                if let Some(ring) = ring {
-                    drain_pushes(ring, l);
+                if let Some(inside) = ring {
+                    match drain_pushes(inside, l) {
+                        Ok(()) => {}
+                        Err(Drain::Held(held)) => return Applied::busy(op, id, held),
+                        Err(Drain::Damaged(damage)) => {
+                            inside.poison();
+                            *ring = None;
+                            self.warnings.push(ring_given_up("list", id, &damage));
+                        }
+                    }
                 }
                 apply_list(l, op)
             }
@@ -220,6 +235,7 @@ impl ObjectStore for LocalStore {
     }
 
     fn forget_process(&mut self, who: ProcId, abnormally: bool) -> Forgotten {
+        self.free_shared_memory(u64::from(owner_tag(who)));
         let mut forgotten = Forgotten::default();
         let mut ids: Vec<ObjectId> = self.objects.keys().copied().collect();
         ids.sort_unstable();
@@ -247,15 +263,38 @@ impl ObjectStore for LocalStore {
                     }
                 }
                 Object::Condition(c) => c.forget(who),
-                Object::Queue(q) => q.forget(who),
-                Object::List(_, Some(ring)) => {
-                    ring.free_if_held_by(who);
-                }
+                // It may have died between its change to the ring and its
+                // `Wake`: the parked processes try again.
+                Object::Queue(q) if q.has_marked_waiters() => forgotten.changed.push(id),
                 _ => {}
             }
         }
         forgotten
     }
+
+    fn free_shared_memory(&mut self, holder: u64) {
+        for object in self.objects.values_mut() {
+            match object {
+                Object::Queue(q) => q.free_ring_held_by(holder),
+                Object::List(_, Some(ring)) => {
+                    ring.free_if_held_by(holder);
+                }
+                _ => {}
+            }
+        }
+    }
+
+    fn take_warnings(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.warnings)
+    }
+}
+
+/// The one warning line for a ring the hub gave up.
+fn ring_given_up(kind: &str, id: ObjectId, damage: &Corrupt) -> String {
+    format!(
+        "the shared memory of {kind} #{id} was damaged ({damage}); \
+         what it held there is lost, and the {kind} goes on without it"
+    )
 }
 
 fn apply_event(flag: &mut bool, id: ObjectId, op: Op) -> Applied {
@@ -275,12 +314,23 @@ fn apply_event(flag: &mut bool, id: ObjectId, op: Op) -> Applied {
     }
 }
 
-/// Appends to a list the items processes pushed into its ring, in order.
-fn drain_pushes(ring: &Ring, list: &mut Vec<Value>) {
-    let inside = ring.enter_as_hub();
-    while let Some(bytes) = inside.pop() {
-        if let Ok(value) = decode_body::<Value>(&bytes) {
-            list.push(value);
+/// Why a list's pushes could not be moved into it.
+enum Drain {
+    Held(Held),
+    Damaged(Corrupt),
+}
+
+/// Appends to a list the items processes pushed into its ring, in order;
+/// the items before a damaged one are kept.
+fn drain_pushes(ring: &HubRing, list: &mut Vec<Value>) -> Result<(), Drain> {
+    let inside = ring.try_enter().map_err(Drain::Held)?;
+    while let Some(bytes) = inside.pop().map_err(Drain::Damaged)? {
+        match decode_body::<Value>(&bytes) {
+            Ok(value) => list.push(value),
+            Err(_) => {
+                return Err(Drain::Damaged(Corrupt::Item(bytes.len())));
+            }
         }
     }
+    Ok(())
 }

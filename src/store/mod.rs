@@ -9,7 +9,10 @@
 //! The store never blocks and never talks to a process. An operation that
 //! cannot complete now comes back as `Outcome::Blocked`, naming the object
 //! whose change could let it through; the hub parks it there and applies it
-//! again whenever the store reports that object `changed`.
+//! again whenever the store reports that object `changed`. One that found
+//! the object's shared memory held by a process comes back as
+//! `Outcome::Busy`, having changed nothing: the store never waits on shared
+//! memory, and treats what it reads there as untrusted input.
 
 mod barrier;
 mod condition;
@@ -22,6 +25,7 @@ mod shared;
 
 pub use local::LocalStore;
 
+use crate::shm::ring::Held;
 use crate::wire::{ErrorKind, HubError, NewObject, ObjectId, ObjectKind, Op, ProcId, Value};
 
 #[derive(Debug, PartialEq)]
@@ -31,6 +35,15 @@ pub enum Outcome {
     Blocked {
         op: Op,
         on: ObjectId,
+    },
+    /// Another process is inside `on`'s shared memory (`held` names it):
+    /// nothing changed. The hub tries `op` again after its event loop's
+    /// next turn, or frees the memory first if the holder is dead; it
+    /// never waits for it.
+    Busy {
+        op: Op,
+        on: ObjectId,
+        held: Held,
     },
 }
 
@@ -60,6 +73,13 @@ impl Applied {
     pub fn blocked(op: Op, on: ObjectId) -> Self {
         Applied {
             outcome: Ok(Outcome::Blocked { op, on }),
+            changed: Vec::new(),
+        }
+    }
+
+    pub fn busy(op: Op, on: ObjectId, held: Held) -> Self {
+        Applied {
+            outcome: Ok(Outcome::Busy { op, on, held }),
             changed: Vec::new(),
         }
     }
@@ -104,4 +124,11 @@ pub trait ObjectStore {
     /// semaphore units it held (after a normal exit they stay taken, as a
     /// semaphore used as a counter needs).
     fn forget_process(&mut self, who: ProcId, abnormally: bool) -> Forgotten;
+    /// `holder` (a dead process's tag, or a lock word as `Held` read it) is
+    /// gone: free the shared memory it was inside, so the hub can go on.
+    /// Called for a dead process before its leftover messages are handled.
+    fn free_shared_memory(&mut self, holder: u64);
+    /// Warnings for the run's stderr, one line each (a damaged ring given
+    /// up), taken once.
+    fn take_warnings(&mut self) -> Vec<String>;
 }

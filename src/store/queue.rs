@@ -12,11 +12,13 @@
 use std::collections::VecDeque;
 
 use super::Applied;
-use crate::shm::ring::{CLOSED, GETTERS_WAITING, HUB_ITEMS, PUTTERS_WAITING, Ring};
-use crate::wire::{ErrorKind, ObjectId, Op, ProcId, Value, decode_body, encode_body};
+use crate::shm::ring::{
+    CLOSED, Corrupt, GETTERS_WAITING, HUB_ITEMS, HubRing, PUTTERS_WAITING, RingGuard,
+};
+use crate::wire::{ErrorKind, ObjectId, Op, Value, decode_body, encode_body};
 
 pub struct Queue {
-    ring: Option<Ring>,
+    ring: Option<HubRing>,
     /// Encoded items that come after the ring's.
     overflow: VecDeque<Vec<u8>>,
     maxsize: Option<u64>,
@@ -24,10 +26,16 @@ pub struct Queue {
     joinable: bool,
     /// Items put and not yet marked done (joinable queues).
     unfinished: u64,
+    /// Why the ring was given up, for the hub's one warning line.
+    damage: Option<Corrupt>,
 }
 
+/// Being inside the queue's ring for one operation (`None`: it has no
+/// ring, or gave it up).
+type Inside<'r> = Option<RingGuard<'r>>;
+
 impl Queue {
-    pub fn new(maxsize: Option<u64>, joinable: bool, ring: Option<Ring>) -> Self {
+    pub fn new(maxsize: Option<u64>, joinable: bool, ring: Option<HubRing>) -> Self {
         Queue {
             ring: ring.filter(|_| !joinable),
             overflow: VecDeque::new(),
@@ -35,57 +43,74 @@ impl Queue {
             closed: false,
             joinable,
             unfinished: 0,
+            damage: None,
         }
     }
 
-    fn ring_len(&self) -> u64 {
-        self.ring
-            .as_ref()
-            .map_or(0, |r| u64::from(r.enter_as_hub().len()))
+    /// The ring held something impossible: give it up (its items there
+    /// are lost) and go on through the hub alone.
+    fn give_up_ring(&mut self, inside: &mut Inside<'_>, damage: Corrupt) {
+        if let Some(ring) = self.ring.take() {
+            ring.poison();
+        }
+        *inside = None;
+        self.damage = Some(damage);
     }
 
-    fn len(&self) -> u64 {
-        self.ring_len() + self.overflow.len() as u64
+    /// Why the ring was given up, once.
+    pub fn take_damage(&mut self) -> Option<Corrupt> {
+        self.damage.take()
     }
 
-    fn is_full(&self) -> bool {
-        self.maxsize.is_some_and(|max| self.len() >= max)
+    fn len(&mut self, inside: &mut Inside<'_>) -> u64 {
+        let in_ring = match inside.as_ref().map(RingGuard::len) {
+            Some(Ok(n)) => u64::from(n),
+            Some(Err(damage)) => {
+                self.give_up_ring(inside, damage);
+                0
+            }
+            None => 0,
+        };
+        in_ring + self.overflow.len() as u64
     }
 
     /// Moves what fits from the overflow into the ring, and tells processes
     /// whether the hub still holds items (then their puts must come here).
-    fn refill(&mut self) {
-        let Some(ring) = &self.ring else {
+    fn refill(&mut self, inside: &mut Inside<'_>) {
+        let Some(guard) = inside.as_ref() else {
             return;
         };
-        let inside = ring.enter_as_hub();
+        let mut damage = None;
         while let Some(front) = self.overflow.front() {
-            if !inside.push(front) {
-                break;
+            match guard.push(front) {
+                Ok(true) => {
+                    self.overflow.pop_front();
+                }
+                Ok(false) => break,
+                Err(found) => {
+                    damage = Some(found);
+                    break;
+                }
             }
-            self.overflow.pop_front();
         }
-        if self.overflow.is_empty() {
-            inside.clear_flags(HUB_ITEMS);
-        } else {
-            inside.set_flags(HUB_ITEMS);
+        match damage {
+            Some(damage) => self.give_up_ring(inside, damage),
+            None if self.overflow.is_empty() => guard.clear_flags(HUB_ITEMS),
+            None => guard.set_flags(HUB_ITEMS),
         }
     }
 
-    fn put(&mut self, id: ObjectId, value: Value) -> Applied {
+    fn put(&mut self, id: ObjectId, value: Value, inside: &mut Inside<'_>) -> Applied {
         if self.closed {
             return Applied::failed(ErrorKind::Closed, "Closed: the queue is closed");
         }
-        if let Some(ring) = &self.ring {
-            // Checked and marked in one visit, so a get that makes room
-            // after the check sees the mark.
-            let inside = ring.enter_as_hub();
-            let len = u64::from(inside.len()) + self.overflow.len() as u64;
-            if self.maxsize.is_some_and(|max| len >= max) {
-                inside.set_flags(PUTTERS_WAITING);
-                return Applied::blocked(Op::Put(value), id);
+        // Checked and marked in one visit, so a get that makes room after
+        // the check sees the mark.
+        let len = self.len(inside);
+        if self.maxsize.is_some_and(|max| len >= max) {
+            if let Some(guard) = inside {
+                guard.set_flags(PUTTERS_WAITING);
             }
-        } else if self.is_full() {
             return Applied::blocked(Op::Put(value), id);
         }
         let bytes = match encode_body(&value) {
@@ -93,54 +118,64 @@ impl Queue {
             Err(e) => return Applied::invalid(format!("put: {e}")),
         };
         self.overflow.push_back(bytes);
-        self.refill();
+        self.refill(inside);
         if self.joinable {
             self.unfinished += 1;
         }
         Applied::changed(Value::Unit, id)
     }
 
-    fn get(&mut self, id: ObjectId) -> Applied {
-        let mut taken = None;
-        if let Some(ring) = &self.ring {
-            let inside = ring.enter_as_hub();
-            taken = inside.pop();
-            if taken.is_none() && self.overflow.is_empty() && !self.closed {
-                // Marked in the same visit that found it empty, so a put
-                // after this sees the mark and wakes the hub.
-                inside.set_flags(GETTERS_WAITING);
-                return Applied::blocked(Op::Get, id);
+    fn get(&mut self, id: ObjectId, inside: &mut Inside<'_>) -> Applied {
+        let taken = match inside.as_ref().map(RingGuard::pop) {
+            Some(Ok(taken)) => taken,
+            Some(Err(damage)) => {
+                self.give_up_ring(inside, damage);
+                None
             }
+            None => None,
+        };
+        if taken.is_none() && self.overflow.is_empty() && !self.closed {
+            // Marked in the same visit that found it empty, so a put after
+            // this sees the mark and wakes the hub.
+            if let Some(guard) = inside {
+                guard.set_flags(GETTERS_WAITING);
+            }
+            return Applied::blocked(Op::Get, id);
         }
         let taken = taken.or_else(|| self.overflow.pop_front());
-        self.refill();
+        self.refill(inside);
         match taken {
             Some(bytes) => match decode_body::<Value>(&bytes) {
                 Ok(value) => Applied::changed(value, id),
                 Err(e) => Applied::invalid(format!("get: a damaged item: {e}")),
             },
-            None if self.closed => {
-                Applied::failed(ErrorKind::Closed, "Closed: the queue is closed and empty")
-            }
-            None => Applied::blocked(Op::Get, id),
+            None => Applied::failed(ErrorKind::Closed, "Closed: the queue is closed and empty"),
         }
     }
 
+    /// Applies `op`, entering the ring once for it; when another process
+    /// is inside, nothing changes and the hub tries again later (`busy`).
     pub fn apply(&mut self, id: ObjectId, op: Op) -> Applied {
+        let ring = self.ring;
+        let mut inside = match ring.as_ref().map(HubRing::try_enter).transpose() {
+            Ok(inside) => inside,
+            Err(held) => return Applied::busy(op, id, held),
+        };
+        let inside = &mut inside;
         match op {
-            Op::Put(value) => self.put(id, value),
-            Op::Get => self.get(id),
-            Op::Len => Applied::done(Value::Int(self.len() as i64)),
+            Op::Put(value) => self.put(id, value, inside),
+            Op::Get => self.get(id, inside),
+            Op::Len => Applied::done(Value::Int(self.len(inside) as i64)),
             // A process put into or took from the ring while the hub had
             // waiters or items of its own: refill, and let the waiters try again.
             Op::Wake => {
-                self.refill();
+                self.refill(inside);
                 Applied::changed(Value::Unit, id)
             }
             Op::Close => {
                 self.closed = true;
-                if let Some(ring) = &self.ring {
-                    ring.enter_as_hub().set_flags(CLOSED);
+                if let Some(guard) = inside {
+                    guard.set_flags(CLOSED);
                 }
                 Applied::changed(Value::Unit, id)
             }
@@ -173,11 +208,19 @@ impl Queue {
         }
     }
 
-    /// `who` died: if it died inside the ring, the ring is freed (each change
-    /// to it is one store, so it is whole).
-    pub fn forget(&mut self, who: ProcId) {
+    /// Frees the ring if `holder` (a dead process's tag, or a lock word as
+    /// `Held` read it) is inside it: each change to it is one store, so it
+    /// is whole.
+    pub fn free_ring_held_by(&mut self, holder: u64) {
         if let Some(ring) = &self.ring {
-            ring.free_if_held_by(who);
+            ring.free_if_held_by(holder);
         }
+    }
+
+    /// Whether the hub has parked processes marked in the ring: a process
+    /// that died between its change and its `Wake` leaves them asleep, so
+    /// after a death such a queue counts as changed.
+    pub fn has_marked_waiters(&self) -> bool {
+        self.ring.as_ref().is_some_and(HubRing::has_waiter_marks)
     }
 }

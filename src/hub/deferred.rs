@@ -1,0 +1,146 @@
+//! Object operations put back because a process was inside the object's
+//! shared memory (`Outcome::Busy`).
+//!
+//! The hub never waits on shared memory: an operation that finds a ring
+//! held is kept here and applied again after the event loop's next turn, by
+//! which time a live holder has let go (a ring is held for one copy) and a
+//! dead one has been found, by the SIGCHLD that turn reads or by the check
+//! `Hub::holder_is_dead` makes, and its memory freed. Operations on an
+//! object with operations kept here queue behind them, so none overtakes
+//! another: a dead process's leftover one-way pushes stay in order.
+//!
+//! Parked operations that found the memory held stay parked; their object
+//! is only noted for another try (`recheck`).
+//!
+//! Only bookkeeping: applying, answering and freeing are the hub's.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::time::{Duration, Instant};
+
+use crate::wire::{ObjectId, Op, ProcId};
+
+/// How long the event loop sleeps at most while operations are kept here.
+pub const RETRY_AFTER: Duration = Duration::from_millis(1);
+
+/// A request put back, as it arrived.
+pub struct DeferredOp {
+    pub who: ProcId,
+    pub op: Op,
+    pub timeout: Option<f64>,
+    pub reply: bool,
+    /// When its caller's time-out ends, if it has one: it is answered as
+    /// timed out then, even if the memory is still held.
+    pub deadline: Option<Instant>,
+}
+
+impl DeferredOp {
+    pub fn new(who: ProcId, op: Op, timeout: Option<f64>, reply: bool, now: Instant) -> Self {
+        let deadline = timeout.and_then(|secs| match Duration::try_from_secs_f64(secs) {
+            // Too far to tell from never.
+            Ok(d) => now.checked_add(d),
+            Err(_) if secs > 0.0 => None,
+            // Negative or NaN: at once.
+            Err(_) => Some(now),
+        });
+        DeferredOp {
+            who,
+            op,
+            timeout,
+            reply,
+            deadline,
+        }
+    }
+}
+
+#[derive(Default)]
+pub struct Deferred {
+    by_object: BTreeMap<ObjectId, VecDeque<DeferredOp>>,
+    /// Objects whose parked operations found the memory held.
+    recheck: BTreeSet<ObjectId>,
+}
+
+impl Deferred {
+    pub fn is_empty(&self) -> bool {
+        self.by_object.is_empty() && self.recheck.is_empty()
+    }
+
+    /// Whether operations on `id` wait here (a new one must queue behind).
+    pub fn holds(&self, id: ObjectId) -> bool {
+        self.by_object.contains_key(&id)
+    }
+
+    pub fn push_back(&mut self, id: ObjectId, op: DeferredOp) {
+        self.by_object.entry(id).or_default().push_back(op);
+    }
+
+    /// Puts back the oldest operation on `id`, which found it held again.
+    pub fn push_front(&mut self, id: ObjectId, op: DeferredOp) {
+        self.by_object.entry(id).or_default().push_front(op);
+    }
+
+    /// The oldest operation kept for `id`.
+    pub fn pop_front(&mut self, id: ObjectId) -> Option<DeferredOp> {
+        let ops = self.by_object.get_mut(&id)?;
+        let op = ops.pop_front();
+        if ops.is_empty() {
+            self.by_object.remove(&id);
+        }
+        op
+    }
+
+    /// The objects with operations kept here, oldest id first.
+    pub fn objects(&self) -> Vec<ObjectId> {
+        self.by_object.keys().copied().collect()
+    }
+
+    pub fn recheck(&mut self, id: ObjectId) {
+        self.recheck.insert(id);
+    }
+
+    pub fn take_rechecks(&mut self) -> Vec<ObjectId> {
+        std::mem::take(&mut self.recheck).into_iter().collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn op(who: ProcId) -> DeferredOp {
+        DeferredOp::new(who, Op::Len, None, true, Instant::now())
+    }
+
+    #[test]
+    fn operations_come_back_in_order_per_object() {
+        let mut deferred = Deferred::default();
+        assert!(deferred.is_empty());
+        deferred.push_back(7, op(1));
+        deferred.push_back(7, op(2));
+        deferred.push_back(3, op(3));
+        assert!(deferred.holds(7) && !deferred.holds(4));
+        assert_eq!(deferred.objects(), vec![3, 7]);
+        let first = deferred.pop_front(7).unwrap();
+        assert_eq!(first.who, 1);
+        deferred.push_front(7, first);
+        let order: Vec<ProcId> = std::iter::from_fn(|| deferred.pop_front(7))
+            .map(|d| d.who)
+            .collect();
+        assert_eq!(order, vec![1, 2]);
+        assert!(!deferred.holds(7));
+    }
+
+    #[test]
+    fn absurd_time_outs_are_now_or_never_not_a_panic() {
+        let now = Instant::now();
+        for secs in [f64::NAN, -1.0] {
+            let d = DeferredOp::new(1, Op::Get, Some(secs), true, now);
+            assert_eq!(d.deadline, Some(now));
+        }
+        for secs in [f64::INFINITY, 1e300] {
+            let d = DeferredOp::new(1, Op::Get, Some(secs), true, now);
+            assert_eq!(d.deadline, None);
+        }
+        let d = DeferredOp::new(1, Op::Get, Some(2.0), true, now);
+        assert_eq!(d.deadline, Some(now + Duration::from_secs(2)));
+    }
+}

@@ -1,0 +1,31 @@
+//! Fault points for tests: a debug build stops at the named point when the
+//! environment variable `MPHOST_TEST_FAULT` names it, so a test can kill a
+//! process exactly where no signal could be aimed (between a ring change
+//! and the `Wake` that announces it). A release build has none.
+
+/// A process that puts into a queue's ring waits until a getter is parked
+/// on it, then dies after its put and before its `Wake`.
+pub const DIE_BETWEEN_PUT_AND_WAKE: &str = "die-between-put-and-wake";
+
+/// Whether this process runs with fault point `point` switched on.
+#[cfg(debug_assertions)]
+pub fn enabled(point: &str) -> bool {
+    use std::sync::OnceLock;
+    static CHOSEN: OnceLock<Option<String>> = OnceLock::new();
+    CHOSEN
+        .get_or_init(|| std::env::var("MPHOST_TEST_FAULT").ok())
+        .as_deref()
+        == Some(point)
+}
+
+#[cfg(not(debug_assertions))]
+pub fn enabled(_point: &str) -> bool {
+    false
+}
+
+/// Dies here, as a process killed by SIGKILL.
+pub fn die() -> ! {
+    let _ = nix::sys::signal::raise(nix::sys::signal::Signal::SIGKILL);
+    // SAFETY: ends the process at once if the signal somehow did not.
+    unsafe { libc::_exit(137) }
+}

@@ -45,7 +45,7 @@ fn main() -> ExitCode {
         cli::Command::Check { file } => check(&file),
         cli::Command::Run(args) => run(args),
         cli::Command::Test(args) => test(args),
-        cli::Command::Worker => ExitCode::from(interpreter::run_launched().clamp(0, 255) as u8),
+        cli::Command::Worker => ExitCode::from(status_byte(interpreter::run_launched())),
     }
 }
 
@@ -116,7 +116,7 @@ fn run(args: cli::RunArgs) -> ExitCode {
         Err(e) => return fail(&format!("mphost: {e}"), EXIT_USAGE),
     };
     match hub::run(&program, trace) {
-        Ok(code) => ExitCode::from(code.clamp(0, 255) as u8),
+        Ok(code) => ExitCode::from(status_byte(code)),
         Err(e) => fail(&format!("mphost: {e}"), 1),
     }
 }
@@ -135,6 +135,13 @@ fn test(args: cli::TestArgs) -> ExitCode {
         stderr: args.stderr,
     };
     ExitCode::from(snapshot_test::run(&settings))
+}
+
+/// The byte an exit code `code` leaves as a process's status, as the
+/// kernel keeps it for `_exit` (a forked worker): modulo 256, so `exit(-1)`
+/// is 255 and `exit(300)` is 44 under both start methods.
+fn status_byte(code: i32) -> u8 {
+    code.rem_euclid(256) as u8
 }
 
 fn fail(message: &str, code: u8) -> ExitCode {

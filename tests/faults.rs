@@ -3,6 +3,7 @@
 mod common;
 use common::*;
 
+use std::io::Read;
 use std::process::{Command, Stdio};
 
 #[test]
@@ -181,6 +182,90 @@ fn a_closed_stdout_ends_the_run_instead_of_printing_forever() {
     assert!(everyone.iter().all(|&p| !alive(p)), "{everyone:?}");
 }
 
+/// The live processes whose command line names `path` (the hub and the
+/// interpreters it forked share it).
+fn running_with_arg(path: &std::path::Path) -> Vec<i32> {
+    let wanted = path.to_string_lossy().into_owned();
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|&pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline"))
+                .is_ok_and(|c| String::from_utf8_lossy(&c).contains(&wanted))
+                && alive(pid)
+        })
+        .collect()
+}
+
+/// Runs `source` with stdout or stderr (`stream`) on `/dev/full`.
+fn run_into_a_full_disk(source: &str, stream: &str) -> (Option<i32>, String, Vec<i32>) {
+    let s = script(source);
+    let full = || Stdio::from(std::fs::File::create("/dev/full").expect("/dev/full"));
+    let mut command = Command::new(BIN);
+    command.arg("run").arg(&s.path).stdin(Stdio::null());
+    match stream {
+        "stdout" => command.stdout(full()).stderr(Stdio::piped()),
+        _ => command.stdout(Stdio::piped()).stderr(full()),
+    };
+    let mut child = command.spawn().unwrap();
+    let mut piped = match stream {
+        "stdout" => Box::new(child.stderr.take().unwrap()) as Box<dyn Read + Send>,
+        _ => Box::new(child.stdout.take().unwrap()),
+    };
+    let reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = piped.read_to_string(&mut text);
+        text
+    });
+    let started = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if started.elapsed() > std::time::Duration::from_secs(60) {
+            let _ = child.kill();
+            panic!("the run did not end");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    };
+    let text = reader.join().unwrap();
+    (status.code(), text, running_with_arg(&s.path))
+}
+
+#[test]
+fn a_failing_stdout_ends_the_run_with_74_and_one_line() {
+    let (code, stderr, _) = run_into_a_full_disk("print(\"hello\");", "stdout");
+    assert_eq!(code, Some(74), "{stderr}");
+    assert_eq!(
+        stderr,
+        "mphost: cannot write to stdout: ENOSPC: No space left on device\n"
+    );
+    // A worker printing for ever is stopped too, not left writing.
+    let (code, stderr, left) = run_into_a_full_disk(
+        "fn chatter() { loop { print(\"more\"); } }
+         let p = spawn(chatter); p.join();",
+        "stdout",
+    );
+    assert_eq!(code, Some(74), "{stderr}");
+    assert!(
+        stderr.starts_with("mphost: cannot write to stdout: ENOSPC"),
+        "{stderr}"
+    );
+    assert!(left.is_empty(), "{left:?}");
+}
+
+#[test]
+fn a_failing_stderr_ends_the_run_with_74() {
+    let (code, _, _) = run_into_a_full_disk(
+        "fn fails() { throw \"into the void\"; }
+         let p = spawn(fails); p.join();",
+        "stderr",
+    );
+    assert_eq!(code, Some(74));
+}
+
 #[test]
 fn sigterm_is_heard_while_stdout_is_blocked() {
     let s = script(
@@ -249,15 +334,18 @@ fn arrivals_during_a_barrier_action_wait_for_the_next_round() {
 #[test]
 fn a_semaphore_released_by_another_process_does_not_come_back_twice() {
     let lines = run_ok(
-        "fn take(s) { s.acquire(); }
-         let s = semaphore(0);
-         let p = spawn(take, [s]);
-         sleep(0.05);
+        "fn take(s, taken) { s.acquire(); taken.set(); sleep(60); }
+         let s = semaphore(1);
+         let taken = event();
+         let p = spawn(take, [s, taken]);
+         taken.wait();
          s.release();
+         // Killed: only the units it still holds come back, and it holds none.
+         p.kill();
          p.join();
          print(s.value());",
     );
-    assert_eq!(lines, ["0"]);
+    assert_eq!(lines, ["1"]);
 }
 
 #[test]

@@ -454,15 +454,22 @@ fn a_worker_dying_mid_chunk_fails_imap_at_the_chunk_instead_of_hanging() {
     assert_eq!(lines[1..], ["[]", "[7]"]);
 }
 
-/// Runs `jobs` on a pool `p` of 2 workers, where `slow(x)` sleeps 0.2 s
-/// and returns its worker's pid and `quick(x)` returns `x`; `jobs` leaves
-/// the 8 slow results in `slow_pids`. Returns how many slow items each
-/// worker ran, sorted (`[4, 4]`), then what `jobs` printed.
+/// Runs `jobs` on a pool `p` of 2 workers, where `slow(x, b)` waits at the
+/// 2-party barrier `b` and returns its worker's pid and `quick(x)` returns
+/// `x`; `jobs` maps `slow` over 8 items in chunks of 1 and leaves the
+/// results in `slow_pids`. Each slow item needs a partner at the barrier,
+/// which only the other worker can be, so the workers run 4 each (`[4, 4]`)
+/// whatever the machine's load; a worker that held slow items ahead would
+/// wait alone, and the map fail. (The 2 ms nap only makes every slow item
+/// slow, past the 1 ms under which a worker fetches ahead, even when its
+/// partner is already waiting: no order depends on it.) Returns what `jobs`
+/// printed.
 fn slow_items_per_worker(jobs: &str) -> Vec<String> {
     let lines = run_ok(&format!(
         "fn quick(x) {{ x }}
-         fn slow(x) {{ sleep(0.2); getpid() }}
+         fn slow(x, b) {{ b.wait(30); sleep(0.002); getpid() }}
          let p = pool(2);
+         let b = barrier(2);
          {jobs}
          let counts = #{{}};
          for pid in slow_pids {{
@@ -474,10 +481,7 @@ fn slow_items_per_worker(jobs: &str) -> Vec<String> {
          print(done);"
     ));
     let done = lines.last().cloned().unwrap_or_default();
-    assert!(
-        done == "[4, 4]" || done == "[3, 5]",
-        "items per worker: {done}"
-    );
+    assert_eq!(done, "[4, 4]", "items per worker: {lines:?}");
     lines
 }
 
@@ -488,7 +492,7 @@ fn after_a_job_of_quick_chunks_a_slow_job_is_still_shared_by_the_workers() {
     // job's chunks ahead and leave the other worker idle.
     slow_items_per_worker(
         "let warm = p.map(quick, 0..400);
-         let slow_pids = p.map(slow, 0..8);",
+         let slow_pids = p.map(|x| slow(x, b), 0..8, 1);",
     );
 }
 
@@ -526,8 +530,8 @@ fn a_worker_on_quick_chunks_leaves_the_next_queued_jobs_slow_chunks_to_the_other
     // job queued behind it is shared, not taken ahead by one worker.
     let lines = slow_items_per_worker(
         "let a = p.map_async(quick, 0..4000);
-         let b = p.map_async(slow, 0..8);
-         let slow_pids = b.get();
+         let job = p.map_async(|x| slow(x, b), 0..8, 1);
+         let slow_pids = job.get();
          print(a.get().len());",
     );
     assert_eq!(lines[0], "4000");

@@ -124,6 +124,20 @@ fn exitcode_reports_exit_and_signals() {
 }
 
 #[test]
+fn exit_codes_wrap_modulo_256_in_spawned_processes_and_pool_workers() {
+    let lines = run_ok(
+        "fn quits(n) { exit(n); }
+         for n in [-1, 300, 256, -255] { let p = spawn(quits, [n]); p.join(); print(p.exitcode); }
+         for n in [-1, 300] {
+             try { pool_map(|x| quits(x), [n], #{ workers: 1 }); } catch (e) { print(e); }
+         }",
+    );
+    assert_eq!(lines[..4], ["255", "44", "0", "1"]);
+    assert!(lines[4].contains("exited with code 255"), "{lines:?}");
+    assert!(lines[5].contains("exited with code 44"), "{lines:?}");
+}
+
+#[test]
 fn join_with_a_timeout_returns_while_the_process_runs() {
     let lines = run_ok(
         "fn sleeps() { sleep(30); }

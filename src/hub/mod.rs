@@ -44,7 +44,7 @@ use crate::store::{LocalStore, ObjectStore};
 use crate::wire::{ErrorKind, HubError, ProcId, Reply};
 use conn::ReadOutcome;
 use jobs::Job;
-use output::{FlushError, Output};
+use output::{EXIT_OUTPUT_FAILED, FlushError, Output};
 use pools::{JobId, Pool, PoolId};
 use processes::{ExitStatus, Lifecycle, Proc, ProcKind};
 use progress::Progress;
@@ -165,6 +165,10 @@ impl Hub<'_> {
                     continue;
                 }
                 Err(FlushError::StdoutClosed) => return self.shut_down(128 + libc::SIGPIPE, false),
+                Err(FlushError::Failed(failed)) => {
+                    self.output.report_failure(&failed);
+                    return self.shut_down(EXIT_OUTPUT_FAILED, false);
+                }
             }
             if let Some(code) = self.finished_code() {
                 return self.shut_down(code, true);
@@ -236,13 +240,24 @@ impl Hub<'_> {
         self.end_progress();
         self.output.release_all();
         let limit = (!patient).then_some(std::time::Duration::from_secs(1));
-        while let Err(FlushError::Interrupted) = self.output.flush(self.signals.as_fd(), limit) {
-            let mut stop = false;
-            while let Ok(Some(info)) = self.signals.read_signal() {
-                stop |= info.ssi_signo as i32 != libc::SIGCHLD;
-            }
-            if stop {
-                break;
+        let mut code = code;
+        loop {
+            match self.output.flush(self.signals.as_fd(), limit) {
+                Err(FlushError::Interrupted) => {
+                    let mut stop = false;
+                    while let Ok(Some(info)) = self.signals.read_signal() {
+                        stop |= info.ssi_signo as i32 != libc::SIGCHLD;
+                    }
+                    if stop {
+                        break;
+                    }
+                }
+                // The last words were lost: say so (once), and fail the run.
+                Err(FlushError::Failed(failed)) if code != EXIT_OUTPUT_FAILED => {
+                    self.output.report_failure(&failed);
+                    code = EXIT_OUTPUT_FAILED;
+                }
+                _ => break,
             }
         }
         code

@@ -30,6 +30,21 @@ pub enum FlushError {
     Interrupted,
     /// Nobody reads stdout any more.
     StdoutClosed,
+    /// A write failed for another reason (a full disk, an I/O error): the
+    /// run's output is being lost, so the run ends (`EXIT_OUTPUT_FAILED`).
+    Failed(WriteFailed),
+}
+
+/// The exit status of a run whose stdout or stderr could not be written
+/// (sysexits' `EX_IOERR`).
+pub const EXIT_OUTPUT_FAILED: i32 = 74;
+
+/// Which stream failed, and how.
+#[derive(Debug, PartialEq, Clone, Copy, thiserror::Error)]
+#[error("mphost: cannot write to {stream}: {errno}")]
+pub struct WriteFailed {
+    pub stream: &'static str,
+    pub errno: nix::errno::Errno,
 }
 
 #[derive(Default)]
@@ -171,11 +186,22 @@ impl Output {
         // The bars' clear must reach the terminal before any line does.
         write_all(2, &mut self.bars_before, signals, deadline)?;
         let out = write_all(1, &mut self.stdout, signals, deadline);
-        write_all(2, &mut self.stderr, signals, deadline).ok();
+        let err = write_all(2, &mut self.stderr, signals, deadline);
         if !self.lines_pending() {
             write_all(2, &mut self.bars_after, signals, deadline).ok();
         }
-        out
+        match (out, err) {
+            (Err(failed @ FlushError::Failed(_)), _) | (_, Err(failed @ FlushError::Failed(_))) => {
+                Err(failed)
+            }
+            (out, _) => out,
+        }
+    }
+
+    /// Queues the one line that says an output stream failed.
+    pub fn report_failure(&mut self, failed: &WriteFailed) {
+        self.stderr
+            .extend_from_slice(format!("{failed}\n").as_bytes());
     }
 }
 
@@ -231,8 +257,15 @@ fn write_all(
         match err.kind() {
             io::ErrorKind::Interrupted | io::ErrorKind::WouldBlock => continue,
             io::ErrorKind::BrokenPipe if fd == 1 => break Err(FlushError::StdoutClosed),
-            // Nowhere to report a failing stderr: its lines are dropped.
-            _ => break Ok(()),
+            // A closed stderr ends nothing, as a closed stdout would not if
+            // the run printed nothing: its lines are dropped.
+            io::ErrorKind::BrokenPipe => break Ok(()),
+            _ => {
+                break Err(FlushError::Failed(WriteFailed {
+                    stream: if fd == 1 { "stdout" } else { "stderr" },
+                    errno: nix::errno::Errno::from_raw(err.raw_os_error().unwrap_or(libc::EIO)),
+                }));
+            }
         }
     };
     match result {

@@ -18,11 +18,11 @@ use super::waits::WaitKey;
 use super::{Hub, HubResult, invalid};
 use crate::interpreter::Role;
 use crate::shm::{ProgressSlot, job_tag};
-use crate::wire::WorkerSetup;
 use crate::wire::{
     ErrorKind, Globals, HubError, JobAsk, JobKind, JobSpec, Packed, PoolControl, PoolTask, ProcId,
     Reply, TaskReport, Value,
 };
+use crate::wire::{POOL_AHEAD_MAX, WorkerSetup};
 
 pub type PoolId = u64;
 
@@ -44,9 +44,6 @@ enum PoolState {
         why: String,
     },
 }
-
-/// How many chunks a worker may hold besides the one it computes.
-const AHEAD_MAX: usize = 16;
 
 /// A chunk a worker holds: the one it computes, or one it was handed ahead
 /// for when that is done. Chunks are handed ahead only of the job the
@@ -275,7 +272,8 @@ impl Hub<'_> {
         if pool.max_tasks_per_child.is_some_and(|max| promised >= max) {
             return Some(Reply::Stop);
         }
-        if ahead.is_some() && held.len() > AHEAD_MAX {
+        // Held: the chunk it computes and those handed ahead.
+        if ahead.is_some() && held.len() > POOL_AHEAD_MAX as usize {
             return None;
         }
         while let Some(next) = pool.chunks.front() {
@@ -338,7 +336,7 @@ impl Hub<'_> {
             return self.reply(from, Reply::Error(refusal));
         };
         let mut tasks = Vec::new();
-        while tasks.len() < max as usize {
+        while tasks.len() < max.min(POOL_AHEAD_MAX) as usize {
             match self.next_task(pool, from, Some(job)) {
                 Some(Reply::Task(task)) => tasks.push(task),
                 _ => break,

@@ -20,6 +20,12 @@ use crate::wire::{Handle, JobKind, JobSpec, NewObject, ObjectId, Op, ProcId, Rep
 impl Hub<'_> {
     pub(super) fn dispatch(&mut self, from: ProcId, request: Request) {
         let wants_reply = request.expects_reply();
+        if let Err(refusal) = request.check_timeout() {
+            return match wants_reply {
+                true => self.reply(from, Reply::Error(refusal)),
+                false => self.warn(format!("a one-way request refused: {}", refusal.message)),
+            };
+        }
         let result = match request {
             Request::Output { stream, text } => {
                 let worker = self

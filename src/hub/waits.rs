@@ -9,7 +9,7 @@ use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
-use crate::wire::{JobAsk, ObjectId, Op, ProcId};
+use crate::wire::{JobAsk, MAX_TIMEOUT_SECS, ObjectId, Op, ProcId};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum WaitKey {
@@ -79,7 +79,16 @@ impl Waits {
     ) -> Parked {
         self.next_ticket += 1;
         let ticket = self.next_ticket;
-        let deadline = timeout.map(|secs| Instant::now() + Duration::from_secs_f64(secs.min(1e9)));
+        // `dispatch` refused time-outs outside 0..=MAX_TIMEOUT_SECS; clamped
+        // again so that no value can make a panic here.
+        let deadline = timeout.map(|secs| {
+            let secs = if secs.is_nan() {
+                0.0
+            } else {
+                secs.clamp(0.0, MAX_TIMEOUT_SECS)
+            };
+            Instant::now() + Duration::from_secs_f64(secs)
+        });
         if let Some(deadline) = deadline {
             self.timers.push(Reverse((deadline, who, ticket)));
         }
@@ -139,5 +148,24 @@ impl Waits {
 
     pub fn next_deadline(&self) -> Option<Instant> {
         self.timers.peek().map(|Reverse((at, ..))| *at)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn any_time_out_becomes_a_deadline_without_a_panic() {
+        let mut waits = Waits::default();
+        let now = Instant::now();
+        for (who, secs) in [f64::NAN, -5.0, f64::INFINITY, 1e300, 0.5]
+            .into_iter()
+            .enumerate()
+        {
+            let parked = waits.park(who as ProcId, WaitKey::Join(99), None, Some(secs));
+            let deadline = parked.deadline.expect("a deadline");
+            assert!(deadline >= now, "{secs}");
+        }
     }
 }

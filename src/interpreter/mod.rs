@@ -455,7 +455,7 @@ fn run_pool_worker(
     // fetches none: the hub's round trip is then small beside the work, and
     // chunks held ahead could wait behind a slow one while another idles.
     const QUICK: std::time::Duration = std::time::Duration::from_millis(1);
-    const AHEAD: u32 = 8;
+    const AHEAD: u32 = crate::wire::POOL_AHEAD_MAX;
     let mut finished: Option<TaskReport> = None;
     let mut callee = None;
     let mut in_hand = std::collections::VecDeque::new();

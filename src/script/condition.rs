@@ -11,6 +11,7 @@ use super::lock::{LockHandle, new_lock};
 use super::objects::{call, call_bool, create, register_show, register_timed};
 use super::{script_error, timeout_arg};
 use crate::trace::blocking;
+use crate::wire::MAX_TIMEOUT_SECS;
 use crate::wire::{Handle, NewObject, ObjectId, ObjectKind, Op};
 
 type Result<T> = std::result::Result<T, Box<EvalAltResult>>;
@@ -60,8 +61,8 @@ impl ConditionHandle {
         pred: &FnPtr,
         timeout: Option<f64>,
     ) -> Result<bool> {
-        let deadline =
-            timeout.map(|t| Instant::now() + std::time::Duration::from_secs_f64(t.min(1e9)));
+        let deadline = timeout
+            .map(|t| Instant::now() + std::time::Duration::from_secs_f64(t.min(MAX_TIMEOUT_SECS)));
         loop {
             let ready: Dynamic = pred.call_within_context(ctx, ())?;
             let ready = ready.as_bool().map_err(|t| {

@@ -264,5 +264,6 @@ pub fn timeout_arg(call: &str, value: &Dynamic) -> Result<f64, Box<EvalAltResult
             "{call}: the timeout must be a non-negative number of seconds, not {secs}"
         )));
     }
-    Ok(secs)
+    // Longer (even infinite) is as good as never, and the hub takes no more.
+    Ok(secs.min(crate::wire::MAX_TIMEOUT_SECS))
 }

@@ -22,6 +22,11 @@ pub enum Stream {
     Stderr,
 }
 
+/// The most chunks a pool worker holds ahead of the one it computes
+/// (`PoolAhead`): the worker asks for no more, and the hub hands no more
+/// whatever a worker asks.
+pub const POOL_AHEAD_MAX: u32 = 8;
+
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 pub enum Request {
     /// One-way: whole lines for the hub to write.
@@ -82,7 +87,8 @@ pub enum Request {
     },
     /// From a pool worker starting a task: up to `max` more now, so they
     /// are at hand when this one is done. Answered at once with `Tasks`
-    /// (empty when there are none): never parked.
+    /// (empty when there are none): never parked. A worker holds at most
+    /// `POOL_AHEAD_MAX` chunks besides the one it computes.
     PoolAhead {
         max: u32,
         /// The job whose chunks proved quick: only its chunks are handed.
@@ -133,7 +139,34 @@ pub enum Request {
     Trace(Vec<TraceEvent>),
 }
 
+/// The longest wait a time-out can ask for, about 31 years: a script's
+/// longer time-out (even an infinite one) is this, and a process that sends
+/// the hub a longer, negative or NaN one is refused.
+pub const MAX_TIMEOUT_SECS: f64 = 1e9;
+
 impl Request {
+    /// The time-out the request carries, if any.
+    pub fn timeout(&self) -> Option<f64> {
+        match self {
+            Request::Join { timeout, .. }
+            | Request::Object { timeout, .. }
+            | Request::Job { timeout, .. } => *timeout,
+            _ => None,
+        }
+    }
+
+    /// Refuses a time-out no script could have asked for (a process may
+    /// send anything): the hub never turns it into a deadline.
+    pub fn check_timeout(&self) -> Result<(), HubError> {
+        match self.timeout() {
+            Some(t) if !(0.0..=MAX_TIMEOUT_SECS).contains(&t) => Err(HubError::new(
+                ErrorKind::Invalid,
+                format!("a time-out of {t} seconds; it must be from 0 to {MAX_TIMEOUT_SECS}"),
+            )),
+            _ => Ok(()),
+        }
+    }
+
     /// Whether the sender waits for a `Reply`.
     pub fn expects_reply(&self) -> bool {
         match self {
@@ -311,6 +344,42 @@ impl HubError {
             kind,
             message: message.into(),
             detail: None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn get_with(timeout: Option<f64>) -> Request {
+        Request::Object {
+            id: 1,
+            op: crate::wire::Op::Get,
+            timeout,
+            reply: true,
+        }
+    }
+
+    #[test]
+    fn time_outs_no_script_could_send_are_refused() {
+        for bad in [
+            f64::NAN,
+            -1.0,
+            -0.001,
+            MAX_TIMEOUT_SECS * 2.0,
+            f64::INFINITY,
+        ] {
+            let refusal = get_with(Some(bad)).check_timeout().expect_err("refused");
+            assert_eq!(refusal.kind, ErrorKind::Invalid, "{bad}");
+            let join = Request::Join {
+                id: 2,
+                timeout: Some(bad),
+            };
+            assert!(join.check_timeout().is_err(), "{bad}");
+        }
+        for good in [None, Some(0.0), Some(2.5), Some(MAX_TIMEOUT_SECS)] {
+            assert_eq!(get_with(good).check_timeout(), Ok(()), "{good:?}");
         }
     }
 }

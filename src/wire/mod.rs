@@ -22,8 +22,8 @@ pub use frame::{
 };
 pub use launch::{Launch, ScriptText, WorkerRole, WorkerSetup};
 pub use message::{
-    ErrorKind, HubError, JobAsk, JobKind, JobSpec, Outcome, PoolControl, PoolTask, ProcId,
-    ProcessInfo, Reply, Request, Stream, TaskReport,
+    ErrorKind, HubError, JobAsk, JobKind, JobSpec, MAX_TIMEOUT_SECS, Outcome, POOL_AHEAD_MAX,
+    PoolControl, PoolTask, ProcId, ProcessInfo, Reply, Request, Stream, TaskReport,
 };
 pub use objects::{DictOp, ListOp, NewObject, ObjectKind, Op};
 pub use packed::{Item, Packed};

@@ -4,6 +4,8 @@
 // Each included file declares its own `mod common;`: one copy per file.
 #![allow(clippy::duplicate_mod)]
 
+#[path = "kill_loops.rs"]
+mod kill_loops;
 #[path = "list.rs"]
 mod list;
 #[path = "lock.rs"]

@@ -57,27 +57,39 @@ fn timed_get_and_put_raise_empty_and_full() {
 
 #[test]
 fn a_blocked_put_resumes_when_a_consumer_takes_an_item() {
+    // The handshake is the hub's own: main waits on an event nobody sets,
+    // so the run is stuck exactly when the producer's put is parked, and
+    // main hears `Deadlock` naming it; only then does it take an item.
     let lines = run_ok(
-        "fn consume(q, out) { sleep(0.1); out.put(q.get()); out.put(q.get()); }
-         let q = queue(1); let out = queue();
+        "fn produce(q) { q.put(\"b\"); }
+         let q = queue(1);
          q.put(\"a\");
-         let p = spawn(consume, [q, out]);
-         q.put(\"b\");
+         let p = spawn(produce, [q]);
+         try { event().wait(); } catch (e) { print(e); }
+         print(q.get()); print(q.get());
          p.join();
-         print(out.get()); print(out.get());",
+         print(p.exitcode);",
     );
-    assert_eq!(lines, ["a", "b"]);
+    assert!(
+        lines[0].starts_with("Deadlock:") && lines[0].contains("Process-1 (pid "),
+        "{lines:?}"
+    );
+    assert!(lines[0].contains("waiting in queue put (#1)"), "{lines:?}");
+    assert_eq!(lines[1..], ["a", "b", "0"]);
 }
 
 #[test]
 fn a_blocked_get_resumes_when_a_producer_puts() {
     let lines = run_ok(
-        "fn produce(q) { sleep(0.1); q.put(42); }
+        "fn consume(q) { q.get() }
          let q = queue();
-         let p = spawn(produce, [q]);
-         print(q.get()); p.join();",
+         let p = spawn(consume, [q]);
+         // Stuck only once the consumer's get is parked (see above).
+         try { event().wait(); } catch (e) { print(e.contains(\"waiting in queue get (#1)\")); }
+         q.put(42);
+         print(p.join());",
     );
-    assert_eq!(lines, ["42"]);
+    assert_eq!(lines, ["true", "42"]);
 }
 
 #[test]

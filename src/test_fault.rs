@@ -7,6 +7,11 @@
 /// on it, then dies after its put and before its `Wake`.
 pub const DIE_BETWEEN_PUT_AND_WAKE: &str = "die-between-put-and-wake";
 
+/// A process that has put an item into a queue's ring then writes an
+/// impossible position into the ring's header, once, as a process gone
+/// wrong could: the hub must refuse to follow it.
+pub const DAMAGE_RING_AFTER_PUT: &str = "damage-ring-after-put";
+
 /// Whether this process runs with fault point `point` switched on.
 #[cfg(debug_assertions)]
 pub fn enabled(point: &str) -> bool {

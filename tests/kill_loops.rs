@@ -104,33 +104,33 @@ fn a_queue_putter_killed_200_times_while_another_process_reads_loses_and_repeats
 /// its other workers push, and the next read of the list must not hang.
 #[test]
 fn a_failed_pool_map_whose_workers_were_pushing_never_hangs_the_next_read() {
-    let r = run(&format!(
-        "fn work(x, l) {{
-             if x == 0 {{ sleep(0.02); throw \"boom\"; }}
+    let r = run(
+        "fn work(x, l) {
+             if x == 0 { sleep(0.02); throw \"boom\"; }
              let pad = \"\"; pad.pad(8192, \"x\");
-             for i in 0..200000 {{ l.push([x - 1, i, pad]); }}
+             for i in 0..200000 { l.push([x - 1, i, pad]); }
              x
-         }}
+         }
          let l = manager_list();
          let bad = 0;
-         for round in 0..30 {{
-             try {{
-                 pool_map(|x| work(x, l), [0, 1, 2, 3], #{{ workers: 4, chunksize: 1 }});
+         for round in 0..30 {
+             try {
+                 pool_map(|x| work(x, l), [0, 1, 2, 3], #{ workers: 4, chunksize: 1 });
                  bad += 1;
-             }} catch (e) {{ }}
+             } catch (e) { }
              // Each worker's pushes, apart: every one a prefix 0, 1, 2, ...
              let items = l.to_array();
-             for x in 0..3 {{
+             for x in 0..3 {
                  let due = 0;
-                 for item in items.filter(|item| item[0] == x) {{
-                     if item[1] != due {{ print(`round ${{round}}, item ${{x}}: ${{item[1]}} where ${{due}} was due`); }}
+                 for item in items.filter(|item| item[0] == x) {
+                     if item[1] != due { print(`round ${round}, item ${x}: ${item[1]} where ${due} was due`); }
                      due = item[1] + 1;
-                 }}
-             }}
+                 }
+             }
              l.clear();
-         }}
-         print(`done, ${{bad}} maps did not fail`);"
-    ));
+         }
+         print(`done, ${bad} maps did not fail`);",
+    );
     assert_eq!(r.code, Some(0), "{r:#?}");
     assert_eq!(r.lines(), ["done, 0 maps did not fail"], "{r:#?}");
 }
@@ -187,4 +187,38 @@ fn a_putter_killed_between_its_put_and_its_wake_does_not_strand_the_getter() {
     let r = finish(child);
     assert_eq!(r.code, Some(0), "{r:#?}");
     assert_eq!(r.lines(), ["42", "-9"], "{r:#?}");
+}
+
+/// A process that writes nonsense into a queue's shared memory (a fault
+/// point makes the main script's first put do it): the hub refuses to
+/// follow the damaged position, says so in one line, and the queue goes on
+/// through the hub, losing only what was in the ring.
+#[test]
+fn a_damaged_ring_is_given_up_with_one_warning_and_the_queue_goes_on() {
+    let s = script(
+        "let q = queue();
+         q.put(1);
+         print(q.len());
+         for i in 2..5 { q.put(i); }
+         print([q.get(), q.get(), q.get(), q.len()]);",
+    );
+    let child = mphost_run()
+        .env("MPHOST_TEST_FAULT", "damage-ring-after-put")
+        .arg(&s.path)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start mphost");
+    let r = finish(child);
+    assert_eq!(r.code, Some(0), "{r:#?}");
+    assert_eq!(r.lines(), ["0", "[2, 3, 4, 0]"], "{r:#?}");
+    let warnings: Vec<&str> = r.stderr.lines().collect();
+    assert_eq!(warnings.len(), 1, "{r:#?}");
+    assert!(
+        warnings[0].starts_with(
+            "mphost: the shared memory of queue #1 was damaged (an offset past its end"
+        ),
+        "{r:#?}"
+    );
 }

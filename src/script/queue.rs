@@ -99,6 +99,9 @@ impl QueueHandle {
                     && inside.push(&bytes) == Ok(true)
                 {
                     drop(inside);
+                    if test_fault::enabled(test_fault::DAMAGE_RING_AFTER_PUT) {
+                        damage_once(&ring);
+                    }
                     if flags & GETTERS_WAITING != 0 {
                         if dies_before_wake {
                             test_fault::die();
@@ -168,6 +171,15 @@ impl QueueHandle {
             Some(max) => format!("{kind}(#{}, maxsize {max})", self.id),
             None => format!("{kind}(#{})", self.id),
         }
+    }
+}
+
+/// For the fault point: damages the ring the first time only.
+fn damage_once(ring: &ProcRing) {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    static DONE: AtomicBool = AtomicBool::new(false);
+    if !DONE.swap(true, Ordering::Relaxed) {
+        ring.scribble_on_tail();
     }
 }
 

@@ -246,6 +246,12 @@ impl ProcRing {
             .then(|| RingGuard { ring: &self.0 })
     }
 
+    /// For the fault point that damages a ring: writes a write offset past
+    /// the end of the data, as a process gone wrong could.
+    pub fn scribble_on_tail(&self) {
+        self.0.header().tail.store(u64::MAX, Ordering::Release);
+    }
+
     /// Whether the ring looked empty a moment ago (read without entering:
     /// only a hint for a getter that waits for an item).
     pub fn looks_empty(&self) -> bool {

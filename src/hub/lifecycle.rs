@@ -173,6 +173,9 @@ impl Hub<'_> {
 
         let abnormally = status != ExitStatus::Code(0);
         let forgotten = self.store.forget_process(id, abnormally);
+        // Its leftover messages (pins among them) were read before this.
+        let unheld = self.refs.process_ended(id);
+        self.free_unheld(unheld);
         // The main script ending normally holding a lock is no news.
         let quiet = kind == ProcKind::Main && matches!(status, ExitStatus::Code(_));
         if !quiet {

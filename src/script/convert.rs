@@ -16,6 +16,7 @@ use super::list::ListHandle;
 use super::lock::LockHandle;
 use super::pipe::PipeEnd;
 use super::process::ProcessHandle;
+use super::refs::Holder;
 use super::queue::QueueHandle;
 use super::semaphore::SemaphoreHandle;
 use super::shared_value::ValueHandle;
@@ -102,6 +103,8 @@ fn to_wire_at(value: &Dynamic, depth: usize) -> Result<Value, Unsendable> {
     macro_rules! handles {
         ($($ty:ty),*) => {$(
             if let Some(h) = value.read_lock::<$ty>() {
+                // The value may reach anyone now: the hub must keep the object.
+                h.held.escaped();
                 return Ok(Value::Handle(h.handle()));
             }
         )*};
@@ -272,39 +275,44 @@ pub fn from_wire(value: Value) -> Dynamic {
 
 /// The script-visible handle for a shared object of `kind`.
 fn object_handle(id: ObjectId, kind: ObjectKind) -> Dynamic {
+    let held = Holder::delivered(id);
     match kind {
         ObjectKind::Queue {
             maxsize,
             joinable,
             ring,
         } => Dynamic::from(QueueHandle {
+            held,
             id,
             maxsize,
             joinable,
             ring,
         }),
         ObjectKind::Lock { slot } => Dynamic::from(LockHandle {
+            held,
             id,
             reentrant: false,
             slot,
         }),
         ObjectKind::RLock { slot } => Dynamic::from(LockHandle {
+            held,
             id,
             reentrant: true,
             slot,
         }),
-        ObjectKind::Semaphore { bounded } => Dynamic::from(SemaphoreHandle { id, bounded }),
-        ObjectKind::Event => Dynamic::from(EventHandle { id }),
-        ObjectKind::Condition { lock } => Dynamic::from(ConditionHandle { id, lock }),
-        ObjectKind::Barrier { parties } => Dynamic::from(BarrierHandle { id, parties }),
-        ObjectKind::Value => Dynamic::from(ValueHandle { id }),
-        ObjectKind::Dict => Dynamic::from(DictHandle { id }),
-        ObjectKind::List { ring } => Dynamic::from(ListHandle { id, ring }),
+        ObjectKind::Semaphore { bounded } => Dynamic::from(SemaphoreHandle { held, id, bounded }),
+        ObjectKind::Event => Dynamic::from(EventHandle { held, id }),
+        ObjectKind::Condition { lock } => Dynamic::from(ConditionHandle { held, id, lock }),
+        ObjectKind::Barrier { parties } => Dynamic::from(BarrierHandle { held, id, parties }),
+        ObjectKind::Value => Dynamic::from(ValueHandle { held, id }),
+        ObjectKind::Dict => Dynamic::from(DictHandle { held, id }),
+        ObjectKind::List { ring } => Dynamic::from(ListHandle { held, id, ring }),
         ObjectKind::PipeEnd {
             end,
             can_send,
             can_recv,
         } => Dynamic::from(PipeEnd {
+            held,
             id,
             end,
             can_send,

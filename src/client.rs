@@ -26,7 +26,7 @@ use crate::wire::{
     FrameError, HubError, ObjectId, ProcId, Reply, Request, read_frame, write_frame,
 };
 
-/// Releases wait until this many have gathered (or a pin goes out), so a
+/// Releases wait until this many have gathered, so a
 /// loop that makes and drops objects sends one extra frame per batch.
 const RELEASE_BATCH: usize = 64;
 

@@ -137,9 +137,13 @@ impl Hub<'_> {
     /// cause: a waiter holds a handle) waits in `unfreed` until it has none.
     pub(super) fn free_unheld(&mut self, ids: Vec<ObjectId>) {
         for id in ids {
-            if self.waits.is_waited_on(WaitKey::Object(id)) || self.deferred.holds(id) {
+            let key = WaitKey::Object(id);
+            let parked = self.waits.listed(key).any(|who| self.is_parked_on(who, key));
+            if parked || self.deferred.holds(id) {
                 self.unfreed.push(id);
             } else {
+                // What is left listed are waits that timed out: stale.
+                self.waits.take_list(key);
                 self.store.free(id);
             }
         }

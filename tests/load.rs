@@ -225,3 +225,42 @@ fn a_killed_processs_objects_are_freed() {
     touch(&end);
     assert_eq!(run.wait(), Some(0), "{}", run.stderr());
 }
+
+#[test]
+fn queues_given_to_children_are_freed_once_both_sides_let_go() {
+    // Each queue holds a 20 KB item, too big for its ring, so in the hub's
+    // memory: 2,000 kept would be 40 MB.
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let (go, end) = (dir.path().join("go"), dir.path().join("end"));
+    let mut run = Streaming::start_limited(
+        &format!(
+            "{AWAIT_FILE}
+             fn child(q) {{ q.len() }}
+             let big = \"x\"; big.pad(20000, \"y\");
+             fn round(big) {{ let q = queue(); q.put(big); spawn(child, [q]).join() }}
+             for i in 0..100 {{ round(big); }}
+             print(\"warm\");
+             await_file(\"{go}\");
+             let total = 0;
+             for i in 0..2000 {{ total += round(big); }}
+             print(total);
+             await_file(\"{end}\");",
+            go = go.display(),
+            end = end.display(),
+        ),
+        &[],
+        Duration::from_secs(300),
+    );
+    assert_eq!(run.line(), "warm");
+    let hub = run.pid();
+    let rss = resident_kib(hub);
+    touch(&go);
+    assert_eq!(run.line(), "2000");
+    let grown = resident_kib(hub).saturating_sub(rss);
+    assert!(
+        grown < 16 * 1024,
+        "the hub grew by {grown} KiB over 2,000 queues given to children"
+    );
+    touch(&end);
+    assert_eq!(run.wait(), Some(0), "{}", run.stderr());
+}

@@ -2,12 +2,12 @@
 //! object once none can (README, "Guarantees": when objects are freed).
 //!
 //! An object starts held by its creator, handed over once (the `Create`
-//! answer). Each process tells the hub when its last local handle on an
+//! answer); a spawn's arguments hand the objects in them to the child. Each process tells the hub when its last local handle on an
 //! object is gone (`Request::Release`, with how many times the hub had
 //! handed the object to it), and an ended process's references are dropped
 //! here. An object whose handle ever left a process inside a value
 //! (`Request::Pin`: a queue item, a list or dict entry, a shared value, a
-//! pipe message, a spawn or pool argument, a captured variable, a result)
+//! pipe message, a pool argument, a captured variable, a result)
 //! is pinned: from then on it may be anywhere, shared memory included, and
 //! it lives for the rest of the run. So is the lock of a condition.
 //!
@@ -37,6 +37,18 @@ impl Refs {
     /// `who` made `id`, and was handed its handle.
     pub fn created(&mut self, id: ObjectId, who: ProcId) {
         self.objects.insert(id, Holders::Counted(vec![(who, 1)]));
+    }
+
+    /// A handle on `id` is on its way to `who` (a spawn's argument), which
+    /// holds it from now. A pinned or unknown object is left as it is.
+    pub fn handed(&mut self, id: ObjectId, who: ProcId) {
+        let Some(Holders::Counted(holders)) = self.objects.get_mut(&id) else {
+            return;
+        };
+        match holders.iter_mut().find(|(p, _)| *p == who) {
+            Some((_, count)) => *count += 1,
+            None => holders.push((who, 1)),
+        }
     }
 
     /// A handle on `id` went into a value: keep it for the rest of the run.
@@ -127,6 +139,19 @@ mod tests {
         assert!(!refs.release(1, 7, 1));
         assert!(refs.process_ended(1).is_empty());
         refs.pin(99); // unknown: ignored
+    }
+
+    #[test]
+    fn a_spawns_arguments_are_held_by_the_child_until_it_lets_go() {
+        let mut refs = Refs::default();
+        refs.created(7, 1);
+        refs.handed(7, 2);
+        refs.handed(7, 2);
+        assert!(!refs.release(1, 7, 1), "the child still holds it");
+        assert!(!refs.release(2, 7, 1), "one of its two copies");
+        assert!(refs.release(2, 7, 1));
+        refs.handed(7, 3); // freed by now: ignored
+        assert!(refs.process_ended(3).is_empty());
     }
 
     #[test]

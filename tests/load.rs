@@ -140,8 +140,7 @@ fn finished_pool_maps_and_dropped_pools_leave_nothing_in_the_hub() {
 
 /// A script function that waits for the test to make a file: the test's
 /// side of a handshake, so a measurement never races the script.
-const AWAIT_FILE: &str =
-    "fn await_file(path) { while glob(path).len() == 0 { sleep(0.01); } }\n";
+const AWAIT_FILE: &str = "fn await_file(path) { while glob(path).len() == 0 { sleep(0.01); } }\n";
 
 /// Makes `path`, which the script's `await_file` waits for.
 fn touch(path: &std::path::Path) {

@@ -138,7 +138,10 @@ impl Hub<'_> {
     pub(super) fn free_unheld(&mut self, ids: Vec<ObjectId>) {
         for id in ids {
             let key = WaitKey::Object(id);
-            let parked = self.waits.listed(key).any(|who| self.is_parked_on(who, key));
+            let parked = self
+                .waits
+                .listed(key)
+                .any(|who| self.is_parked_on(who, key));
             if parked || self.deferred.holds(id) {
                 self.unfreed.push(id);
             } else {

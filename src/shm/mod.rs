@@ -21,9 +21,9 @@ mod lock_word;
 mod progress;
 pub mod ring;
 
-pub use arena::{Arena, Slots};
 #[cfg(test)]
 pub use arena::ARENA_RINGS;
+pub use arena::{Arena, Slots};
 pub use lock_word::{LockWord, Released, SharedWord, owner_tag};
 pub use progress::{ProgressSlot, ProgressWriter, job_tag};
 

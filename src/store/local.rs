@@ -417,10 +417,11 @@ mod tests {
     fn a_freed_locks_word_comes_back_free() {
         Arena::create().expect("an arena");
         let mut store = LocalStore::default();
-        let lock = |store: &mut LocalStore| match store.create(1, NewObject::Lock { reentrant: false }) {
-            Ok((id, ObjectKind::Lock { slot })) => (id, slot),
-            other => panic!("not a lock: {other:?}"),
-        };
+        let lock =
+            |store: &mut LocalStore| match store.create(1, NewObject::Lock { reentrant: false }) {
+                Ok((id, ObjectKind::Lock { slot })) => (id, slot),
+                other => panic!("not a lock: {other:?}"),
+            };
         let (old, slot) = lock(&mut store);
         let taken = store.apply(old, 1, Op::Acquire);
         assert_eq!(taken.outcome, Ok(Outcome::Done(Value::Bool(true))));
@@ -428,6 +429,10 @@ mod tests {
         let (new, again) = lock(&mut store);
         assert_eq!(again, slot);
         let taken = store.apply(new, 2, Op::Acquire);
-        assert_eq!(taken.outcome, Ok(Outcome::Done(Value::Bool(true))), "not held");
+        assert_eq!(
+            taken.outcome,
+            Ok(Outcome::Done(Value::Bool(true))),
+            "not held"
+        );
     }
 }

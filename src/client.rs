@@ -7,6 +7,14 @@
 //! answer: until the hub answers something, it may not have read it, so a
 //! shared-memory fast path that others could observe (releasing a lock)
 //! must go through the hub instead, behind that message.
+//!
+//! And it carries this process's side of the hub's reference counts
+//! (`hub::refs`): object ids that left in a value (`note_pin`) go out in a
+//! `Pin` ahead of the next frame, so the hub knows before the value can
+//! reach anyone; ids whose last local handle is gone (`note_release`) go
+//! out in a `Release` behind a later frame, in batches. A release is never
+//! urgent (holding an object longer only delays its freeing), and one that
+//! is never sent is no loss: the hub drops an ended process's references.
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
@@ -14,7 +22,13 @@ use std::fs::File;
 use std::io::{BufReader, BufWriter, Write};
 use std::os::fd::FromRawFd;
 
-use crate::wire::{FrameError, HubError, ProcId, Reply, Request, read_frame, write_frame};
+use crate::wire::{
+    FrameError, HubError, ObjectId, ProcId, Reply, Request, read_frame, write_frame,
+};
+
+/// Releases wait until this many have gathered, so a
+/// loop that makes and drops objects sends one extra frame per batch.
+const RELEASE_BATCH: usize = 64;
 
 struct Connection {
     reader: BufReader<File>,
@@ -28,7 +42,18 @@ struct Connection {
     early: VecDeque<Reply>,
 }
 
+/// What this process has to tell the hub about its references.
+#[derive(Default)]
+struct Notices {
+    /// Objects whose handles went into a value that is leaving.
+    pins: Vec<ObjectId>,
+    /// Objects this process holds no handle to any more, each with how many
+    /// times the hub had handed it over (what the release covers).
+    releases: Vec<(ObjectId, u64)>,
+}
+
 thread_local! {
+    static NOTICES: RefCell<Notices> = RefCell::new(Notices::default());
     static CONNECTION: RefCell<Option<Connection>> = const { RefCell::new(None) };
     static SELF_ID: Cell<ProcId> = const { Cell::new(0) };
 }
@@ -79,6 +104,63 @@ pub fn has_unconfirmed() -> bool {
     })
 }
 
+/// A handle on `id` is going into a value that leaves this process: the
+/// hub must not free the object while that value may be anywhere.
+pub fn note_pin(id: ObjectId) {
+    let _ = NOTICES.try_with(|n| n.borrow_mut().pins.push(id));
+}
+
+/// The last handle on `id` in this process is gone; the hub had handed it
+/// over `deliveries` times.
+pub fn note_release(id: ObjectId, deliveries: u64) {
+    // During thread-local teardown (the process ending) there is nobody
+    // to tell, and no need: the hub drops an ended process's references.
+    let _ = NOTICES.try_with(|n| n.borrow_mut().releases.push((id, deliveries)));
+}
+
+/// Whether a pin is still to go out: a value holding that handle must then
+/// travel through the hub, behind the pin, not through shared memory.
+pub fn has_pending_pins() -> bool {
+    NOTICES
+        .try_with(|n| !n.borrow().pins.is_empty())
+        .unwrap_or(true)
+}
+
+/// Writes the pending pins, ahead of the frame that may carry them.
+fn write_pins(writer: &mut BufWriter<File>) -> Result<(), FrameError> {
+    let ids = NOTICES
+        .try_with(|n| std::mem::take(&mut n.borrow_mut().pins))
+        .unwrap_or_default();
+    if ids.is_empty() {
+        return Ok(());
+    }
+    write_frame(writer, &Request::Pin { ids })
+}
+
+/// Writes the pending releases behind a frame, once a batch has gathered.
+fn write_releases(writer: &mut BufWriter<File>) -> Result<(), FrameError> {
+    let refs = NOTICES
+        .try_with(|n| {
+            let mut n = n.borrow_mut();
+            if n.releases.len() < RELEASE_BATCH {
+                return Vec::new();
+            }
+            std::mem::take(&mut n.releases)
+        })
+        .unwrap_or_default();
+    if refs.is_empty() {
+        return Ok(());
+    }
+    write_frame(writer, &Request::Release { refs })
+}
+
+/// Writes `request` with the notices around it: pins before, releases after.
+fn write_with_notices(writer: &mut BufWriter<File>, request: &Request) -> Result<(), FrameError> {
+    write_pins(writer)?;
+    write_frame(writer, request)?;
+    write_releases(writer)
+}
+
 fn hub_lost() -> ! {
     // SAFETY: ends this process at once; nothing is left to clean up.
     unsafe { libc::_exit(70) }
@@ -119,7 +201,7 @@ pub fn send_hint(request: &Request) -> Result<(), ClientError> {
 fn send_one_way(request: &Request, unconfirmed: bool) -> Result<(), ClientError> {
     with_connection(|c| {
         c.unconfirmed |= unconfirmed;
-        write_frame(&mut c.writer, request)?;
+        write_with_notices(&mut c.writer, request)?;
         c.writer.flush()?;
         Ok(())
     })
@@ -139,7 +221,7 @@ pub fn send_quietly(request: &Request) {
             && let Some(connection) = c.as_mut()
         {
             connection.unconfirmed = true;
-            if write_frame(&mut connection.writer, request).is_err() {
+            if write_with_notices(&mut connection.writer, request).is_err() {
                 return;
             }
             let _ = connection.writer.flush();
@@ -151,7 +233,7 @@ pub fn send_quietly(request: &Request) {
 pub fn call(request: &Request) -> Result<Reply, ClientError> {
     debug_assert!(request.expects_reply());
     let reply = with_connection(|c| {
-        write_frame(&mut c.writer, request)?;
+        write_with_notices(&mut c.writer, request)?;
         c.writer.flush()?;
         // Answers to requests sent ahead come first: keep them for later.
         while c.ahead > 0 {
@@ -174,7 +256,7 @@ pub fn call(request: &Request) -> Result<Reply, ClientError> {
 pub fn send_ahead(request: &Request) -> Result<(), ClientError> {
     debug_assert!(request.expects_reply());
     with_connection(|c| {
-        write_frame(&mut c.writer, request)?;
+        write_with_notices(&mut c.writer, request)?;
         c.writer.flush()?;
         c.ahead += 1;
         Ok(())

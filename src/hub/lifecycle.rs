@@ -173,6 +173,9 @@ impl Hub<'_> {
 
         let abnormally = status != ExitStatus::Code(0);
         let forgotten = self.store.forget_process(id, abnormally);
+        // Its leftover messages (pins among them) were read before this.
+        let unheld = self.refs.process_ended(id);
+        self.free_unheld(unheld);
         // The main script ending normally holding a lock is no news.
         let quiet = kind == ProcKind::Main && matches!(status, ExitStatus::Code(_));
         if !quiet {
@@ -257,6 +260,8 @@ impl Hub<'_> {
     ) -> HubResult<Reply> {
         self.spawned_count += 1;
         let name = format!("Process-{}", self.spawned_count);
+        let mut handed = Vec::new();
+        args.iter().for_each(|a| a.object_ids(&mut handed));
         let id = self.add_proc(
             name.clone(),
             ProcKind::Spawned,
@@ -267,6 +272,11 @@ impl Hub<'_> {
             },
             Some(from),
         );
+        // The child holds what its arguments hold, from now: they are on
+        // their way to it, and its sender's release may follow at once.
+        for object in handed {
+            self.refs.handed(object, id);
+        }
         let pid = if start {
             Some(self.start_spawned(id)?.as_raw())
         } else {

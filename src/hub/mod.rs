@@ -22,6 +22,7 @@ mod parking;
 mod pools;
 mod processes;
 mod progress;
+mod refs;
 mod requests;
 mod signals;
 mod trace;
@@ -41,7 +42,7 @@ use nix::unistd::Pid;
 use crate::interpreter::Role;
 use crate::script::Program;
 use crate::store::{LocalStore, ObjectStore};
-use crate::wire::{ErrorKind, HubError, ProcId, Reply};
+use crate::wire::{ErrorKind, HubError, ObjectId, ProcId, Reply};
 use conn::ReadOutcome;
 use jobs::Job;
 use output::{EXIT_OUTPUT_FAILED, FlushError, Output};
@@ -93,6 +94,8 @@ pub fn run(program: &Program, trace: Option<TraceFile>) -> Result<i32, HubStartE
         store: Box::new(LocalStore::default()),
         waits: Waits::default(),
         deferred: deferred::Deferred::default(),
+        refs: refs::Refs::default(),
+        unfreed: Vec::new(),
         pools: HashMap::new(),
         jobs: HashMap::new(),
         next_pool: 0,
@@ -128,6 +131,11 @@ struct Hub<'p> {
     waits: Waits,
     /// Object operations that found shared memory held, to try again.
     deferred: deferred::Deferred,
+    /// Which processes can reach each object (see `refs`).
+    refs: refs::Refs,
+    /// Objects nobody holds that still had a parked or deferred operation:
+    /// freed once they have none (see `free_unheld`).
+    unfreed: Vec<ObjectId>,
     pools: HashMap<PoolId, Pool>,
     jobs: HashMap<JobId, (PoolId, Job)>,
     next_pool: PoolId,

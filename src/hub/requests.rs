@@ -103,6 +103,13 @@ impl Hub<'_> {
             Request::JobForget { job } => return self.job_forget(job),
             Request::PoolRelease { pool } => return self.pool_release(pool),
             Request::Trace(events) => return self.trace_spans(from, events),
+            Request::Pin { ids } => {
+                for id in ids {
+                    self.refs.pin(id);
+                }
+                return;
+            }
+            Request::Release { refs } => return self.released(from, refs),
         };
         if wants_reply {
             self.answer(from, result);
@@ -112,8 +119,51 @@ impl Hub<'_> {
     }
 
     fn create(&mut self, from: ProcId, object: NewObject) -> HubResult<Reply> {
+        // A condition works on its lock for as long as it lives.
+        if let NewObject::Condition { lock } = object {
+            self.refs.pin(lock);
+        }
         let (id, kind) = self.store.create(from, object)?;
+        self.refs.created(id, from);
         Ok(Reply::Handle(Handle::Object { id, kind }))
+    }
+
+    /// `from` holds no handle on these objects any more.
+    fn released(&mut self, from: ProcId, refs: Vec<(ObjectId, u64)>) {
+        let unheld: Vec<ObjectId> = refs
+            .into_iter()
+            .filter(|&(id, deliveries)| self.refs.release(from, id, deliveries))
+            .map(|(id, _)| id)
+            .collect();
+        self.free_unheld(unheld);
+    }
+
+    /// Frees objects nobody holds. One with an operation still parked or
+    /// deferred on it (which only a process sending wrong releases can
+    /// cause: a waiter holds a handle) waits in `unfreed` until it has none.
+    pub(super) fn free_unheld(&mut self, ids: Vec<ObjectId>) {
+        for id in ids {
+            let key = WaitKey::Object(id);
+            let parked = self
+                .waits
+                .listed(key)
+                .any(|who| self.is_parked_on(who, key));
+            if parked || self.deferred.holds(id) {
+                self.unfreed.push(id);
+            } else {
+                // What is left listed are waits that timed out: stale.
+                self.waits.take_list(key);
+                self.store.free(id);
+            }
+        }
+    }
+
+    /// Another try at the objects `free_unheld` had to leave.
+    fn free_unfreed(&mut self) {
+        if !self.unfreed.is_empty() {
+            let ids = std::mem::take(&mut self.unfreed);
+            self.free_unheld(ids);
+        }
     }
 
     fn object_op(&mut self, from: ProcId, id: ObjectId, op: Op, timeout: Option<f64>, reply: bool) {
@@ -237,6 +287,7 @@ impl Hub<'_> {
     /// memory held (see `deferred`); a holder found dead has its memory
     /// freed first. Runs once per turn of the event loop.
     pub(super) fn run_deferred(&mut self) {
+        self.free_unfreed();
         let rechecks = self.deferred.take_rechecks();
         self.retry_parked(rechecks);
         let now = Instant::now();

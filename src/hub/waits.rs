@@ -117,6 +117,11 @@ impl Waits {
         self.lists.remove(&key).unwrap_or_default()
     }
 
+    /// The processes listed under `key`, stale entries included.
+    pub fn listed(&self, key: WaitKey) -> impl Iterator<Item = ProcId> + '_ {
+        self.lists.get(&key).into_iter().flatten().copied()
+    }
+
     /// Whether any process is listed as waiting under `key`.
     pub fn is_waited_on(&self, key: WaitKey) -> bool {
         self.lists.get(&key).is_some_and(|list| !list.is_empty())

@@ -2,6 +2,7 @@
 //! `abort`, `reset`, `parties`, `n_waiting`, `is_broken`. The last process
 //! to arrive runs the action (in its own process) before the round ends.
 
+use super::refs::Holder;
 use rhai::{Dynamic, Engine, EvalAltResult, FnPtr, INT, NativeCallContext};
 
 use super::convert::{fn_ptr, target};
@@ -15,6 +16,8 @@ type Result<T> = std::result::Result<T, Box<EvalAltResult>>;
 #[derive(Clone, Debug)]
 pub struct BarrierHandle {
     pub id: ObjectId,
+    /// This process's share in the hub's count on the object.
+    pub held: Holder,
     pub parties: u64,
 }
 
@@ -72,7 +75,11 @@ fn new_barrier(parties: INT, action: Option<FnRef>) -> Result<BarrierHandle> {
     }
     let parties = parties as u64;
     let (id, _) = create(NewObject::Barrier { parties, action })?;
-    Ok(BarrierHandle { id, parties })
+    Ok(BarrierHandle {
+        held: Holder::delivered(id),
+        id,
+        parties,
+    })
 }
 
 use crate::wire::FnRef;

@@ -3,6 +3,7 @@
 //! `wait_for(pred)`, `wait_for(pred, timeout)`, `notify`, `notify(n)`,
 //! `notify_all`.
 
+use super::refs::Holder;
 use std::time::Instant;
 
 use rhai::{Dynamic, Engine, EvalAltResult, FnPtr, INT, NativeCallContext};
@@ -19,6 +20,8 @@ type Result<T> = std::result::Result<T, Box<EvalAltResult>>;
 #[derive(Clone, Debug)]
 pub struct ConditionHandle {
     pub id: ObjectId,
+    /// This process's share in the hub's count on the object.
+    pub held: Holder,
     pub lock: ObjectId,
 }
 
@@ -92,7 +95,11 @@ fn is_deadlock(error: &EvalAltResult) -> bool {
 
 fn new_condition(lock: ObjectId) -> Result<ConditionHandle> {
     let (id, _) = create(NewObject::Condition { lock })?;
-    Ok(ConditionHandle { id, lock })
+    Ok(ConditionHandle {
+        held: Holder::delivered(id),
+        id,
+        lock,
+    })
 }
 
 pub fn register(engine: &mut Engine) {

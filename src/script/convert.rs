@@ -3,7 +3,7 @@
 //! that means nothing elsewhere (a timestamp, a native function) is refused
 //! with its type name at the call that tried to send it.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 
 use rhai::{AST, Array, Blob, Dynamic, FLOAT, FnPtr, INT, ImmutableString, Map};
@@ -17,6 +17,7 @@ use super::lock::LockHandle;
 use super::pipe::PipeEnd;
 use super::process::ProcessHandle;
 use super::queue::QueueHandle;
+use super::refs::Holder;
 use super::semaphore::SemaphoreHandle;
 use super::shared_value::ValueHandle;
 use crate::wire::{FnRef, Handle, Item, MAX_DEPTH, ObjectId, ObjectKind, Packed, Value};
@@ -26,6 +27,9 @@ thread_local! {
     /// names, so a closure arriving from another process is rebuilt from its
     /// definition instead.
     static CLOSURES: RefCell<HashMap<String, FnPtr>> = RefCell::new(HashMap::new());
+    /// Set while converting a spawn's arguments, whose handles the hub
+    /// counts as handed to the child (see `handed`) instead of pinning.
+    static HANDED: Cell<bool> = const { Cell::new(false) };
 }
 
 pub fn index_closures(ast: &AST) {
@@ -102,6 +106,11 @@ fn to_wire_at(value: &Dynamic, depth: usize) -> Result<Value, Unsendable> {
     macro_rules! handles {
         ($($ty:ty),*) => {$(
             if let Some(h) = value.read_lock::<$ty>() {
+                // The value may reach anyone now: the hub must keep the
+                // object, unless it counts where this value goes.
+                if !HANDED.get() {
+                    h.held.escaped();
+                }
                 return Ok(Value::Handle(h.handle()));
             }
         )*};
@@ -149,6 +158,17 @@ pub fn script_type_name(value: &Dynamic) -> String {
         .find(|(rust, _)| *rust == short)
         .map_or(short, |(_, script)| script)
         .to_string()
+}
+
+/// `sendable` for a spawn's argument: the hub counts each object handle in
+/// it as handed to the new process (`hub::refs`), so the object is not
+/// pinned, except by the closures inside it, whose handles may be captured
+/// anywhere.
+pub fn handed(call: &str, value: &Dynamic) -> Result<Value, Box<rhai::EvalAltResult>> {
+    HANDED.set(true);
+    let value = sendable(call, value);
+    HANDED.set(false);
+    value
 }
 
 /// `to_wire` for a binding's argument: the error names the call.
@@ -232,11 +252,16 @@ fn fn_ref_at(f: &FnPtr, depth: usize) -> Result<FnRef, Unsendable> {
     if depth >= MAX_DEPTH {
         return Err(Unsendable::TooDeep);
     }
+    // A closure's captured handles are pinned even in a spawn's arguments:
+    // the hub counts only the handles it sees as arguments.
+    let handed = HANDED.replace(false);
     let curry = f
         .curry()
         .iter()
         .map(|v| to_wire_at(v, depth + 1))
-        .collect::<Result<_, _>>()?;
+        .collect::<Result<_, _>>();
+    HANDED.set(handed);
+    let curry = curry?;
     Ok(FnRef {
         name: f.fn_name().to_string(),
         curry,
@@ -272,39 +297,44 @@ pub fn from_wire(value: Value) -> Dynamic {
 
 /// The script-visible handle for a shared object of `kind`.
 fn object_handle(id: ObjectId, kind: ObjectKind) -> Dynamic {
+    let held = Holder::delivered(id);
     match kind {
         ObjectKind::Queue {
             maxsize,
             joinable,
             ring,
         } => Dynamic::from(QueueHandle {
+            held,
             id,
             maxsize,
             joinable,
             ring,
         }),
         ObjectKind::Lock { slot } => Dynamic::from(LockHandle {
+            held,
             id,
             reentrant: false,
             slot,
         }),
         ObjectKind::RLock { slot } => Dynamic::from(LockHandle {
+            held,
             id,
             reentrant: true,
             slot,
         }),
-        ObjectKind::Semaphore { bounded } => Dynamic::from(SemaphoreHandle { id, bounded }),
-        ObjectKind::Event => Dynamic::from(EventHandle { id }),
-        ObjectKind::Condition { lock } => Dynamic::from(ConditionHandle { id, lock }),
-        ObjectKind::Barrier { parties } => Dynamic::from(BarrierHandle { id, parties }),
-        ObjectKind::Value => Dynamic::from(ValueHandle { id }),
-        ObjectKind::Dict => Dynamic::from(DictHandle { id }),
-        ObjectKind::List { ring } => Dynamic::from(ListHandle { id, ring }),
+        ObjectKind::Semaphore { bounded } => Dynamic::from(SemaphoreHandle { held, id, bounded }),
+        ObjectKind::Event => Dynamic::from(EventHandle { held, id }),
+        ObjectKind::Condition { lock } => Dynamic::from(ConditionHandle { held, id, lock }),
+        ObjectKind::Barrier { parties } => Dynamic::from(BarrierHandle { held, id, parties }),
+        ObjectKind::Value => Dynamic::from(ValueHandle { held, id }),
+        ObjectKind::Dict => Dynamic::from(DictHandle { held, id }),
+        ObjectKind::List { ring } => Dynamic::from(ListHandle { held, id, ring }),
         ObjectKind::PipeEnd {
             end,
             can_send,
             can_recv,
         } => Dynamic::from(PipeEnd {
+            held,
             id,
             end,
             can_send,

@@ -1,6 +1,7 @@
 //! `ManagerDict`: `manager_dict()` / `manager_dict(map)`, a string-keyed map
 //! that lives in the hub; every call is one atomic operation there.
 
+use super::refs::Holder;
 use rhai::{Dynamic, Engine, EvalAltResult, INT, ImmutableString, Map};
 
 use super::convert::sendable;
@@ -12,6 +13,8 @@ type Result<T> = std::result::Result<T, Box<EvalAltResult>>;
 #[derive(Clone, Debug)]
 pub struct DictHandle {
     pub id: ObjectId,
+    /// This process's share in the hub's count on the object.
+    pub held: Holder,
 }
 
 impl DictHandle {
@@ -42,7 +45,10 @@ fn new_dict(map: Map) -> Result<DictHandle> {
         .map(|(k, v)| Ok((k.to_string(), sendable("manager_dict", v)?)))
         .collect::<Result<Vec<_>>>()?;
     let (id, _) = create(NewObject::Dict(entries))?;
-    Ok(DictHandle { id })
+    Ok(DictHandle {
+        held: Holder::delivered(id),
+        id,
+    })
 }
 
 pub fn register(engine: &mut Engine) {

@@ -1,5 +1,6 @@
 //! `Event`: `event()`, `set`, `clear`, `is_set`, `wait`, `wait(timeout)`.
 
+use super::refs::Holder;
 use rhai::{Engine, EvalAltResult};
 
 use super::objects::{call, call_bool, create, register_show, register_timed};
@@ -11,6 +12,8 @@ type Result<T> = std::result::Result<T, Box<EvalAltResult>>;
 #[derive(Clone, Debug)]
 pub struct EventHandle {
     pub id: ObjectId,
+    /// This process's share in the hub's count on the object.
+    pub held: Holder,
 }
 
 impl EventHandle {
@@ -31,7 +34,10 @@ pub fn register(engine: &mut Engine) {
     engine.register_type_with_name::<EventHandle>("Event");
     engine.register_fn("event", || -> Result<EventHandle> {
         let (id, _) = create(NewObject::Event)?;
-        Ok(EventHandle { id })
+        Ok(EventHandle {
+            held: Holder::delivered(id),
+            id,
+        })
     });
     engine.register_fn("set", |e: &mut EventHandle| -> Result<()> {
         call(e.id, Op::Set, None).map(|_| ())

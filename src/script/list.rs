@@ -6,6 +6,7 @@
 //! read sees them. After an unanswered one-way message (a `clear`, an
 //! `append`, a line) a push goes one-way too, so it stays behind it.
 
+use super::refs::Holder;
 use rhai::{Array, Dynamic, Engine, EvalAltResult, INT};
 
 use super::convert::sendable;
@@ -20,6 +21,8 @@ type Result<T> = std::result::Result<T, Box<EvalAltResult>>;
 #[derive(Clone, Debug)]
 pub struct ListHandle {
     pub id: ObjectId,
+    /// This process's share in the hub's count on the object.
+    pub held: Holder,
     /// The list's ring in the arena, if it has one.
     pub ring: Option<u32>,
 }
@@ -42,9 +45,11 @@ impl ListHandle {
 
     fn push(&self, value: Value) -> Result<()> {
         // A ring held past the bound (its holder may be dead), or given up
-        // by the hub: the push goes through the hub, behind the ring's.
+        // by the hub: the push goes through the hub, behind the ring's. So
+        // does a value holding a handle not yet pinned, behind its pin.
         if let Some(ring) = self.ring.and_then(|slot| Arena::get()?.ring(slot))
             && !client::has_unconfirmed()
+            && !client::has_pending_pins()
             && !ring.is_poisoned()
             && let Ok(bytes) = encode_body(&value)
             && let Some(inside) = ring.enter_within(client::self_id(), shm::SPIN)
@@ -84,7 +89,11 @@ fn new_list(items: Vec<Value>) -> Result<ListHandle> {
         ObjectKind::List { ring } => ring,
         _ => None,
     };
-    Ok(ListHandle { id, ring })
+    Ok(ListHandle {
+        held: Holder::delivered(id),
+        id,
+        ring,
+    })
 }
 
 fn show(l: &mut ListHandle) -> Result<String> {

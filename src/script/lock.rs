@@ -12,6 +12,7 @@
 //! message the hub may not have read yet (a line printed under the lock
 //! must come out before the next holder's).
 
+use super::refs::Holder;
 use std::time::Instant;
 
 use rhai::{Engine, EvalAltResult};
@@ -28,6 +29,8 @@ type Result<T> = std::result::Result<T, Box<EvalAltResult>>;
 #[derive(Clone, Debug)]
 pub struct LockHandle {
     pub id: ObjectId,
+    /// This process's share in the hub's count on the object.
+    pub held: Holder,
     pub reentrant: bool,
     /// The lock's word in the arena, if it has one.
     pub slot: Option<u32>,
@@ -133,6 +136,7 @@ pub fn new_lock(reentrant: bool) -> Result<LockHandle> {
         _ => None,
     };
     Ok(LockHandle {
+        held: Holder::delivered(id),
         id,
         reentrant,
         slot,

@@ -22,6 +22,7 @@ mod pipe;
 mod pool;
 mod process;
 mod queue;
+mod refs;
 mod semaphore;
 mod shared_value;
 mod system;

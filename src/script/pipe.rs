@@ -2,6 +2,7 @@
 //! a receive-only end and a send-only end (as Python's `Pipe(duplex=False)`).
 //! `send`, `recv`, `recv(timeout)`, `poll`, `poll(timeout)`, `close`.
 
+use super::refs::Holder;
 use rhai::{Array, Dynamic, Engine, EvalAltResult};
 
 use super::convert::sendable;
@@ -15,6 +16,8 @@ type Result<T> = std::result::Result<T, Box<EvalAltResult>>;
 #[derive(Clone, Debug)]
 pub struct PipeEnd {
     pub id: ObjectId,
+    /// This process's share in the hub's count on the object.
+    pub held: Holder,
     pub end: u8,
     pub can_send: bool,
     pub can_recv: bool,
@@ -49,13 +52,16 @@ impl PipeEnd {
 
 fn new_pipe(duplex: bool) -> Result<Array> {
     let (id, _) = create(NewObject::Pipe { duplex })?;
+    let held = Holder::delivered(id);
     let first = PipeEnd {
+        held: held.clone(),
         id,
         end: 0,
         can_send: duplex,
         can_recv: true,
     };
     let second = PipeEnd {
+        held,
         id,
         end: 1,
         can_send: true,

@@ -9,7 +9,7 @@ use rhai::{
     NativeCallContext,
 };
 
-use super::convert::{from_wire, sendable, target};
+use super::convert::{from_wire, handed, target};
 use super::globals::{capture_eval, capture_native};
 use super::{at_position, script_error, timeout_arg};
 use crate::client::{self, unexpected};
@@ -84,7 +84,7 @@ fn create(
     let target = target(call, f, args.len())?;
     let args = args
         .iter()
-        .map(|a| sendable(call, a))
+        .map(|a| handed(call, a))
         .collect::<Result<Vec<_>>>()?;
     match client::call(&Request::Spawn {
         target,

@@ -10,6 +10,7 @@
 //! `push`) goes through the hub, behind that message, so the getter of the
 //! item cannot see the world before it.
 
+use super::refs::Holder;
 use rhai::{Dynamic, Engine, EvalAltResult, INT};
 
 use std::time::Instant;
@@ -33,6 +34,8 @@ type Result<T> = std::result::Result<T, Box<EvalAltResult>>;
 #[derive(Clone, Debug)]
 pub struct QueueHandle {
     pub id: ObjectId,
+    /// This process's share in the hub's count on the object.
+    pub held: Holder,
     pub maxsize: Option<u64>,
     pub joinable: bool,
     /// The queue's ring in the arena, if it has one.
@@ -79,8 +82,11 @@ impl QueueHandle {
     }
 
     fn put_now(&self, value: Value, timeout: Option<f64>) -> Result<()> {
+        // A value holding a handle not yet pinned goes through the hub,
+        // behind its pin, so the object is kept before anyone can get it.
         if let Some(ring) = self.ring()
             && !client::has_unconfirmed()
+            && !client::has_pending_pins()
             && let Ok(bytes) = encode_body(&value)
             && bytes.len() <= MAX_RECORD
         {
@@ -205,6 +211,7 @@ fn new_queue(call: &str, maxsize: Option<INT>, joinable: bool) -> Result<QueueHa
         _ => None,
     };
     Ok(QueueHandle {
+        held: Holder::delivered(id),
         id,
         maxsize,
         joinable,

@@ -1,6 +1,7 @@
 //! `Semaphore`: `semaphore(n)`, `bounded_semaphore(n)`, `acquire`,
 //! `release`, `value`. Units held by a process that dies come back.
 
+use super::refs::Holder;
 use rhai::{Engine, EvalAltResult, INT};
 
 use super::objects::{call, call_bool, call_int, create, register_show, register_timed};
@@ -13,6 +14,8 @@ type Result<T> = std::result::Result<T, Box<EvalAltResult>>;
 #[derive(Clone, Debug)]
 pub struct SemaphoreHandle {
     pub id: ObjectId,
+    /// This process's share in the hub's count on the object.
+    pub held: Holder,
     pub bounded: bool,
 }
 
@@ -47,7 +50,11 @@ fn new_semaphore(call: &str, value: INT, bounded: bool) -> Result<SemaphoreHandl
         value: value as u64,
         bounded,
     })?;
-    Ok(SemaphoreHandle { id, bounded })
+    Ok(SemaphoreHandle {
+        held: Holder::delivered(id),
+        id,
+        bounded,
+    })
 }
 
 pub fn register(engine: &mut Engine) {

@@ -1,6 +1,7 @@
 //! `SharedValue`: `value(init)`, `get`, `set(v)`, and `add(n)`, which adds
 //! atomically in the hub and returns the new value (no lost updates, no lock).
 
+use super::refs::Holder;
 use rhai::{Dynamic, Engine, EvalAltResult};
 
 use super::convert::sendable;
@@ -12,6 +13,8 @@ type Result<T> = std::result::Result<T, Box<EvalAltResult>>;
 #[derive(Clone, Debug)]
 pub struct ValueHandle {
     pub id: ObjectId,
+    /// This process's share in the hub's count on the object.
+    pub held: Holder,
 }
 
 impl ValueHandle {
@@ -27,7 +30,10 @@ pub fn register(engine: &mut Engine) {
     engine.register_type_with_name::<ValueHandle>("SharedValue");
     engine.register_fn("value", |init: Dynamic| -> Result<ValueHandle> {
         let (id, _) = create(NewObject::Value(sendable("value", &init)?))?;
-        Ok(ValueHandle { id })
+        Ok(ValueHandle {
+            held: Holder::delivered(id),
+            id,
+        })
     });
     engine.register_fn("get", |v: &mut ValueHandle| {
         call_dynamic(v.id, Op::ValueGet, None)

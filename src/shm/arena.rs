@@ -6,15 +6,16 @@
 //! passed at `ARENA_FD`). So a lock or queue made at any time, by any
 //! process, has its memory already mapped in every process: a handle names
 //! its slot, nothing else has to travel. Slots are handed out by the hub
-//! alone and never reused, as objects live for the whole run; when the arena
-//! is full, new locks get a word in the hub's memory and new queues no ring,
-//! and every operation on those goes through the hub.
+//! alone, and given back to it when their object is freed (no process can
+//! reach it any more, see `hub::refs`), to be handed out again zeroed; when
+//! the arena is full, new locks get a word in the hub's memory and new queues
+//! no ring, and every operation on those goes through the hub.
 
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::ptr::NonNull;
 use std::sync::OnceLock;
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::ring::{HubRing, ProcRing, RING_BYTES};
 
@@ -114,28 +115,59 @@ impl Arena {
     }
 }
 
-/// The hub's record of which slots are taken.
+/// The hub's record of which slots are taken: the ones never handed out
+/// start at `next_*`, and the ones given back wait in `free_*`.
 #[derive(Default)]
 pub struct Slots {
     next_word: u32,
     next_ring: u32,
+    free_words: Vec<u32>,
+    free_rings: Vec<u32>,
 }
 
 impl Slots {
     /// A fresh lock word, zero (free), and its slot; `None` when there is
     /// no arena or it is full.
     pub fn take_word(&mut self) -> Option<(u32, &'static AtomicU64)> {
+        let arena = Arena::get()?;
+        if let Some(slot) = self.free_words.pop() {
+            let word = arena.word(slot)?;
+            // Its last lock may have been dropped while held.
+            word.store(0, Ordering::Release);
+            return Some((slot, word));
+        }
         let slot = self.next_word;
-        let word = Arena::get()?.word(slot)?;
+        let word = arena.word(slot)?;
         self.next_word += 1;
         Some((slot, word))
     }
 
     /// A fresh, empty ring and its slot.
     pub fn take_ring(&mut self) -> Option<(u32, HubRing)> {
+        let arena = Arena::get()?;
+        if let Some(slot) = self.free_rings.pop() {
+            let ring = arena.hub_ring(slot)?;
+            ring.reset();
+            return Some((slot, ring));
+        }
         let slot = self.next_ring;
-        let ring = Arena::get()?.hub_ring(slot)?;
+        let ring = arena.hub_ring(slot)?;
         self.next_ring += 1;
         Some((slot, ring))
+    }
+
+    /// The word in `slot` belongs to no object any more.
+    pub fn give_back_word(&mut self, slot: u32) {
+        // Given back once: the store frees each object once.
+        if slot < self.next_word {
+            self.free_words.push(slot);
+        }
+    }
+
+    /// The ring in `slot` belongs to no object any more.
+    pub fn give_back_ring(&mut self, slot: u32) {
+        if slot < self.next_ring {
+            self.free_rings.push(slot);
+        }
     }
 }

@@ -7,8 +7,8 @@
 //!   when the worker dies mid-chunk;
 //! - `arena` and `lock_word`: the words behind locks and rlocks, so an
 //!   uncontended `acquire`/`release` is one atomic instruction instead of a
-//!   round trip to the hub. The hub stays the owner: it hands out the words,
-//!   parks the waiters of a contended lock, and frees a dead holder's lock.
+//!   round trip to the hub. The hub stays the owner: it hands out the words
+//!   (and takes back those of freed locks, to hand out again zeroed), parks the waiters of a contended lock, and frees a dead holder's lock.
 //! - `ring`: a queue's items (or a manager list's pushes), so a `put` with
 //!   room, a `get` with an item and a list's `push` are a copy in the
 //!   calling process; the hub parks whoever must wait and keeps what does
@@ -21,6 +21,8 @@ mod lock_word;
 mod progress;
 pub mod ring;
 
+#[cfg(test)]
+pub use arena::ARENA_RINGS;
 pub use arena::{Arena, Slots};
 pub use lock_word::{LockWord, Released, SharedWord, owner_tag};
 pub use progress::{ProgressSlot, ProgressWriter, job_tag};

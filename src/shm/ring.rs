@@ -209,6 +209,16 @@ impl HubRing {
         }
     }
 
+    /// Makes the ring empty and unheld, for a new queue or list: its object
+    /// was freed, so no process has a handle that names it. Only the header
+    /// is zeroed: the data past `tail` is never read.
+    pub fn reset(&self) {
+        let header = self.0.header();
+        for word in [&header.head, &header.tail, &header.flags, &header.lock] {
+            word.store(0, Ordering::Release);
+        }
+    }
+
     /// The hub gives the ring up: processes see `POISONED` and go through
     /// the hub, which no longer reads it.
     pub fn poison(&self) {

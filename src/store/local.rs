@@ -1,5 +1,6 @@
-//! `LocalStore`: the objects kept in the hub's own memory, and the routing
-//! of each operation to the code of its kind.
+//! `LocalStore`: the objects kept in the hub's own memory, the routing of
+//! each operation to the code of its kind, and the arena slots each object
+//! was given, handed back to `Slots` when the hub frees the object.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -31,11 +32,20 @@ enum Object {
     Pipe(Pipe),
 }
 
+/// The shared memory an object was given, to give back when it is freed.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum ArenaSlot {
+    Word(u32),
+    Ring(u32),
+}
+
 #[derive(Default)]
 pub struct LocalStore {
     objects: HashMap<ObjectId, Object>,
     next_id: ObjectId,
     slots: Slots,
+    /// The arena slot of each object that has one.
+    arena: HashMap<ObjectId, ArenaSlot>,
     warnings: Vec<String>,
 }
 
@@ -44,10 +54,23 @@ fn unknown(id: ObjectId) -> Applied {
 }
 
 impl LocalStore {
-    fn insert(&mut self, object: Object) -> ObjectId {
+    /// Stores a new object under a fresh id (ids are never reused, so a
+    /// stale id names nothing rather than another object).
+    fn insert(&mut self, object: Object, slot: Option<ArenaSlot>) -> ObjectId {
         self.next_id += 1;
         self.objects.insert(self.next_id, object);
+        if let Some(slot) = slot {
+            self.arena.insert(self.next_id, slot);
+        }
         self.next_id
+    }
+
+    /// A ring for a new queue or list, if one is free.
+    fn take_ring(&mut self) -> (Option<u32>, Option<HubRing>) {
+        match self.slots.take_ring() {
+            Some((slot, ring)) => (Some(slot), Some(ring)),
+            None => (None, None),
+        }
     }
 
     /// Runs `f` on a condition and the lock it works on, both borrowed mutably.
@@ -78,9 +101,10 @@ impl ObjectStore for LocalStore {
         let (object, kind) = match object {
             NewObject::Queue { maxsize, joinable } => {
                 // A joinable queue counts its puts in the hub: no ring.
-                let (slot, ring) = match self.slots.take_ring().filter(|_| !joinable) {
-                    Some((slot, ring)) => (Some(slot), Some(ring)),
-                    None => (None, None),
+                let (slot, ring) = if joinable {
+                    (None, None)
+                } else {
+                    self.take_ring()
                 };
                 (
                     Object::Queue(Queue::new(maxsize, joinable, ring)),
@@ -130,10 +154,7 @@ impl ObjectStore for LocalStore {
                 ObjectKind::Dict,
             ),
             NewObject::List(items) => {
-                let (slot, ring) = match self.slots.take_ring() {
-                    Some((slot, ring)) => (Some(slot), Some(ring)),
-                    None => (None, None),
-                };
+                let (slot, ring) = self.take_ring();
                 (Object::List(items, ring), ObjectKind::List { ring: slot })
             }
             NewObject::Pipe { duplex } => (
@@ -146,7 +167,24 @@ impl ObjectStore for LocalStore {
                 },
             ),
         };
-        Ok((self.insert(object), kind))
+        let slot = match kind {
+            ObjectKind::Queue { ring, .. } | ObjectKind::List { ring } => ring.map(ArenaSlot::Ring),
+            ObjectKind::Lock { slot } | ObjectKind::RLock { slot } => slot.map(ArenaSlot::Word),
+            _ => None,
+        };
+        Ok((self.insert(object, slot), kind))
+    }
+
+    fn free(&mut self, id: ObjectId) -> bool {
+        if self.objects.remove(&id).is_none() {
+            return false;
+        }
+        match self.arena.remove(&id) {
+            Some(ArenaSlot::Word(slot)) => self.slots.give_back_word(slot),
+            Some(ArenaSlot::Ring(slot)) => self.slots.give_back_ring(slot),
+            None => {}
+        }
+        true
     }
 
     fn apply(&mut self, id: ObjectId, who: ProcId, op: Op) -> Applied {
@@ -333,4 +371,68 @@ fn drain_pushes(ring: &HubRing, list: &mut Vec<Value>) -> Result<(), Drain> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::shm::{ARENA_RINGS, Arena};
+    use crate::store::Outcome;
+
+    fn queue(store: &mut LocalStore) -> (ObjectId, Option<u32>) {
+        let new = NewObject::Queue {
+            maxsize: None,
+            joinable: false,
+        };
+        match store.create(1, new) {
+            Ok((id, ObjectKind::Queue { ring, .. })) => (id, ring),
+            other => panic!("not a queue: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_freed_queues_ring_goes_to_a_later_queue_empty() {
+        Arena::create().expect("an arena");
+        let mut store = LocalStore::default();
+        let made: Vec<_> = (0..ARENA_RINGS).map(|_| queue(&mut store)).collect();
+        assert!(made.iter().all(|(_, ring)| ring.is_some()));
+        assert_eq!(queue(&mut store).1, None, "the arena's rings are all taken");
+        let (old, ring) = made[5];
+        let put = store.apply(old, 1, Op::Put(Value::Int(7)));
+        assert_eq!(put.outcome, Ok(Outcome::Done(Value::Unit)));
+        assert!(store.free(old));
+        assert!(!store.free(old), "freed once");
+        assert!(matches!(
+            store.apply(old, 1, Op::Len).outcome,
+            Err(HubError { .. })
+        ));
+        let (new, again) = queue(&mut store);
+        assert_eq!(again, ring, "the freed ring is handed out again");
+        assert_ne!(new, old, "ids are never reused");
+        let len = store.apply(new, 1, Op::Len);
+        assert_eq!(len.outcome, Ok(Outcome::Done(Value::Int(0))), "and empty");
+    }
+
+    #[test]
+    fn a_freed_locks_word_comes_back_free() {
+        Arena::create().expect("an arena");
+        let mut store = LocalStore::default();
+        let lock =
+            |store: &mut LocalStore| match store.create(1, NewObject::Lock { reentrant: false }) {
+                Ok((id, ObjectKind::Lock { slot })) => (id, slot),
+                other => panic!("not a lock: {other:?}"),
+            };
+        let (old, slot) = lock(&mut store);
+        let taken = store.apply(old, 1, Op::Acquire);
+        assert_eq!(taken.outcome, Ok(Outcome::Done(Value::Bool(true))));
+        assert!(store.free(old));
+        let (new, again) = lock(&mut store);
+        assert_eq!(again, slot);
+        let taken = store.apply(new, 2, Op::Acquire);
+        assert_eq!(
+            taken.outcome,
+            Ok(Outcome::Done(Value::Bool(true))),
+            "not held"
+        );
+    }
 }

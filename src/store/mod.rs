@@ -4,7 +4,8 @@
 //! `ObjectStore` is the whole interface the hub uses, so a second backend (a
 //! Redis-backed store for workers on several machines) can replace
 //! `LocalStore` without touching the hub. It is small on purpose: create an
-//! object, apply an operation, settle a time-out, forget a dead process.
+//! object, apply an operation, settle a time-out, forget a dead process,
+//! free an object nobody can reach (the hub decides when, see `hub::refs`).
 //!
 //! The store never blocks and never talks to a process. An operation that
 //! cannot complete now comes back as `Outcome::Blocked`, naming the object
@@ -110,6 +111,10 @@ pub trait ObjectStore {
         who: ProcId,
         object: NewObject,
     ) -> Result<(ObjectId, ObjectKind), HubError>;
+    /// No process can reach `id` any more (see `hub::refs`): drop it and
+    /// give its shared memory back for a later object. False when there is
+    /// no such object.
+    fn free(&mut self, id: ObjectId) -> bool;
     fn apply(&mut self, id: ObjectId, who: ProcId, op: Op) -> Applied;
     /// A parked `op` reached its deadline: what it answers, and the clean-up.
     fn timed_out(&mut self, id: ObjectId, who: ProcId, op: Op) -> Applied;

@@ -137,6 +137,16 @@ pub enum Request {
     },
     /// One-way, only under `--trace`: spans this process measured.
     Trace(Vec<TraceEvent>),
+    /// One-way, ahead of the frame that carries them: handles on these
+    /// objects left the sender inside a value (see `hub::refs`).
+    Pin {
+        ids: Vec<ObjectId>,
+    },
+    /// One-way: the sender holds no handle on these objects any more; each
+    /// comes with how many times the hub had handed it to the sender.
+    Release {
+        refs: Vec<(ObjectId, u64)>,
+    },
 }
 
 /// The longest wait a time-out can ask for, about 31 years: a script's
@@ -175,7 +185,9 @@ impl Request {
             | Request::JobForget { .. }
             | Request::PoolReport { .. }
             | Request::PoolRelease { .. }
-            | Request::Trace(_) => false,
+            | Request::Trace(_)
+            | Request::Pin { .. }
+            | Request::Release { .. } => false,
             Request::Object { reply, .. } => *reply,
             _ => true,
         }

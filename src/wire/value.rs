@@ -55,6 +55,19 @@ pub enum Value {
     Handle(Handle),
 }
 
+impl Value {
+    /// The object handles in this value, one per occurrence, outside any
+    /// function value's captured values.
+    pub fn object_ids(&self, out: &mut Vec<ObjectId>) {
+        match self {
+            Value::Handle(Handle::Object { id, .. }) => out.push(*id),
+            Value::Array(items) => items.iter().for_each(|v| v.object_ids(out)),
+            Value::Map(entries) => entries.iter().for_each(|(_, v)| v.object_ids(out)),
+            _ => {}
+        }
+    }
+}
+
 /// A function value: a script function's name plus the values curried into it
 /// (a closure's captured variables travel this way, as copies).
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]

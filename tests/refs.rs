@@ -1,0 +1,110 @@
+//! Objects are freed when no process can reach them, and not before: a
+//! handle that went to a child, into a queue, list, dict or shared value,
+//! or into a closure given to a pool stays usable after its maker let go.
+//!
+//! Each script first makes its object, lets go of its own handle, and then
+//! makes 200 throwaway events (`flush`): releases go out in batches of 64
+//! behind later requests, so by the end the hub has read the maker's
+//! release. Only then is the object used, through operations that go to
+//! the hub (a queue's `len`), which fail on an object the hub freed.
+
+mod common;
+use common::*;
+
+/// Makes sure this process's releases so far have reached the hub.
+const FLUSH: &str = "fn flush() { for i in 0..200 { event(); } }\n";
+
+fn run_flushed(source: &str) -> Vec<String> {
+    run_ok(&format!("{FLUSH}{source}"))
+}
+
+#[test]
+fn a_queue_passed_to_a_child_and_dropped_by_its_maker_still_works_there() {
+    let lines = run_flushed(
+        "fn child(q, start, r) { start.wait(); q.put(41); r.put(q.len() + q.get()); }
+         let r = queue(); let start = event();
+         let p = spawn(child, [queue(), start, r]);
+         flush();
+         start.set();
+         print(r.get(120));
+         p.join();",
+    );
+    assert_eq!(lines, ["42"]);
+}
+
+#[test]
+fn a_handle_stored_in_a_queue_list_dict_or_value_outlives_its_maker() {
+    let lines = run_flushed(
+        "fn check(q) { q.put(5); q.len() + q.get() }
+         fn taker(box, l, d, v) { [check(box.get()), check(l[0]), check(d[\"q\"]), check(v.get())] }
+         let box = queue(); let l = manager_list(); let d = manager_dict(); let v = value(0);
+         box.put(queue()); l.push(queue()); d[\"q\"] = queue(); v.set(queue());
+         flush();
+         print(spawn(taker, [box, l, d, v]).join());
+         // And in this process, through the same handles.
+         print(check(l[0]));",
+    );
+    assert_eq!(lines, ["[6, 6, 6, 6]", "6"]);
+}
+
+#[test]
+fn a_handle_captured_in_a_closure_given_to_a_pool_works_in_its_workers() {
+    let lines = run_flushed(
+        "fn make(start) { let d = manager_dict(); |x| { start.wait(); d[`${x}`] = x * 2; d[`${x}`] } }
+         let start = event();
+         let p = pool(2);
+         let job = p.map_async(make(start), [1, 2, 3, 4]);
+         flush();
+         start.set();
+         print(job.get(120));",
+    );
+    assert_eq!(lines, ["[2, 4, 6, 8]"]);
+}
+
+#[test]
+fn an_object_a_process_waits_on_is_kept_while_it_waits() {
+    let lines = run_flushed(
+        "fn waiter(e, ready) { ready.set(); e.wait() }
+         let l = manager_list(); let ready = event();
+         let e = event(); l.push(e);
+         let p = spawn(waiter, [e, ready]);
+         e = ();
+         ready.wait();
+         flush();
+         l.pop().set();
+         print(p.join());",
+    );
+    assert_eq!(lines, ["true"]);
+}
+
+#[test]
+fn a_lock_dropped_while_held_comes_back_free_for_a_new_lock() {
+    // Its word in shared memory is handed out again: zeroed, not held.
+    let lines = run_flushed(
+        "for i in 0..300 { let l = lock(); l.acquire(); }
+         flush();
+         let fresh = lock();
+         print(fresh.acquire(0));
+         let c = condition();
+         for i in 0..300 { let l = lock(); l.acquire(); }
+         flush();
+         c.acquire(); c.notify(); c.release();
+         print(\"ok\");",
+    );
+    assert_eq!(lines, ["true", "ok"]);
+}
+
+#[test]
+fn a_release_for_an_object_never_held_is_ignored() {
+    // A handle that arrived in a value and one made here: the hub hands out
+    // no count for the first, and its release must not free the second.
+    let lines = run_flushed(
+        "fn child(box, r) { let q = box.get(); q = (); flush(); r.put(\"child done\"); }
+         let box = queue(); let r = queue();
+         let mine = queue(); box.put(mine);
+         spawn(child, [box, r]).join();
+         print(r.get());
+         mine.put(1); print(mine.len());",
+    );
+    assert_eq!(lines, ["child done", "1"]);
+}

@@ -8,7 +8,7 @@ mod common;
 
 use std::process::Stdio;
 
-use common::{finish, mphost_run, run, script};
+use common::{Run, Script, finish, mphost_run, run, script};
 
 /// Checks, in the script, that each round's items are 0, 1, 2, ... with no
 /// gap and no repeat (a push that returned is there once, in order; the
@@ -163,6 +163,19 @@ fn lock_and_rlock_holders_killed_mid_acquire_leave_the_lock_takeable() {
     }
 }
 
+/// Runs script `s` with fault point `point` switched on (`test_fault`).
+fn run_with_fault(s: &Script, point: &str) -> Run {
+    let child = mphost_run()
+        .env("MPHOST_TEST_FAULT", point)
+        .arg(&s.path)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start mphost");
+    finish(child)
+}
+
 /// A putter killed after its put reached the ring but before its `Wake`
 /// (a fault point stops it exactly there): the parked getter still gets
 /// the item, instead of a false `Deadlock` with the item in the queue.
@@ -176,15 +189,7 @@ fn a_putter_killed_between_its_put_and_its_wake_does_not_strand_the_getter() {
          p.join();
          print(p.exitcode);",
     );
-    let child = mphost_run()
-        .env("MPHOST_TEST_FAULT", "die-between-put-and-wake")
-        .arg(&s.path)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start mphost");
-    let r = finish(child);
+    let r = run_with_fault(&s, "die-between-put-and-wake");
     assert_eq!(r.code, Some(0), "{r:#?}");
     assert_eq!(r.lines(), ["42", "-9"], "{r:#?}");
 }
@@ -202,15 +207,7 @@ fn a_damaged_ring_is_given_up_with_one_warning_and_the_queue_goes_on() {
          for i in 2..5 { q.put(i); }
          print([q.get(), q.get(), q.get(), q.len()]);",
     );
-    let child = mphost_run()
-        .env("MPHOST_TEST_FAULT", "damage-ring-after-put")
-        .arg(&s.path)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start mphost");
-    let r = finish(child);
+    let r = run_with_fault(&s, "damage-ring-after-put");
     assert_eq!(r.code, Some(0), "{r:#?}");
     assert_eq!(r.lines(), ["0", "[2, 3, 4, 0]"], "{r:#?}");
     let warnings: Vec<&str> = r.stderr.lines().collect();

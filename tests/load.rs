@@ -147,21 +147,19 @@ fn touch(path: &std::path::Path) {
     std::fs::write(path, "").expect("write the handshake file");
 }
 
-#[test]
-fn three_hundred_thousand_dropped_queues_are_freed_and_their_rings_reused() {
+/// Runs `warm_up` (which prints `ready` last), measures the hub, runs
+/// `work` (which prints `done` last), and returns how much the hub grew,
+/// in KiB. The script waits for the test's files between the steps, so the
+/// measurements never race it.
+fn hub_growth(warm_up: &str, ready: &str, work: &str, done: &str) -> u64 {
     let dir = tempfile::tempdir().expect("a temporary directory");
     let (go, end) = (dir.path().join("go"), dir.path().join("end"));
     let mut run = Streaming::start_limited(
         &format!(
             "{AWAIT_FILE}
-             for i in 0..1000 {{ let q = queue(); q.put(\"x\"); }}
-             print(\"warm\");
+             {warm_up}
              await_file(\"{go}\");
-             for i in 0..300000 {{ let q = queue(); q.put(\"x\"); }}
-             // Made after 64 dropped ones: it still gets a ring (see the
-             // store's unit test), and works.
-             let q = queue(); q.put(1); q.put(2); print([q.get(), q.get(), q.len()]);
-             print(\"done\");
+             {work}
              await_file(\"{end}\");",
             go = go.display(),
             end = end.display(),
@@ -169,97 +167,77 @@ fn three_hundred_thousand_dropped_queues_are_freed_and_their_rings_reused() {
         &[],
         Duration::from_secs(300),
     );
-    assert_eq!(run.line(), "warm");
+    assert_eq!(run.line(), ready);
     let hub = run.pid();
     let rss = resident_kib(hub);
     touch(&go);
-    assert_eq!(run.line(), "[1, 2, 0]");
-    assert_eq!(run.line(), "done");
+    assert_eq!(run.line(), done);
     let grown = resident_kib(hub).saturating_sub(rss);
+    touch(&end);
+    assert_eq!(run.wait(), Some(0), "{}", run.stderr());
+    grown
+}
+
+#[test]
+fn three_hundred_thousand_dropped_queues_are_freed_and_their_rings_reused() {
+    let grown = hub_growth(
+        "for i in 0..1000 { let q = queue(); q.put(\"x\"); }
+         print(\"warm\");",
+        "warm",
+        "for i in 0..300000 { let q = queue(); q.put(\"x\"); }
+         // Made after 64 dropped ones: it still gets a ring (see the
+         // store's unit test), and works.
+         let q = queue(); q.put(1); q.put(2); print([q.get(), q.get(), q.len()]);",
+        "[1, 2, 0]",
+    );
     assert!(
         grown < 16 * 1024,
         "the hub grew by {grown} KiB over 300,000 dropped queues"
     );
-    touch(&end);
-    assert_eq!(run.wait(), Some(0), "{}", run.stderr());
 }
 
 #[test]
 fn a_killed_processs_objects_are_freed() {
     // The child holds 200,000 queues when it is killed; the 200,000 the main
     // script then holds fit in the memory the hub got back from them.
-    let dir = tempfile::tempdir().expect("a temporary directory");
-    let (go, end) = (dir.path().join("go"), dir.path().join("end"));
-    let mut run = Streaming::start_limited(
-        &format!(
-            "{AWAIT_FILE}
-             fn hoard(n, ready, never) {{
-                 let held = []; for i in 0..n {{ held.push(queue()); }}
-                 ready.set(); never.wait();
-             }}
-             let ready = event(); let never = event();
-             let p = spawn(hoard, [200000, ready, never]);
-             ready.wait(); p.kill(); p.join();
-             print(\"killed\");
-             await_file(\"{go}\");
-             let held = []; for i in 0..200000 {{ held.push(queue()); }}
-             print(held.len());
-             await_file(\"{end}\");",
-            go = go.display(),
-            end = end.display(),
-        ),
-        &[],
-        Duration::from_secs(300),
+    let grown = hub_growth(
+        "fn hoard(n, ready, never) {
+             let held = []; for i in 0..n { held.push(queue()); }
+             ready.set(); never.wait();
+         }
+         let ready = event(); let never = event();
+         let p = spawn(hoard, [200000, ready, never]);
+         ready.wait(); p.kill(); p.join();
+         print(\"killed\");",
+        "killed",
+        "let held = []; for i in 0..200000 { held.push(queue()); }
+         print(held.len());",
+        "200000",
     );
-    assert_eq!(run.line(), "killed");
-    let hub = run.pid();
-    let rss = resident_kib(hub);
-    touch(&go);
-    assert_eq!(run.line(), "200000");
-    let grown = resident_kib(hub).saturating_sub(rss);
     assert!(
         grown < 16 * 1024,
         "the hub grew by {grown} KiB: the killed process's queues were kept"
     );
-    touch(&end);
-    assert_eq!(run.wait(), Some(0), "{}", run.stderr());
 }
 
 #[test]
 fn queues_given_to_children_are_freed_once_both_sides_let_go() {
     // Each queue holds a 20 KB item, too big for its ring, so in the hub's
     // memory: 2,000 kept would be 40 MB.
-    let dir = tempfile::tempdir().expect("a temporary directory");
-    let (go, end) = (dir.path().join("go"), dir.path().join("end"));
-    let mut run = Streaming::start_limited(
-        &format!(
-            "{AWAIT_FILE}
-             fn child(q) {{ q.len() }}
-             let big = \"x\"; big.pad(20000, \"y\");
-             fn round(big) {{ let q = queue(); q.put(big); spawn(child, [q]).join() }}
-             for i in 0..100 {{ round(big); }}
-             print(\"warm\");
-             await_file(\"{go}\");
-             let total = 0;
-             for i in 0..2000 {{ total += round(big); }}
-             print(total);
-             await_file(\"{end}\");",
-            go = go.display(),
-            end = end.display(),
-        ),
-        &[],
-        Duration::from_secs(300),
+    let grown = hub_growth(
+        "fn child(q) { q.len() }
+         let big = \"x\"; big.pad(20000, \"y\");
+         fn round(big) { let q = queue(); q.put(big); spawn(child, [q]).join() }
+         for i in 0..100 { round(big); }
+         print(\"warm\");",
+        "warm",
+        "let total = 0;
+         for i in 0..2000 { total += round(big); }
+         print(total);",
+        "2000",
     );
-    assert_eq!(run.line(), "warm");
-    let hub = run.pid();
-    let rss = resident_kib(hub);
-    touch(&go);
-    assert_eq!(run.line(), "2000");
-    let grown = resident_kib(hub).saturating_sub(rss);
     assert!(
         grown < 16 * 1024,
         "the hub grew by {grown} KiB over 2,000 queues given to children"
     );
-    touch(&end);
-    assert_eq!(run.wait(), Some(0), "{}", run.stderr());
 }

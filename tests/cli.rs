@@ -177,16 +177,24 @@ fn cmdline(pid: i32) -> String {
 #[test]
 fn start_method_spawn_runs_each_worker_in_a_fresh_executable() {
     for (method, exec) in [("spawn", true), ("fork", false)] {
+        // The workers stay until the test has read their command lines and
+        // made the file `checked`.
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let checked = dir.path().join("checked");
         let mut run = Streaming::start_with(
-            "const K = 5;
-             let q = queue();
-             let p = spawn(|| { q.put(getpid()); sleep(30); });
-             print(q.get());
-             let w = pool(1);
-             w.map(|x| x, [1]);
-             print(w.pids()[0]);
-             print(pool_map(|x| x + global::K, [1, 2]));
-             p.kill(); w.terminate();",
+            &format!(
+                "const K = 5;
+                 let q = queue();
+                 let p = spawn(|| {{ q.put(getpid()); sleep(30); }});
+                 print(q.get());
+                 let w = pool(1);
+                 w.map(|x| x, [1]);
+                 print(w.pids()[0]);
+                 while glob(\"{checked}\").len() == 0 {{ sleep(0.01); }}
+                 print(pool_map(|x| x + global::K, [1, 2]));
+                 p.kill(); w.terminate();",
+                checked = checked.display()
+            ),
             &["--start-method", method],
         );
         for who in ["spawned process", "pool worker"] {
@@ -194,6 +202,7 @@ fn start_method_spawn_runs_each_worker_in_a_fresh_executable() {
             let line = cmdline(pid);
             assert_eq!(line.contains("__worker"), exec, "{method} {who}: {line}");
         }
+        std::fs::write(&checked, "").expect("write the handshake file");
         assert_eq!(run.line(), "[6, 7]", "{method}");
         assert_eq!(run.wait(), Some(0), "{method}: {}", run.stderr());
     }

@@ -19,8 +19,16 @@ use std::time::{Duration, Instant};
 
 use crate::wire::{ObjectId, Op, ProcId};
 
-/// How long the event loop sleeps at most while operations are kept here.
+/// How long the event loop sleeps at most while operations are kept here,
+/// once they have waited `RETRY_AT_ONCE_FOR`.
 pub const RETRY_AFTER: Duration = Duration::from_millis(1);
+
+/// For how long after an operation is first kept here the loop tries again
+/// at every turn, without sleeping: a live holder is inside for one copy,
+/// and is usually out within microseconds (or once it is scheduled again);
+/// sleeping a whole `RETRY_AFTER` each time would make a briefly contended
+/// ring slow. Past this the holder is stopped or dead, and the loop sleeps.
+const RETRY_AT_ONCE_FOR: Duration = Duration::from_millis(1);
 
 /// A request put back, as it arrived.
 pub struct DeferredOp {
@@ -57,11 +65,27 @@ pub struct Deferred {
     by_object: BTreeMap<ObjectId, VecDeque<DeferredOp>>,
     /// Objects whose parked operations found the memory held.
     recheck: BTreeSet<ObjectId>,
+    /// Since when something has been kept here without a break.
+    kept_since: Option<Instant>,
 }
 
 impl Deferred {
     pub fn is_empty(&self) -> bool {
         self.by_object.is_empty() && self.recheck.is_empty()
+    }
+
+    /// How long the event loop may sleep before trying again (`None`:
+    /// nothing is kept here; zero: try at the next turn, at once).
+    pub fn retry_in(&mut self, now: Instant) -> Option<Duration> {
+        if self.is_empty() {
+            self.kept_since = None;
+            return None;
+        }
+        let since = *self.kept_since.get_or_insert(now);
+        Some(match now.duration_since(since) < RETRY_AT_ONCE_FOR {
+            true => Duration::ZERO,
+            false => RETRY_AFTER,
+        })
     }
 
     /// Whether operations on `id` wait here (a new one must queue behind).
@@ -127,6 +151,25 @@ mod tests {
             .collect();
         assert_eq!(order, vec![1, 2]);
         assert!(!deferred.holds(7));
+    }
+
+    #[test]
+    fn a_fresh_holder_is_retried_at_once_then_every_millisecond() {
+        let mut deferred = Deferred::default();
+        let start = Instant::now();
+        assert_eq!(deferred.retry_in(start), None);
+        deferred.push_back(1, op(1));
+        assert_eq!(deferred.retry_in(start), Some(Duration::ZERO));
+        let later = start + RETRY_AT_ONCE_FOR;
+        assert_eq!(deferred.retry_in(later), Some(RETRY_AFTER));
+        deferred.pop_front(1);
+        assert_eq!(deferred.retry_in(later), None);
+        deferred.push_back(1, op(1));
+        assert_eq!(
+            deferred.retry_in(later),
+            Some(Duration::ZERO),
+            "a new stretch"
+        );
     }
 
     #[test]

@@ -30,7 +30,7 @@ mod waits;
 
 use std::collections::HashMap;
 use std::os::fd::AsFd;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
 use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags, EpollTimeout};
@@ -181,13 +181,23 @@ impl Hub<'_> {
             if let Some(code) = self.finished_code() {
                 return self.shut_down(code, true);
             }
-            let retry = (!self.deferred.is_empty()).then(|| Instant::now() + deferred::RETRY_AFTER);
-            let deadline = [self.waits.next_deadline(), self.progress.wake(), retry]
-                .into_iter()
-                .flatten()
-                .min();
+            let now = Instant::now();
+            let retry = self.deferred.retry_in(now);
+            if retry == Some(Duration::ZERO) {
+                // Let a holder on this CPU finish its copy first.
+                std::thread::yield_now();
+            }
+            let deadline = [
+                self.waits.next_deadline(),
+                self.progress.wake(),
+                retry.map(|d| now + d),
+            ]
+            .into_iter()
+            .flatten()
+            .min();
             let timeout = match deadline {
                 None => EpollTimeout::NONE,
+                Some(_) if retry == Some(Duration::ZERO) => EpollTimeout::ZERO,
                 Some(at) => {
                     let ms = at.saturating_duration_since(Instant::now()).as_millis() + 1;
                     EpollTimeout::try_from(ms.min(60_000) as u64).unwrap_or(EpollTimeout::MAX)
@@ -247,7 +257,7 @@ impl Hub<'_> {
         self.reap_all_blocking();
         self.end_progress();
         self.output.release_all();
-        let limit = (!patient).then_some(std::time::Duration::from_secs(1));
+        let limit = (!patient).then_some(Duration::from_secs(1));
         let mut code = code;
         loop {
             match self.output.flush(self.signals.as_fd(), limit) {

@@ -10,7 +10,7 @@ use super::refs::Holder;
 use rhai::{Array, Dynamic, Engine, EvalAltResult, INT};
 
 use super::convert::sendable;
-use super::objects::{call_dynamic, create, tell};
+use super::objects::{call, call_dynamic, create, tell};
 use crate::client;
 use crate::shm::ring::POISONED;
 use crate::shm::{self, Arena};
@@ -58,7 +58,14 @@ impl ListHandle {
         {
             return Ok(());
         }
-        self.tell(ListOp::Push(value))
+        if client::has_unconfirmed() {
+            // Behind the unanswered message, so one-way too.
+            return self.tell(ListOp::Push(value));
+        }
+        // Answered, so that the pushes after it may take the ring again: a
+        // one-way push here would send every later one through the hub too
+        // until the process next waited for an answer.
+        call(self.id, Op::List(ListOp::Push(value)), None).map(|_| ())
     }
 
     fn contents(&self) -> Result<Array> {

@@ -93,8 +93,28 @@ impl Deferred {
         self.by_object.contains_key(&id)
     }
 
-    pub fn push_back(&mut self, id: ObjectId, op: DeferredOp) {
-        self.by_object.entry(id).or_default().push_back(op);
+    /// Keeps `op` behind those kept for `id`; true when it is the first.
+    pub fn push_back(&mut self, id: ObjectId, op: DeferredOp) -> bool {
+        let ops = self.by_object.entry(id).or_default();
+        ops.push_back(op);
+        ops.len() == 1
+    }
+
+    /// Takes out the operations on `id` that wait for an answer and whose
+    /// caller's time-out has ended by `now`, wherever they are in the line
+    /// (the one at the front may be held up for long: a stopped holder).
+    pub fn take_expired(&mut self, id: ObjectId, now: Instant) -> Vec<DeferredOp> {
+        let Some(ops) = self.by_object.get_mut(&id) else {
+            return Vec::new();
+        };
+        let (expired, kept): (VecDeque<_>, VecDeque<_>) = std::mem::take(ops)
+            .into_iter()
+            .partition(|op| op.reply && op.deadline.is_some_and(|at| at <= now));
+        *ops = kept;
+        if ops.is_empty() {
+            self.by_object.remove(&id);
+        }
+        expired.into()
     }
 
     /// Puts back the oldest operation on `id`, which found it held again.
@@ -138,9 +158,9 @@ mod tests {
     fn operations_come_back_in_order_per_object() {
         let mut deferred = Deferred::default();
         assert!(deferred.is_empty());
-        deferred.push_back(7, op(1));
-        deferred.push_back(7, op(2));
-        deferred.push_back(3, op(3));
+        assert!(deferred.push_back(7, op(1)), "the first kept for 7");
+        assert!(!deferred.push_back(7, op(2)));
+        assert!(deferred.push_back(3, op(3)));
         assert!(deferred.holds(7) && !deferred.holds(4));
         assert_eq!(deferred.objects(), vec![3, 7]);
         let first = deferred.pop_front(7).unwrap();
@@ -151,6 +171,26 @@ mod tests {
             .collect();
         assert_eq!(order, vec![1, 2]);
         assert!(!deferred.holds(7));
+    }
+
+    #[test]
+    fn expired_operations_leave_the_line_wherever_they_are() {
+        let mut deferred = Deferred::default();
+        let now = Instant::now();
+        let timed = |who, secs| DeferredOp::new(who, Op::Get, Some(secs), true, now);
+        deferred.push_back(1, op(1));
+        deferred.push_back(1, timed(2, 0.0));
+        deferred.push_back(1, timed(3, 60.0));
+        let expired: Vec<ProcId> = deferred
+            .take_expired(1, now)
+            .iter()
+            .map(|d| d.who)
+            .collect();
+        assert_eq!(expired, vec![2]);
+        let left: Vec<ProcId> = std::iter::from_fn(|| deferred.pop_front(1))
+            .map(|d| d.who)
+            .collect();
+        assert_eq!(left, vec![1, 3], "the rest keep their order");
     }
 
     #[test]

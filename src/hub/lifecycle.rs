@@ -273,15 +273,16 @@ impl Hub<'_> {
             Some(from),
         );
         // The child holds what its arguments hold, from now: they are on
-        // their way to it, and its sender's release may follow at once.
-        for object in handed {
-            self.refs.handed(object, id);
-        }
+        // their way to it, and its sender's release may follow at once. A
+        // child that could not start holds nothing.
         let pid = if start {
             Some(self.start_spawned(id)?.as_raw())
         } else {
             None
         };
+        for object in handed {
+            self.refs.handed(object, id);
+        }
         Ok(Reply::Spawned { id, name, pid })
     }
 

@@ -170,7 +170,7 @@ impl Hub<'_> {
         if self.deferred.holds(id) {
             // Behind the operations put back before it.
             let later = DeferredOp::new(from, op, timeout, reply, Instant::now());
-            return self.deferred.push_back(id, later);
+            return self.defer(id, later);
         }
         let applied = self.store.apply(id, from, op);
         self.settle(from, applied, timeout, reply);
@@ -196,7 +196,7 @@ impl Hub<'_> {
             }
             Ok(Outcome::Busy { op, on, .. }) => {
                 let later = DeferredOp::new(who, op, timeout, reply, Instant::now());
-                self.deferred.push_back(on, later);
+                self.defer(on, later);
             }
             Err(e) if reply => self.reply(who, Reply::Error(e)),
             Err(e) => self.warn(e.message),
@@ -245,11 +245,18 @@ impl Hub<'_> {
                             self.waits.refile(who, WaitKey::Object(on));
                         }
                     }
-                    Ok(Outcome::Busy { op, .. }) => {
+                    Ok(Outcome::Busy {
+                        op, held: holder, ..
+                    }) => {
                         if let Some(parked) =
                             self.procs.get_mut(&who).and_then(|p| p.parked.as_mut())
                         {
                             parked.op = Some(op);
+                        }
+                        if self.holder_is_dead(holder) {
+                            // Free for the next try (a tag no process has
+                            // is never reaped).
+                            self.store.free_shared_memory(holder.holder);
                         }
                         if !still_waiting.contains(&who) {
                             still_waiting.push_back(who);
@@ -292,47 +299,74 @@ impl Hub<'_> {
         self.retry_parked(rechecks);
         let now = Instant::now();
         for id in self.deferred.objects() {
-            let mut freed = false;
-            while let Some(kept) = self.deferred.pop_front(id) {
-                // A dead caller is not answered: its request is dropped, as
-                // its unread requests are (its one-way messages still count).
-                if kept.reply && !self.procs.get(&kept.who).is_some_and(|p| p.is_running()) {
-                    continue;
-                }
-                let DeferredOp {
-                    who,
-                    op,
-                    timeout,
-                    reply,
-                    deadline,
-                } = kept;
-                let Applied { outcome, changed } = self.store.apply(id, who, op);
-                let (op, held) = match outcome {
-                    Ok(Outcome::Busy { op, held, .. }) => (op, held),
-                    outcome => {
-                        self.settle(who, Applied { outcome, changed }, timeout, reply);
-                        continue;
-                    }
-                };
-                let kept = DeferredOp {
-                    who,
-                    op,
-                    timeout,
-                    reply,
-                    deadline,
-                };
-                if !freed && self.holder_is_dead(held) {
-                    // Tried again at once, in the memory taken over.
-                    self.store.free_shared_memory(held.holder);
-                    freed = true;
-                    self.deferred.push_front(id, kept);
-                } else if reply && deadline.is_some_and(|at| at <= now) {
-                    self.object_timed_out(who, id, kept.op);
-                } else {
-                    self.deferred.push_front(id, kept);
-                    break;
+            self.apply_deferred(id, now);
+            // A time-out ends however long the line ahead is held up.
+            for expired in self.deferred.take_expired(id, now) {
+                if self.procs.get(&expired.who).is_some_and(|p| p.is_running()) {
+                    self.object_timed_out(expired.who, id, expired.op);
                 }
             }
+            if !self.deferred.holds(id) {
+                // Processes may put and push in the ring again.
+                self.store.set_hub_first(id, false);
+            }
+        }
+    }
+
+    /// Applies the operations kept for `id`, oldest first, until one finds
+    /// the memory held by a live process; a holder found dead has its
+    /// memory freed first (once a turn).
+    fn apply_deferred(&mut self, id: ObjectId, now: Instant) {
+        let mut freed = false;
+        while let Some(kept) = self.deferred.pop_front(id) {
+            // A dead caller is not answered: its request is dropped, as
+            // its unread requests are (its one-way messages still count).
+            if kept.reply && !self.procs.get(&kept.who).is_some_and(|p| p.is_running()) {
+                continue;
+            }
+            let DeferredOp {
+                who,
+                op,
+                timeout,
+                reply,
+                deadline,
+            } = kept;
+            let Applied { outcome, changed } = self.store.apply(id, who, op);
+            let (op, held) = match outcome {
+                Ok(Outcome::Busy { op, held, .. }) => (op, held),
+                outcome => {
+                    // Parked, it waits only what is left of its time-out.
+                    let left = deadline.map(|at| at.saturating_duration_since(now).as_secs_f64());
+                    self.settle(who, Applied { outcome, changed }, left.or(timeout), reply);
+                    continue;
+                }
+            };
+            let kept = DeferredOp {
+                who,
+                op,
+                timeout,
+                reply,
+                deadline,
+            };
+            if !freed && self.holder_is_dead(held) {
+                // Tried again at once, in the memory taken over.
+                self.store.free_shared_memory(held.holder);
+                freed = true;
+                self.deferred.push_front(id, kept);
+            } else if reply && deadline.is_some_and(|at| at <= now) {
+                self.object_timed_out(who, id, kept.op);
+            } else {
+                self.deferred.push_front(id, kept);
+                break;
+            }
+        }
+    }
+
+    /// Keeps `op` on `id` until the memory is free; the first one kept
+    /// tells processes to put and push behind it, through the hub.
+    fn defer(&mut self, id: ObjectId, op: DeferredOp) {
+        if self.deferred.push_back(id, op) {
+            self.store.set_hub_first(id, true);
         }
     }
 

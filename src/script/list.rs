@@ -12,7 +12,7 @@ use rhai::{Array, Dynamic, Engine, EvalAltResult, INT};
 use super::convert::sendable;
 use super::objects::{call, call_dynamic, create, tell};
 use crate::client;
-use crate::shm::ring::POISONED;
+use crate::shm::ring::{HUB_FIRST, POISONED};
 use crate::shm::{self, Arena};
 use crate::wire::{Handle, ListOp, NewObject, ObjectId, ObjectKind, Op, Value, encode_body};
 
@@ -53,7 +53,7 @@ impl ListHandle {
             && !ring.is_poisoned()
             && let Ok(bytes) = encode_body(&value)
             && let Some(inside) = ring.enter_within(client::self_id(), shm::SPIN)
-            && inside.flags() & POISONED == 0
+            && inside.flags() & (POISONED | HUB_FIRST) == 0
             && inside.push(&bytes) == Ok(true)
         {
             return Ok(());

@@ -20,7 +20,7 @@ use super::objects::{call, call_dynamic, call_int, create, register_show, regist
 use super::script_error;
 use crate::client;
 use crate::shm::ring::{
-    CLOSED, GETTERS_WAITING, HUB_ITEMS, MAX_RECORD, POISONED, PUTTERS_WAITING, ProcRing,
+    CLOSED, GETTERS_WAITING, HUB_FIRST, HUB_ITEMS, MAX_RECORD, POISONED, PUTTERS_WAITING, ProcRing,
 };
 use crate::shm::{self, Arena, Try};
 use crate::test_fault;
@@ -100,7 +100,7 @@ impl QueueHandle {
                 let has_room = inside
                     .len()
                     .is_ok_and(|n| self.maxsize.is_none_or(|max| u64::from(n) < max));
-                if flags & (CLOSED | HUB_ITEMS | PUTTERS_WAITING | POISONED) == 0
+                if flags & (CLOSED | HUB_ITEMS | PUTTERS_WAITING | POISONED | HUB_FIRST) == 0
                     && has_room
                     && inside.push(&bytes) == Ok(true)
                 {

@@ -29,7 +29,9 @@
 //! too big for it or put while it was full, so new puts must queue behind
 //! them); `PUTTERS_WAITING` and `GETTERS_WAITING` (the hub has parked
 //! processes, so whoever makes room or adds an item tells the hub);
-//! `POISONED` (the hub found the ring damaged and no longer reads it).
+//! `POISONED` (the hub found the ring damaged and no longer reads it);
+//! `HUB_FIRST` (the hub keeps operations on the object that found the ring
+//! held, so a put or push must go behind them, through the hub).
 //!
 //! The queue's meaning (maxsize, closing, parking) is `store::queue`'s and
 //! `script::queue`'s; this is only the memory.
@@ -58,6 +60,7 @@ pub const HUB_ITEMS: u64 = 1 << 1;
 pub const PUTTERS_WAITING: u64 = 1 << 2;
 pub const GETTERS_WAITING: u64 = 1 << 3;
 pub const POISONED: u64 = 1 << 4;
+pub const HUB_FIRST: u64 = 1 << 5;
 
 /// A getter polls `tail` and a putter `head`, each on its own cache line,
 /// away from the lock both take.
@@ -223,6 +226,17 @@ impl HubRing {
     /// the hub, which no longer reads it.
     pub fn poison(&self) {
         self.0.header().flags.fetch_or(POISONED, Ordering::AcqRel);
+    }
+
+    /// Sets or clears `HUB_FIRST` without entering (only the hub writes it;
+    /// a process checks it inside the ring, so once it is set no put or
+    /// push that enters afterwards goes around the operations the hub keeps).
+    pub fn set_hub_first(&self, on: bool) {
+        let flags = &self.0.header().flags;
+        match on {
+            true => flags.fetch_or(HUB_FIRST, Ordering::AcqRel),
+            false => flags.fetch_and(!HUB_FIRST, Ordering::AcqRel),
+        };
     }
 }
 

@@ -215,7 +215,6 @@ impl ObjectStore for LocalStore {
                         Ok(()) => {}
                         Err(Drain::Held(held)) => return Applied::busy(op, id, held),
                         Err(Drain::Damaged(damage)) => {
-                            inside.poison();
                             *ring = None;
                             self.warnings.push(ring_given_up("list", id, &damage));
                         }
@@ -322,6 +321,14 @@ impl ObjectStore for LocalStore {
         }
     }
 
+    fn set_hub_first(&mut self, id: ObjectId, on: bool) {
+        match self.objects.get(&id) {
+            Some(Object::Queue(q)) => q.set_hub_first(on),
+            Some(Object::List(_, Some(ring))) => ring.set_hub_first(on),
+            _ => {}
+        }
+    }
+
     fn take_warnings(&mut self) -> Vec<String> {
         std::mem::take(&mut self.warnings)
     }
@@ -359,18 +366,23 @@ enum Drain {
 }
 
 /// Appends to a list the items processes pushed into its ring, in order;
-/// the items before a damaged one are kept.
+/// the items before a damaged one are kept, and a damaged ring is poisoned
+/// before the hub lets go of it, so no push can land in it after.
 fn drain_pushes(ring: &HubRing, list: &mut Vec<Value>) -> Result<(), Drain> {
     let inside = ring.try_enter().map_err(Drain::Held)?;
-    while let Some(bytes) = inside.pop().map_err(Drain::Damaged)? {
-        match decode_body::<Value>(&bytes) {
-            Ok(value) => list.push(value),
-            Err(_) => {
-                return Err(Drain::Damaged(Corrupt::Item(bytes.len())));
-            }
+    let damage = loop {
+        match inside.pop() {
+            Ok(None) => return Ok(()),
+            Ok(Some(bytes)) => match decode_body::<Value>(&bytes) {
+                Ok(value) => list.push(value),
+                Err(_) => break Corrupt::Item(bytes.len()),
+            },
+            Err(damage) => break damage,
         }
-    }
-    Ok(())
+    };
+    ring.poison();
+    drop(inside);
+    Err(Drain::Damaged(damage))
 }
 
 #[cfg(test)]

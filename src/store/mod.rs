@@ -133,6 +133,10 @@ pub trait ObjectStore {
     /// gone: free the shared memory it was inside, so the hub can go on.
     /// Called for a dead process before its leftover messages are handled.
     fn free_shared_memory(&mut self, holder: u64);
+    /// The hub keeps operations on `id` that found its shared memory held
+    /// (`on`), or no longer does: while it does, processes must not put or
+    /// push around them.
+    fn set_hub_first(&mut self, id: ObjectId, on: bool);
     /// Warnings for the run's stderr, one line each (a damaged ring given
     /// up), taken once.
     fn take_warnings(&mut self) -> Vec<String>;

@@ -217,6 +217,13 @@ impl Queue {
         }
     }
 
+    /// Tells processes to put through the hub, behind the operations it keeps.
+    pub fn set_hub_first(&self, on: bool) {
+        if let Some(ring) = &self.ring {
+            ring.set_hub_first(on);
+        }
+    }
+
     /// Whether the hub has parked processes marked in the ring: a process
     /// that died between its change and its `Wake` leaves them asleep, so
     /// after a death such a queue counts as changed.

@@ -32,33 +32,44 @@ fn zombies_of(pid: i32) -> Vec<i32> {
 fn ten_thousand_spawns_and_a_million_queue_items_leave_nothing_behind() {
     // About a minute on a quiet 2-core machine: each item is two round
     // trips through the hub. Only a hang gets near the limit.
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let step = |name: &str| dir.path().join(name);
     let mut run = Streaming::start_limited(
-        "fn f(x) { x }
-         fn produce(q, n) { for i in 0..n { q.put(i); } }
+        &format!(
+            "{AWAIT_FILE}
+         fn f(x) {{ x }}
+         fn produce(q, n) {{ for i in 0..n {{ q.put(i); }} }}
          let sum = 0;
-         for i in 0..500 { sum += spawn(f, [i]).join(); }
-         print(\"warm\"); sleep(1);
-         for i in 500..10000 { sum += spawn(f, [i]).join(); }
+         for i in 0..500 {{ sum += spawn(f, [i]).join(); }}
+         print(\"warm\");
+         await_file(\"{measured}\");
+         for i in 500..10000 {{ sum += spawn(f, [i]).join(); }}
          print(sum);
-         sleep(1);
+         await_file(\"{checked}\");
          let q = queue(10000);
          let n = 1000000;
          let producers = [spawn(produce, [q, n / 2]), spawn(produce, [q, n / 2])];
          let total = 0;
-         for i in 0..n { total += q.get(); }
-         for p in producers { p.join(); }
+         for i in 0..n {{ total += q.get(); }}
+         for p in producers {{ p.join(); }}
          print(total);
          print(q.len());
-         sleep(60);",
+         await_file(\"{end}\");",
+            measured = step("measured").display(),
+            checked = step("checked").display(),
+            end = step("end").display(),
+        ),
         &[],
         Duration::from_secs(300),
     );
     assert_eq!(run.line(), "warm");
     let hub = run.pid();
     let (fds, rss) = (descriptors(hub), resident_kib(hub));
+    touch(&step("measured"));
     assert_eq!(run.line(), "49995000");
     assert_eq!(zombies_of(hub), Vec::<i32>::new());
     assert_eq!(descriptors(hub), fds, "descriptors after 10,000 spawns");
+    touch(&step("checked"));
     assert_eq!(run.line(), "249999500000");
     assert_eq!(run.line(), "0");
     assert_eq!(zombies_of(hub), Vec::<i32>::new());
@@ -112,19 +123,25 @@ fn hundred_mib_strings_and_blobs_cross_queues_and_pipes_intact() {
 
 #[test]
 fn finished_pool_maps_and_dropped_pools_leave_nothing_in_the_hub() {
-    let mut run = Streaming::start(
-        "fn pad(x) { let s = \"x\"; s.pad(1000, \"y\"); s }
-         fn use_a_pool() { let p = pool(2); p.map(|x| x, [1, 2]) }
-         let items = []; for i in 0..500 { items.push(i); }
-         for round in 0..5 { pool_map(pad, items, 2); use_a_pool(); }
-         print(\"warm\"); sleep(1);
-         for round in 0..100 { pool_map(pad, items, 2); use_a_pool(); }
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let measured = dir.path().join("measured");
+    let mut run = Streaming::start(&format!(
+        "{AWAIT_FILE}
+         fn pad(x) {{ let s = \"x\"; s.pad(1000, \"y\"); s }}
+         fn use_a_pool() {{ let p = pool(2); p.map(|x| x, [1, 2]) }}
+         let items = []; for i in 0..500 {{ items.push(i); }}
+         for round in 0..5 {{ pool_map(pad, items, 2); use_a_pool(); }}
+         print(\"warm\");
+         await_file(\"{measured}\");
+         for round in 0..100 {{ pool_map(pad, items, 2); use_a_pool(); }}
          print(\"done\");
-         sleep(60);",
-    );
+         await_file(\"{measured}.end\");",
+        measured = measured.display()
+    ));
     assert_eq!(run.line(), "warm");
     let hub = run.pid();
     let rss = resident_kib(hub);
+    touch(&measured);
     assert_eq!(run.line(), "done");
     let grown = resident_kib(hub).saturating_sub(rss);
     assert!(

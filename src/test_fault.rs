@@ -12,6 +12,10 @@ pub const DIE_BETWEEN_PUT_AND_WAKE: &str = "die-between-put-and-wake";
 /// wrong could: the hub must refuse to follow it.
 pub const DAMAGE_RING_AFTER_PUT: &str = "damage-ring-after-put";
 
+/// A process putting the string "stop here" into a queue's ring stops
+/// (SIGSTOP) inside it, holding it: a holder that is alive but stuck.
+pub const STOP_INSIDE_RING: &str = "stop-inside-ring";
+
 /// Whether this process runs with fault point `point` switched on.
 #[cfg(debug_assertions)]
 pub fn enabled(point: &str) -> bool {
@@ -26,6 +30,11 @@ pub fn enabled(point: &str) -> bool {
 #[cfg(not(debug_assertions))]
 pub fn enabled(_point: &str) -> bool {
     false
+}
+
+/// Stops here until continued, as a process sent SIGSTOP.
+pub fn stop() {
+    let _ = nix::sys::signal::raise(nix::sys::signal::Signal::SIGSTOP);
 }
 
 /// Dies here, as a process killed by SIGKILL.

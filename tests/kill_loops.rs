@@ -226,3 +226,28 @@ fn a_damaged_ring_is_given_up_with_one_warning_and_the_queue_goes_on() {
         "{r:#?}"
     );
 }
+
+/// A process stopped (SIGSTOP) inside a queue's ring is alive, so nobody
+/// takes the ring from it: a timed `get` still ends with `Empty`, the rest
+/// of the run goes on, and once the stopped process is killed the queue
+/// works again (what it was putting is lost with it).
+#[test]
+fn a_stopped_holder_holds_up_only_its_object_and_time_outs_still_end() {
+    let s = script(
+        "fn stopper(q) { q.put(\"stop here\"); }
+         let q = queue();
+         let s = spawn(stopper, [q]);
+         // It stops only inside the ring: state T in its stat line.
+         while !read_text(`/proc/${s.pid}/stat`).contains(\") T \") { sleep(0.01); }
+         try { q.get(0.3); print(\"got\"); } catch (e) { print(e); }
+         let other = queue(); other.put(7); print(other.get());
+         s.kill(); s.join();
+         q.put(5);
+         print([q.get(), q.len(), s.exitcode]);",
+    );
+    let r = run_with_fault(&s, "stop-inside-ring");
+    assert_eq!(r.code, Some(0), "{r:#?}");
+    let lines = r.lines();
+    assert!(lines[0].starts_with("Empty"), "{r:#?}");
+    assert_eq!(lines[1..], ["7", "[5, 0, -9]"], "{r:#?}");
+}

@@ -96,6 +96,11 @@ impl QueueHandle {
             }
             // Held past the bound (its holder may be dead): the hub decides.
             if let Some(inside) = ring.enter_within(client::self_id(), shm::SPIN) {
+                if test_fault::enabled(test_fault::STOP_INSIDE_RING)
+                    && matches!(&value, Value::Str(s) if s == "stop here")
+                {
+                    test_fault::stop();
+                }
                 let flags = inside.flags();
                 let has_room = inside
                     .len()

@@ -6,9 +6,7 @@
 
 mod common;
 
-use std::process::Stdio;
-
-use common::{Run, Script, finish, mphost_run, run, script};
+use common::{Run, Script, run, run_file, script};
 
 /// Checks, in the script, that each round's items are 0, 1, 2, ... with no
 /// gap and no repeat (a push that returned is there once, in order; the
@@ -172,15 +170,7 @@ fn lock_and_rlock_holders_killed_mid_acquire_leave_the_lock_takeable() {
 
 /// Runs script `s` with fault point `point` switched on (`test_fault`).
 fn run_with_fault(s: &Script, point: &str) -> Run {
-    let child = mphost_run()
-        .env("MPHOST_TEST_FAULT", point)
-        .arg(&s.path)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start mphost");
-    finish(child)
+    run_file(s, &[], &[], &[("MPHOST_TEST_FAULT", point)])
 }
 
 /// A putter killed after its put reached the ring but before its `Wake`

@@ -96,11 +96,17 @@ pub fn script(source: &str) -> Script {
 
 /// Runs `source` as a script with `mphost run [flags] FILE [args]`.
 pub fn run_with(source: &str, flags: &[&str], args: &[&str]) -> Run {
-    let s = script(source);
+    run_file(&script(source), flags, args, &[])
+}
+
+/// Runs script `s` with `mphost run [flags] FILE [args]`, with `env` added
+/// to its environment.
+pub fn run_file(s: &Script, flags: &[&str], args: &[&str], env: &[(&str, &str)]) -> Run {
     let child = mphost_run()
         .args(flags)
         .arg(&s.path)
         .args(args)
+        .envs(env.iter().copied())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

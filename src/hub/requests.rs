@@ -169,8 +169,10 @@ impl Hub<'_> {
     fn object_op(&mut self, from: ProcId, id: ObjectId, op: Op, timeout: Option<f64>, reply: bool) {
         if self.deferred.holds(id) {
             // Behind the operations put back before it.
-            let later = DeferredOp::new(from, op, timeout, reply, Instant::now());
-            return self.defer(id, later);
+            return self.defer(
+                id,
+                DeferredOp::new(from, op, timeout, reply, Instant::now()),
+            );
         }
         let applied = self.store.apply(id, from, op);
         self.settle(from, applied, timeout, reply);
@@ -195,8 +197,7 @@ impl Hub<'_> {
                 self.warn(format!("a one-way {op:?} could not complete; dropped"))
             }
             Ok(Outcome::Busy { op, on, .. }) => {
-                let later = DeferredOp::new(who, op, timeout, reply, Instant::now());
-                self.defer(on, later);
+                self.defer(on, DeferredOp::new(who, op, timeout, reply, Instant::now()));
             }
             Err(e) if reply => self.reply(who, Reply::Error(e)),
             Err(e) => self.warn(e.message),
@@ -315,7 +316,7 @@ impl Hub<'_> {
 
     /// Applies the operations kept for `id`, oldest first, until one finds
     /// the memory held by a live process; a holder found dead has its
-    /// memory freed first (once a turn).
+    /// memory freed first (once a turn). Time-outs are `run_deferred`'s.
     fn apply_deferred(&mut self, id: ObjectId, now: Instant) {
         let mut freed = false;
         while let Some(kept) = self.deferred.pop_front(id) {
@@ -324,41 +325,24 @@ impl Hub<'_> {
             if kept.reply && !self.procs.get(&kept.who).is_some_and(|p| p.is_running()) {
                 continue;
             }
-            let DeferredOp {
-                who,
-                op,
-                timeout,
-                reply,
-                deadline,
-            } = kept;
-            let Applied { outcome, changed } = self.store.apply(id, who, op);
+            let Applied { outcome, changed } = self.store.apply(id, kept.who, kept.op);
             let (op, held) = match outcome {
                 Ok(Outcome::Busy { op, held, .. }) => (op, held),
                 outcome => {
                     // Parked, it waits only what is left of its time-out.
-                    let left = deadline.map(|at| at.saturating_duration_since(now).as_secs_f64());
-                    self.settle(who, Applied { outcome, changed }, left.or(timeout), reply);
+                    let left = kept.deadline.map(|at| at.saturating_duration_since(now));
+                    let timeout = left.map(|d| d.as_secs_f64()).or(kept.timeout);
+                    self.settle(kept.who, Applied { outcome, changed }, timeout, kept.reply);
                     continue;
                 }
             };
-            let kept = DeferredOp {
-                who,
-                op,
-                timeout,
-                reply,
-                deadline,
-            };
-            if !freed && self.holder_is_dead(held) {
-                // Tried again at once, in the memory taken over.
-                self.store.free_shared_memory(held.holder);
-                freed = true;
-                self.deferred.push_front(id, kept);
-            } else if reply && deadline.is_some_and(|at| at <= now) {
-                self.object_timed_out(who, id, kept.op);
-            } else {
-                self.deferred.push_front(id, kept);
+            self.deferred.push_front(id, DeferredOp { op, ..kept });
+            if freed || !self.holder_is_dead(held) {
                 break;
             }
+            // Tried again at once, in the memory taken over.
+            self.store.free_shared_memory(held.holder);
+            freed = true;
         }
     }
 

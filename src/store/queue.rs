@@ -62,15 +62,24 @@ impl Queue {
         self.damage.take()
     }
 
-    fn len(&mut self, inside: &mut Inside<'_>) -> u64 {
-        let in_ring = match inside.as_ref().map(RingGuard::len) {
-            Some(Ok(n)) => u64::from(n),
-            Some(Err(damage)) => {
+    /// Reads the ring with `read`; `None` without a ring, or when what it
+    /// read was damaged (the ring is then given up).
+    fn read_ring<'r, T>(
+        &mut self,
+        inside: &mut Inside<'r>,
+        read: impl FnOnce(&RingGuard<'r>) -> Result<T, Corrupt>,
+    ) -> Option<T> {
+        match inside.as_ref().map(read)? {
+            Ok(found) => Some(found),
+            Err(damage) => {
                 self.give_up_ring(inside, damage);
-                0
+                None
             }
-            None => 0,
-        };
+        }
+    }
+
+    fn len(&mut self, inside: &mut Inside<'_>) -> u64 {
+        let in_ring = self.read_ring(inside, RingGuard::len).map_or(0, u64::from);
         in_ring + self.overflow.len() as u64
     }
 
@@ -126,14 +135,7 @@ impl Queue {
     }
 
     fn get(&mut self, id: ObjectId, inside: &mut Inside<'_>) -> Applied {
-        let taken = match inside.as_ref().map(RingGuard::pop) {
-            Some(Ok(taken)) => taken,
-            Some(Err(damage)) => {
-                self.give_up_ring(inside, damage);
-                None
-            }
-            None => None,
-        };
+        let taken = self.read_ring(inside, RingGuard::pop).flatten();
         if taken.is_none() && self.overflow.is_empty() && !self.closed {
             // Marked in the same visit that found it empty, so a put after
             // this sees the mark and wakes the hub.

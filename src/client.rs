@@ -118,14 +118,6 @@ pub fn note_release(id: ObjectId, deliveries: u64) {
     let _ = NOTICES.try_with(|n| n.borrow_mut().releases.push((id, deliveries)));
 }
 
-/// Whether a pin is still to go out: a value holding that handle must then
-/// travel through the hub, behind the pin, not through shared memory.
-pub fn has_pending_pins() -> bool {
-    NOTICES
-        .try_with(|n| !n.borrow().pins.is_empty())
-        .unwrap_or(true)
-}
-
 /// Writes the pending pins, ahead of the frame that may carry them.
 fn write_pins(writer: &mut BufWriter<File>) -> Result<(), FrameError> {
     let ids = NOTICES

@@ -108,3 +108,28 @@ fn a_release_for_an_object_never_held_is_ignored() {
     );
     assert_eq!(lines, ["child done", "1"]);
 }
+
+#[test]
+fn stored_handles_survive_collections_at_any_depth() {
+    // Objects reachable only through values (a dict holding a list holding
+    // a queue, a queue holding a closure that captured a lock) outlive the
+    // collections that 2,000 dropped stored queues set off around them.
+    let lines = run_flushed(
+        "let d = manager_dict();
+         let inner = queue(); inner.put(40);
+         let l = manager_list(); l.push(inner);
+         d[\"list\"] = l;
+         let box = queue(); let fns = queue();
+         let lk = lock();
+         fns.put(|| lk.acquire(0));
+         inner = (); l = (); lk = ();
+         for i in 0..2000 { let q = queue(); q.put(i); box.put(q); box.get(); }
+         flush();
+         let q = d[\"list\"][0];
+         q.put(2);
+         print(q.get() + q.get());
+         let f = fns.get();
+         print([f.call(), f.call()]);",
+    );
+    assert_eq!(lines, ["42", "[true, false]"]);
+}

@@ -74,6 +74,11 @@ impl Deferred {
         self.by_object.is_empty() && self.recheck.is_empty()
     }
 
+    /// Every operation kept here, in no particular order.
+    pub fn ops(&self) -> impl Iterator<Item = &Op> {
+        self.by_object.values().flatten().map(|kept| &kept.op)
+    }
+
     /// How long the event loop may sleep before trying again (`None`:
     /// nothing is kept here; zero: try at the next turn, at once).
     pub fn retry_in(&mut self, now: Instant) -> Option<Duration> {

@@ -396,6 +396,16 @@ impl Hub<'_> {
         let Some(conn) = self.procs.get_mut(&to).and_then(|p| p.conn.as_mut()) else {
             return;
         };
+        // Every handle in an answer is the receiver's from now (`refs`).
+        let mut handles = Vec::new();
+        match &reply {
+            Reply::Value(v) | Reply::Joined { value: v, .. } => v.all_object_ids(&mut handles),
+            Reply::Values(vs) => vs.iter().for_each(|v| v.all_object_ids(&mut handles)),
+            _ => {}
+        }
+        for id in handles {
+            self.refs.handed(id, to);
+        }
         if let Err(e) = conn.queue_reply(&reply) {
             let refusal = Reply::Error(invalid(format!("the answer cannot be sent: {e}")));
             let _ = conn.queue_reply(&refusal);

@@ -119,12 +119,12 @@ impl Hub<'_> {
     }
 
     fn create(&mut self, from: ProcId, object: NewObject) -> HubResult<Reply> {
-        // A condition works on its lock for as long as it lives.
-        if let NewObject::Condition { lock } = object {
-            self.refs.pin(lock);
-        }
+        // Its first values, and a condition's lock: held while it is.
+        let mut inside = Vec::new();
+        object.stored_ids(&mut inside);
         let (id, kind) = self.store.create(from, object)?;
         self.refs.created(id, from);
+        self.refs.stored(&inside, id);
         Ok(Reply::Handle(Handle::Object { id, kind }))
     }
 
@@ -153,9 +153,34 @@ impl Hub<'_> {
             } else {
                 // What is left listed are waits that timed out: stale.
                 self.waits.take_list(key);
+                let mut inside = Vec::new();
+                self.store.handles_in(id, &mut inside);
+                self.refs.values_dropped(inside.len());
                 self.store.free(id);
             }
         }
+    }
+
+    /// Frees the stored objects nothing reaches any more, once enough may
+    /// have become unreachable to be worth the walk (see `refs`).
+    pub(super) fn collect_if_due(&mut self) {
+        if !self.refs.collection_due() {
+            return;
+        }
+        // Operations the hub still keeps carry handles that are yet to land.
+        let mut in_flight = Vec::new();
+        let parked = self
+            .procs
+            .values()
+            .filter_map(|p| p.parked.as_ref()?.op.as_ref());
+        for op in parked.chain(self.deferred.ops()) {
+            op.carried_ids(&mut in_flight);
+        }
+        let store = &self.store;
+        let unreached = self
+            .refs
+            .collect(&in_flight, |id, out| store.handles_in(id, out));
+        self.free_unheld(unreached);
     }
 
     /// Another try at the objects `free_unheld` had to leave.
@@ -167,6 +192,7 @@ impl Hub<'_> {
     }
 
     fn object_op(&mut self, from: ProcId, id: ObjectId, op: Op, timeout: Option<f64>, reply: bool) {
+        self.note_stored(id, &op);
         if self.deferred.holds(id) {
             // Behind the operations put back before it.
             return self.defer(
@@ -176,6 +202,17 @@ impl Hub<'_> {
         }
         let applied = self.store.apply(id, from, op);
         self.settle(from, applied, timeout, reply);
+    }
+
+    /// The handles in `op`'s values are going into `id`'s store, and what
+    /// it replaces may be dropped: `refs` follows both.
+    fn note_stored(&mut self, id: ObjectId, op: &Op) {
+        let mut carried = Vec::new();
+        op.carried_ids(&mut carried);
+        self.refs.stored(&carried, id);
+        if self.refs.is_carrier(id) && op.may_drop_values() {
+            self.refs.values_dropped(1);
+        }
     }
 
     /// Answers `who` with what the store did, or parks it; then retries the
@@ -295,6 +332,7 @@ impl Hub<'_> {
     /// memory held (see `deferred`); a holder found dead has its memory
     /// freed first. Runs once per turn of the event loop.
     pub(super) fn run_deferred(&mut self) {
+        self.collect_if_due();
         self.free_unfreed();
         let rechecks = self.deferred.take_rechecks();
         self.retry_parked(rechecks);

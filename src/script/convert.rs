@@ -27,9 +27,24 @@ thread_local! {
     /// names, so a closure arriving from another process is rebuilt from its
     /// definition instead.
     static CLOSURES: RefCell<HashMap<String, FnPtr>> = RefCell::new(HashMap::new());
-    /// Set while converting a spawn's arguments, whose handles the hub
-    /// counts as handed to the child (see `handed`) instead of pinning.
-    static HANDED: Cell<bool> = const { Cell::new(false) };
+    /// Where the value being converted goes, so what its handles mean to
+    /// the hub's count (`hub::refs`).
+    static BOUND_FOR: Cell<BoundFor> = const { Cell::new(BoundFor::Unfollowed) };
+}
+
+/// Where a value leaving this process goes, as far as its object handles
+/// are concerned.
+#[derive(Clone, Copy, PartialEq)]
+enum BoundFor {
+    /// Somewhere the hub does not follow (a pool's items, a result): each
+    /// handle pins its object for the rest of the run.
+    Unfollowed,
+    /// A spawn's arguments: the hub counts each handle as the child's,
+    /// except those captured by closures, which pin.
+    Child,
+    /// An object's store (a queue, list, dict, value or pipe): the hub
+    /// follows the handles there, captured ones too.
+    Store,
 }
 
 pub fn index_closures(ast: &AST) {
@@ -108,7 +123,7 @@ fn to_wire_at(value: &Dynamic, depth: usize) -> Result<Value, Unsendable> {
             if let Some(h) = value.read_lock::<$ty>() {
                 // The value may reach anyone now: the hub must keep the
                 // object, unless it counts where this value goes.
-                if !HANDED.get() {
+                if BOUND_FOR.get() == BoundFor::Unfollowed {
                     h.held.escaped();
                 }
                 return Ok(Value::Handle(h.handle()));
@@ -165,10 +180,22 @@ pub fn script_type_name(value: &Dynamic) -> String {
 /// pinned, except by the closures inside it, whose handles may be captured
 /// anywhere.
 pub fn handed(call: &str, value: &Dynamic) -> Result<Value, Box<rhai::EvalAltResult>> {
-    HANDED.set(true);
-    let value = sendable(call, value);
-    HANDED.set(false);
-    value
+    bound_for(BoundFor::Child, || sendable(call, value))
+}
+
+/// `sendable` for a value going into an object's store: the hub follows
+/// the handles in it (`hub::refs`), so none is pinned. Such a value must
+/// go to the hub, never through shared memory (`Value::carries_objects`).
+pub fn storable(call: &str, value: &Dynamic) -> Result<Value, Box<rhai::EvalAltResult>> {
+    bound_for(BoundFor::Store, || sendable(call, value))
+}
+
+/// Runs `convert` with values bound for `place`.
+fn bound_for<T>(place: BoundFor, convert: impl FnOnce() -> T) -> T {
+    let before = BOUND_FOR.replace(place);
+    let converted = convert();
+    BOUND_FOR.set(before);
+    converted
 }
 
 /// `to_wire` for a binding's argument: the error names the call.
@@ -253,15 +280,18 @@ fn fn_ref_at(f: &FnPtr, depth: usize) -> Result<FnRef, Unsendable> {
         return Err(Unsendable::TooDeep);
     }
     // A closure's captured handles are pinned even in a spawn's arguments:
-    // the hub counts only the handles it sees as arguments.
-    let handed = HANDED.replace(false);
-    let curry = f
-        .curry()
-        .iter()
-        .map(|v| to_wire_at(v, depth + 1))
-        .collect::<Result<_, _>>();
-    HANDED.set(handed);
-    let curry = curry?;
+    // the hub counts only the handles it sees as arguments. A store's
+    // values are followed whole.
+    let place = match BOUND_FOR.get() {
+        BoundFor::Store => BoundFor::Store,
+        BoundFor::Child | BoundFor::Unfollowed => BoundFor::Unfollowed,
+    };
+    let curry = bound_for(place, || {
+        f.curry()
+            .iter()
+            .map(|v| to_wire_at(v, depth + 1))
+            .collect::<Result<_, _>>()
+    })?;
     Ok(FnRef {
         name: f.fn_name().to_string(),
         curry,

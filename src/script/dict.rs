@@ -4,7 +4,7 @@
 use super::refs::Holder;
 use rhai::{Dynamic, Engine, EvalAltResult, INT, ImmutableString, Map};
 
-use super::convert::sendable;
+use super::convert::storable;
 use super::objects::{call, call_dynamic, create, register_show};
 use crate::wire::{DictOp, Handle, NewObject, ObjectId, ObjectKind, Op};
 
@@ -32,7 +32,7 @@ impl DictHandle {
     fn set(&self, key: &str, value: &Dynamic) -> Result<()> {
         call(
             self.id,
-            Op::Dict(DictOp::Set(key.to_string(), sendable("set", value)?)),
+            Op::Dict(DictOp::Set(key.to_string(), storable("set", value)?)),
             None,
         )
         .map(|_| ())
@@ -42,7 +42,7 @@ impl DictHandle {
 fn new_dict(map: Map) -> Result<DictHandle> {
     let entries = map
         .iter()
-        .map(|(k, v)| Ok((k.to_string(), sendable("manager_dict", v)?)))
+        .map(|(k, v)| Ok((k.to_string(), storable("manager_dict", v)?)))
         .collect::<Result<Vec<_>>>()?;
     let (id, _) = create(NewObject::Dict(entries))?;
     Ok(DictHandle {
@@ -65,7 +65,7 @@ pub fn register(engine: &mut Engine) {
     engine.register_fn(
         "get",
         |d: &mut DictHandle, k: ImmutableString, default: Dynamic| -> Result<Dynamic> {
-            d.ask(DictOp::GetOr(k.to_string(), sendable("get", &default)?))
+            d.ask(DictOp::GetOr(k.to_string(), storable("get", &default)?))
         },
     );
     engine.register_fn(

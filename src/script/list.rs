@@ -9,7 +9,7 @@
 use super::refs::Holder;
 use rhai::{Array, Dynamic, Engine, EvalAltResult, INT};
 
-use super::convert::sendable;
+use super::convert::storable;
 use super::objects::{call, call_dynamic, create, tell};
 use crate::client;
 use crate::shm::ring::{HUB_FIRST, POISONED};
@@ -46,10 +46,10 @@ impl ListHandle {
     fn push(&self, value: Value) -> Result<()> {
         // A ring held past the bound (its holder may be dead), or given up
         // by the hub: the push goes through the hub, behind the ring's. So
-        // does a value holding a handle not yet pinned, behind its pin.
+        // does a value holding a handle: the hub follows where those go.
         if let Some(ring) = self.ring.and_then(|slot| Arena::get()?.ring(slot))
             && !client::has_unconfirmed()
-            && !client::has_pending_pins()
+            && !value.carries_objects()
             && !ring.is_poisoned()
             && let Ok(bytes) = encode_body(&value)
             && let Some(inside) = ring.enter_within(client::self_id(), shm::SPIN)
@@ -87,7 +87,7 @@ impl IntoIterator for ListHandle {
 }
 
 fn values(call: &str, items: &Array) -> Result<Vec<Value>> {
-    items.iter().map(|v| sendable(call, v)).collect()
+    items.iter().map(|v| storable(call, v)).collect()
 }
 
 fn new_list(items: Vec<Value>) -> Result<ListHandle> {
@@ -115,7 +115,7 @@ pub fn register(engine: &mut Engine) {
         new_list(values("manager_list", &items)?)
     });
     engine.register_fn("push", |l: &mut ListHandle, v: Dynamic| {
-        l.push(sendable("push", &v)?)
+        l.push(storable("push", &v)?)
     });
     engine.register_fn("append", |l: &mut ListHandle, items: Array| {
         l.tell(ListOp::Append(values("append", &items)?))
@@ -125,7 +125,7 @@ pub fn register(engine: &mut Engine) {
     engine.register_fn(
         "insert",
         |l: &mut ListHandle, i: INT, v: Dynamic| -> Result<()> {
-            l.ask(ListOp::Insert(i, sendable("insert", &v)?))
+            l.ask(ListOp::Insert(i, storable("insert", &v)?))
                 .map(|_| ())
         },
     );
@@ -141,7 +141,7 @@ pub fn register(engine: &mut Engine) {
     engine.register_fn(
         "contains",
         |l: &mut ListHandle, v: Dynamic| -> Result<bool> {
-            Ok(l.ask(ListOp::Contains(sendable("contains", &v)?))?
+            Ok(l.ask(ListOp::Contains(storable("contains", &v)?))?
                 .as_bool()
                 .unwrap_or(false))
         },
@@ -149,7 +149,7 @@ pub fn register(engine: &mut Engine) {
     engine.register_fn("to_array", |l: &mut ListHandle| l.contents());
     engine.register_indexer_get(|l: &mut ListHandle, i: INT| l.ask(ListOp::Get(i)));
     engine.register_indexer_set(|l: &mut ListHandle, i: INT, v: Dynamic| -> Result<()> {
-        l.ask(ListOp::Set(i, sendable("list index", &v)?))
+        l.ask(ListOp::Set(i, storable("list index", &v)?))
             .map(|_| ())
     });
     engine.register_fn("to_string", show);

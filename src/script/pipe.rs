@@ -5,7 +5,7 @@
 use super::refs::Holder;
 use rhai::{Array, Dynamic, Engine, EvalAltResult};
 
-use super::convert::sendable;
+use super::convert::storable;
 use super::objects::{call, call_bool, call_dynamic, create, register_show, register_timed};
 use super::script_error;
 use crate::trace::blocking;
@@ -80,7 +80,7 @@ pub fn register(engine: &mut Engine) {
             p.id,
             Op::Send {
                 end: p.end,
-                value: sendable("send", &v)?,
+                value: storable("send", &v)?,
             },
             None,
         )

@@ -15,7 +15,7 @@ use rhai::{Dynamic, Engine, EvalAltResult, INT};
 
 use std::time::Instant;
 
-use super::convert::{from_wire, sendable};
+use super::convert::{from_wire, storable};
 use super::objects::{call, call_dynamic, call_int, create, register_show, register_timed};
 use super::script_error;
 use crate::client;
@@ -82,11 +82,11 @@ impl QueueHandle {
     }
 
     fn put_now(&self, value: Value, timeout: Option<f64>) -> Result<()> {
-        // A value holding a handle not yet pinned goes through the hub,
-        // behind its pin, so the object is kept before anyone can get it.
+        // A value holding a handle goes through the hub, which follows
+        // where the handle goes (`hub::refs`).
         if let Some(ring) = self.ring()
             && !client::has_unconfirmed()
-            && !client::has_pending_pins()
+            && !value.carries_objects()
             && let Ok(bytes) = encode_body(&value)
             && bytes.len() <= MAX_RECORD
         {
@@ -235,13 +235,13 @@ pub fn register(engine: &mut Engine) {
         new_queue("joinable_queue", Some(maxsize), true)
     });
     engine.register_fn("put", |q: &mut QueueHandle, v: Dynamic| -> Result<()> {
-        q.put(sendable("put", &v)?, None)
+        q.put(storable("put", &v)?, None)
     });
     engine.register_fn(
         "put",
         |q: &mut QueueHandle, v: Dynamic, t: Dynamic| -> Result<()> {
             let secs = super::timeout_arg("put", &t)?;
-            q.put(sendable("put", &v)?, Some(secs))
+            q.put(storable("put", &v)?, Some(secs))
         },
     );
     register_timed!(engine, "get", QueueHandle, |q: &mut QueueHandle, t| {

@@ -7,8 +7,8 @@
 //! handed the object to this process (a `Create` answer, a handle inside a
 //! received value); when the last handle goes, the record tells the hub,
 //! with that count, through `client::note_release`. A handle that goes
-//! into a value leaving this process pins the object (`escaped`), once per
-//! record.
+//! into a value the hub does not follow (a pool's items, a result; see
+//! `convert::BoundFor`) pins the object (`escaped`), once per record.
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;

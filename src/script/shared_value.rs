@@ -4,7 +4,7 @@
 use super::refs::Holder;
 use rhai::{Dynamic, Engine, EvalAltResult};
 
-use super::convert::sendable;
+use super::convert::storable;
 use super::objects::{call, call_dynamic, create, register_show};
 use crate::wire::{Handle, NewObject, ObjectId, ObjectKind, Op};
 
@@ -29,7 +29,7 @@ impl ValueHandle {
 pub fn register(engine: &mut Engine) {
     engine.register_type_with_name::<ValueHandle>("SharedValue");
     engine.register_fn("value", |init: Dynamic| -> Result<ValueHandle> {
-        let (id, _) = create(NewObject::Value(sendable("value", &init)?))?;
+        let (id, _) = create(NewObject::Value(storable("value", &init)?))?;
         Ok(ValueHandle {
             held: Holder::delivered(id),
             id,
@@ -39,12 +39,12 @@ pub fn register(engine: &mut Engine) {
         call_dynamic(v.id, Op::ValueGet, None)
     });
     engine.register_fn("set", |v: &mut ValueHandle, x: Dynamic| -> Result<()> {
-        call(v.id, Op::ValueSet(sendable("set", &x)?), None).map(|_| ())
+        call(v.id, Op::ValueSet(storable("set", &x)?), None).map(|_| ())
     });
     engine.register_fn(
         "add",
         |v: &mut ValueHandle, n: Dynamic| -> Result<Dynamic> {
-            call_dynamic(v.id, Op::ValueAdd(sendable("add", &n)?), None)
+            call_dynamic(v.id, Op::ValueAdd(storable("add", &n)?), None)
         },
     );
     register_show!(

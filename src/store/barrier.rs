@@ -37,6 +37,13 @@ impl Barrier {
         }
     }
 
+    /// The object handles captured by its action.
+    pub fn handles_in(&self, out: &mut Vec<ObjectId>) {
+        if let Some(action) = &self.action {
+            action.all_object_ids(out);
+        }
+    }
+
     fn end_round(&mut self, id: ObjectId, broke: bool) -> Vec<ObjectId> {
         if broke {
             self.broken_round = Some(self.round);

@@ -187,6 +187,20 @@ impl ObjectStore for LocalStore {
         true
     }
 
+    fn handles_in(&self, id: ObjectId, out: &mut Vec<ObjectId>) {
+        match self.objects.get(&id) {
+            Some(Object::Queue(q)) => q.handles_in(out),
+            Some(Object::Value(v)) => v.all_object_ids(out),
+            Some(Object::Dict(d)) => d.values().for_each(|v| v.all_object_ids(out)),
+            // Its ring holds no handles: a push carrying one goes to the hub.
+            Some(Object::List(l, _)) => l.iter().for_each(|v| v.all_object_ids(out)),
+            Some(Object::Pipe(p)) => p.handles_in(out),
+            Some(Object::Barrier(b)) => b.handles_in(out),
+            Some(Object::Condition(c)) => out.push(c.lock),
+            Some(Object::Mutex(_) | Object::Semaphore(_) | Object::Event(_)) | None => {}
+        }
+    }
+
     fn apply(&mut self, id: ObjectId, who: ProcId, op: Op) -> Applied {
         if matches!(self.objects.get(&id), Some(Object::Condition(_))) {
             return self.with_condition(id, |cond, lock| cond.apply(id, who, op, lock));

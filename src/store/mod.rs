@@ -115,6 +115,10 @@ pub trait ObjectStore {
     /// give its shared memory back for a later object. False when there is
     /// no such object.
     fn free(&mut self, id: ObjectId) -> bool;
+    /// Appends the object handles that `id` holds in its values (items,
+    /// entries, messages, a barrier's action, a condition's lock), one per
+    /// occurrence: what it keeps reachable (see `hub::refs`).
+    fn handles_in(&self, id: ObjectId, out: &mut Vec<ObjectId>);
     fn apply(&mut self, id: ObjectId, who: ProcId, op: Op) -> Applied;
     /// A parked `op` reached its deadline: what it answers, and the clean-up.
     fn timed_out(&mut self, id: ObjectId, who: ProcId, op: Op) -> Applied;

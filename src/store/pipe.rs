@@ -14,6 +14,13 @@ pub struct Pipe {
 }
 
 impl Pipe {
+    /// The object handles in the messages waiting in either inbox.
+    pub fn handles_in(&self, out: &mut Vec<ObjectId>) {
+        for value in self.inbox.iter().flatten() {
+            value.all_object_ids(out);
+        }
+    }
+
     pub fn apply(&mut self, id: ObjectId, op: Op) -> Applied {
         let end = match &op {
             Op::Send { end, .. } | Op::Recv { end } | Op::Poll { end } | Op::CloseEnd { end } => {

@@ -8,6 +8,10 @@
 //! into the ring as room appears, and parks whoever must wait, marking the
 //! ring so that whoever adds an item or makes room sends `Wake`. A joinable
 //! queue counts every put, so all of its operations go through the hub.
+//!
+//! An item holding an object handle never enters the ring: it waits in the
+//! overflow, and the items behind it too, so that the hub sees it leave
+//! (`hub::refs` counts the handle as the getter's from then on).
 
 use std::collections::VecDeque;
 
@@ -17,10 +21,16 @@ use crate::shm::ring::{
 };
 use crate::wire::{ErrorKind, ObjectId, Op, Value, decode_body, encode_body};
 
+/// An encoded item the hub keeps, with the object handles inside it.
+struct Kept {
+    bytes: Vec<u8>,
+    handles: Vec<ObjectId>,
+}
+
 pub struct Queue {
     ring: Option<HubRing>,
-    /// Encoded items that come after the ring's.
-    overflow: VecDeque<Vec<u8>>,
+    /// Items that come after the ring's.
+    overflow: VecDeque<Kept>,
     maxsize: Option<u64>,
     closed: bool,
     joinable: bool,
@@ -91,7 +101,11 @@ impl Queue {
         };
         let mut damage = None;
         while let Some(front) = self.overflow.front() {
-            match guard.push(front) {
+            if !front.handles.is_empty() {
+                // Taken from the hub, which sees its handles go.
+                break;
+            }
+            match guard.push(&front.bytes) {
                 Ok(true) => {
                     self.overflow.pop_front();
                 }
@@ -126,7 +140,9 @@ impl Queue {
             Ok(bytes) => bytes,
             Err(e) => return Applied::invalid(format!("put: {e}")),
         };
-        self.overflow.push_back(bytes);
+        let mut handles = Vec::new();
+        value.all_object_ids(&mut handles);
+        self.overflow.push_back(Kept { bytes, handles });
         self.refill(inside);
         if self.joinable {
             self.unfinished += 1;
@@ -144,7 +160,7 @@ impl Queue {
             }
             return Applied::blocked(Op::Get, id);
         }
-        let taken = taken.or_else(|| self.overflow.pop_front());
+        let taken = taken.or_else(|| self.overflow.pop_front().map(|kept| kept.bytes));
         self.refill(inside);
         match taken {
             Some(bytes) => match decode_body::<Value>(&bytes) {
@@ -200,6 +216,13 @@ impl Queue {
             Op::JoinQueue if self.unfinished == 0 => Applied::done(Value::Unit),
             Op::JoinQueue => Applied::blocked(Op::JoinQueue, id),
             other => Applied::invalid(format!("a queue has no operation {other:?}")),
+        }
+    }
+
+    /// The object handles in the items the hub keeps (the ring's hold none).
+    pub fn handles_in(&self, out: &mut Vec<ObjectId>) {
+        for kept in &self.overflow {
+            out.extend_from_slice(&kept.handles);
         }
     }
 

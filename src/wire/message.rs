@@ -138,7 +138,8 @@ pub enum Request {
     /// One-way, only under `--trace`: spans this process measured.
     Trace(Vec<TraceEvent>),
     /// One-way, ahead of the frame that carries them: handles on these
-    /// objects left the sender inside a value (see `hub::refs`).
+    /// objects left the sender inside a value the hub does not follow (a
+    /// pool's items, a result; see `hub::refs`).
     Pin {
         ids: Vec<ObjectId>,
     },

@@ -181,3 +181,51 @@ pub enum ListOp {
     Set(i64, Value),
     ToArray,
 }
+
+impl NewObject {
+    /// The object handles the new object will hold from the start (its
+    /// first value, entries or items, a barrier's action, a condition's
+    /// lock), one per occurrence.
+    pub fn stored_ids(&self, out: &mut Vec<ObjectId>) {
+        match self {
+            NewObject::Value(v) => v.all_object_ids(out),
+            NewObject::Dict(entries) => entries.iter().for_each(|(_, v)| v.all_object_ids(out)),
+            NewObject::List(items) => items.iter().for_each(|v| v.all_object_ids(out)),
+            NewObject::Barrier {
+                action: Some(f), ..
+            } => f.all_object_ids(out),
+            NewObject::Condition { lock } => out.push(*lock),
+            _ => {}
+        }
+    }
+}
+
+impl Op {
+    /// The object handles in the values this operation carries to the hub,
+    /// one per occurrence.
+    pub fn carried_ids(&self, out: &mut Vec<ObjectId>) {
+        match self {
+            Op::Put(v) | Op::ValueSet(v) | Op::ValueAdd(v) | Op::Send { value: v, .. } => {
+                v.all_object_ids(out)
+            }
+            Op::Dict(DictOp::Set(_, v) | DictOp::GetOr(_, v)) => v.all_object_ids(out),
+            Op::List(
+                ListOp::Push(v) | ListOp::Insert(_, v) | ListOp::Set(_, v) | ListOp::Contains(v),
+            ) => v.all_object_ids(out),
+            Op::List(ListOp::Append(items)) => items.iter().for_each(|v| v.all_object_ids(out)),
+            _ => {}
+        }
+    }
+
+    /// Whether it may drop values its object holds without handing them
+    /// to anyone (an entry overwritten, a store cleared).
+    pub fn may_drop_values(&self) -> bool {
+        matches!(
+            self,
+            Op::ValueSet(_)
+                | Op::ValueAdd(_)
+                | Op::Dict(DictOp::Set(..) | DictOp::Remove(_) | DictOp::Clear)
+                | Op::List(ListOp::Set(..) | ListOp::Remove(_) | ListOp::Pop | ListOp::Clear)
+        )
+    }
+}

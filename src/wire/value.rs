@@ -66,6 +66,32 @@ impl Value {
             _ => {}
         }
     }
+
+    /// Every object handle in this value, one per occurrence, function
+    /// values' captured values included: what a store keeps reachable
+    /// while it holds the value (`hub::refs`).
+    pub fn all_object_ids(&self, out: &mut Vec<ObjectId>) {
+        match self {
+            Value::Handle(Handle::Object { id, .. }) => out.push(*id),
+            Value::Array(items) => items.iter().for_each(|v| v.all_object_ids(out)),
+            Value::Map(entries) => entries.iter().for_each(|(_, v)| v.all_object_ids(out)),
+            Value::Fn(f) => f.all_object_ids(out),
+            _ => {}
+        }
+    }
+
+    /// Whether the value holds an object handle anywhere (captured values
+    /// included). Such a value never travels through shared memory: the hub
+    /// must see every handle that goes into or out of a store.
+    pub fn carries_objects(&self) -> bool {
+        match self {
+            Value::Handle(Handle::Object { .. }) => true,
+            Value::Array(items) => items.iter().any(Value::carries_objects),
+            Value::Map(entries) => entries.iter().any(|(_, v)| v.carries_objects()),
+            Value::Fn(f) => f.curry.iter().any(Value::carries_objects),
+            _ => false,
+        }
+    }
 }
 
 /// A function value: a script function's name plus the values curried into it
@@ -75,6 +101,13 @@ pub struct FnRef {
     pub name: String,
     #[serde(deserialize_with = "nested")]
     pub curry: Vec<Value>,
+}
+
+impl FnRef {
+    /// The object handles among its captured values (`Value::all_object_ids`).
+    pub fn all_object_ids(&self, out: &mut Vec<ObjectId>) {
+        self.curry.iter().for_each(|v| v.all_object_ids(out));
+    }
 }
 
 /// What a worker inherits from the process that started it: the values of

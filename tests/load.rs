@@ -240,11 +240,17 @@ fn a_killed_processs_objects_are_freed() {
 #[test]
 fn queues_given_to_children_are_freed_once_both_sides_let_go() {
     // Each queue holds a 20 KB item, too big for its ring, so in the hub's
-    // memory: 2,000 kept would be 40 MB.
+    // memory: 2,000 rounds of three kept would be 120 MB. One is an
+    // argument, one is captured by a closure among the arguments, one by
+    // the closure the child runs.
     let grown = hub_growth(
-        "fn child(q) { q.len() }
+        "fn child(q, f) { q.len() + f.call() - 1 }
          let big = \"x\"; big.pad(20000, \"y\");
-         fn round(big) { let q = queue(); q.put(big); spawn(child, [q]).join() }
+         fn filled(big) { let q = queue(); q.put(big); q }
+         fn round(big) {
+             let q = filled(big); let c = filled(big); let t = filled(big);
+             spawn(|q, f| child(q, f) + t.len() - 1, [q, || c.len()]).join()
+         }
          for i in 0..100 { round(big); }
          print(\"warm\");",
         "warm",

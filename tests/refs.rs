@@ -133,3 +133,24 @@ fn stored_handles_survive_collections_at_any_depth() {
     );
     assert_eq!(lines, ["42", "[true, false]"]);
 }
+
+#[test]
+fn handles_captured_by_a_spawns_closures_stay_usable_in_the_child() {
+    // The closure the child runs and one among its arguments each capture
+    // a queue whose maker lets go before the child uses it.
+    let lines = run_flushed(
+        "fn child(f, start, r) { start.wait(); r.put(f.call()); }
+         fn make(start, r) {
+             let a = queue(); a.put(0);
+             let b = queue(); b.put(0);
+             spawn(|f, start, r| { child(f, start, r); r.put(a.len() + 39); }, [|| b.len() + 1, start, r])
+         }
+         let r = queue(); let start = event();
+         let p = make(start, r);
+         flush();
+         start.set();
+         print(r.get(120) + r.get(120));
+         p.join();",
+    );
+    assert_eq!(lines, ["42"]);
+}

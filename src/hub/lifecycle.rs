@@ -260,7 +260,9 @@ impl Hub<'_> {
     ) -> HubResult<Reply> {
         self.spawned_count += 1;
         let name = format!("Process-{}", self.spawned_count);
+        // Captured values count: the child turns them into handles too.
         let mut handed = Vec::new();
+        target.object_ids(&mut handed);
         args.iter().for_each(|a| a.object_ids(&mut handed));
         let id = self.add_proc(
             name.clone(),

@@ -399,8 +399,8 @@ impl Hub<'_> {
         // Every handle in an answer is the receiver's from now (`refs`).
         let mut handles = Vec::new();
         match &reply {
-            Reply::Value(v) | Reply::Joined { value: v, .. } => v.all_object_ids(&mut handles),
-            Reply::Values(vs) => vs.iter().for_each(|v| v.all_object_ids(&mut handles)),
+            Reply::Value(v) | Reply::Joined { value: v, .. } => v.object_ids(&mut handles),
+            Reply::Values(vs) => vs.iter().for_each(|v| v.object_ids(&mut handles)),
             _ => {}
         }
         for id in handles {

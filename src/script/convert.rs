@@ -39,8 +39,8 @@ enum BoundFor {
     /// Somewhere the hub does not follow (a pool's items, a result): each
     /// handle pins its object for the rest of the run.
     Unfollowed,
-    /// A spawn's arguments: the hub counts each handle as the child's,
-    /// except those captured by closures, which pin.
+    /// A spawn's function and arguments: the hub counts each handle in
+    /// them (captured ones too) as the child's.
     Child,
     /// An object's store (a queue, list, dict, value or pipe): the hub
     /// follows the handles there, captured ones too.
@@ -176,11 +176,20 @@ pub fn script_type_name(value: &Dynamic) -> String {
 }
 
 /// `sendable` for a spawn's argument: the hub counts each object handle in
-/// it as handed to the new process (`hub::refs`), so the object is not
-/// pinned, except by the closures inside it, whose handles may be captured
-/// anywhere.
+/// it, captured ones too, as handed to the new process (`hub::refs`), so
+/// the object is not pinned.
 pub fn handed(call: &str, value: &Dynamic) -> Result<Value, Box<rhai::EvalAltResult>> {
     bound_for(BoundFor::Child, || sendable(call, value))
+}
+
+/// `target` for a spawn's function: its captured handles are handed to the
+/// new process, as its arguments' are.
+pub fn handed_target(
+    call: &str,
+    f: &FnPtr,
+    args: usize,
+) -> Result<FnRef, Box<rhai::EvalAltResult>> {
+    bound_for(BoundFor::Child, || target(call, f, args))
 }
 
 /// `sendable` for a value going into an object's store: the hub follows
@@ -279,19 +288,12 @@ fn fn_ref_at(f: &FnPtr, depth: usize) -> Result<FnRef, Unsendable> {
     if depth >= MAX_DEPTH {
         return Err(Unsendable::TooDeep);
     }
-    // A closure's captured handles are pinned even in a spawn's arguments:
-    // the hub counts only the handles it sees as arguments. A store's
-    // values are followed whole.
-    let place = match BOUND_FOR.get() {
-        BoundFor::Store => BoundFor::Store,
-        BoundFor::Child | BoundFor::Unfollowed => BoundFor::Unfollowed,
-    };
-    let curry = bound_for(place, || {
-        f.curry()
-            .iter()
-            .map(|v| to_wire_at(v, depth + 1))
-            .collect::<Result<_, _>>()
-    })?;
+    // Captured values go where the function goes, and count the same.
+    let curry = f
+        .curry()
+        .iter()
+        .map(|v| to_wire_at(v, depth + 1))
+        .collect::<Result<_, _>>()?;
     Ok(FnRef {
         name: f.fn_name().to_string(),
         curry,

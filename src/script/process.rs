@@ -9,7 +9,7 @@ use rhai::{
     NativeCallContext,
 };
 
-use super::convert::{from_wire, handed, target};
+use super::convert::{from_wire, handed, handed_target};
 use super::globals::{capture_eval, capture_native};
 use super::{at_position, script_error, timeout_arg};
 use crate::client::{self, unexpected};
@@ -81,7 +81,7 @@ fn create(
     start: bool,
     globals: Globals,
 ) -> Result<ProcessHandle> {
-    let target = target(call, f, args.len())?;
+    let target = handed_target(call, f, args.len())?;
     let args = args
         .iter()
         .map(|a| handed(call, a))

@@ -40,7 +40,7 @@ impl Barrier {
     /// The object handles captured by its action.
     pub fn handles_in(&self, out: &mut Vec<ObjectId>) {
         if let Some(action) = &self.action {
-            action.all_object_ids(out);
+            action.object_ids(out);
         }
     }
 

@@ -190,10 +190,10 @@ impl ObjectStore for LocalStore {
     fn handles_in(&self, id: ObjectId, out: &mut Vec<ObjectId>) {
         match self.objects.get(&id) {
             Some(Object::Queue(q)) => q.handles_in(out),
-            Some(Object::Value(v)) => v.all_object_ids(out),
-            Some(Object::Dict(d)) => d.values().for_each(|v| v.all_object_ids(out)),
+            Some(Object::Value(v)) => v.object_ids(out),
+            Some(Object::Dict(d)) => d.values().for_each(|v| v.object_ids(out)),
             // Its ring holds no handles: a push carrying one goes to the hub.
-            Some(Object::List(l, _)) => l.iter().for_each(|v| v.all_object_ids(out)),
+            Some(Object::List(l, _)) => l.iter().for_each(|v| v.object_ids(out)),
             Some(Object::Pipe(p)) => p.handles_in(out),
             Some(Object::Barrier(b)) => b.handles_in(out),
             Some(Object::Condition(c)) => out.push(c.lock),

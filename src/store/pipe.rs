@@ -17,7 +17,7 @@ impl Pipe {
     /// The object handles in the messages waiting in either inbox.
     pub fn handles_in(&self, out: &mut Vec<ObjectId>) {
         for value in self.inbox.iter().flatten() {
-            value.all_object_ids(out);
+            value.object_ids(out);
         }
     }
 

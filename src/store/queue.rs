@@ -141,7 +141,7 @@ impl Queue {
             Err(e) => return Applied::invalid(format!("put: {e}")),
         };
         let mut handles = Vec::new();
-        value.all_object_ids(&mut handles);
+        value.object_ids(&mut handles);
         self.overflow.push_back(Kept { bytes, handles });
         self.refill(inside);
         if self.joinable {

@@ -188,12 +188,12 @@ impl NewObject {
     /// lock), one per occurrence.
     pub fn stored_ids(&self, out: &mut Vec<ObjectId>) {
         match self {
-            NewObject::Value(v) => v.all_object_ids(out),
-            NewObject::Dict(entries) => entries.iter().for_each(|(_, v)| v.all_object_ids(out)),
-            NewObject::List(items) => items.iter().for_each(|v| v.all_object_ids(out)),
+            NewObject::Value(v) => v.object_ids(out),
+            NewObject::Dict(entries) => entries.iter().for_each(|(_, v)| v.object_ids(out)),
+            NewObject::List(items) => items.iter().for_each(|v| v.object_ids(out)),
             NewObject::Barrier {
                 action: Some(f), ..
-            } => f.all_object_ids(out),
+            } => f.object_ids(out),
             NewObject::Condition { lock } => out.push(*lock),
             _ => {}
         }
@@ -206,13 +206,13 @@ impl Op {
     pub fn carried_ids(&self, out: &mut Vec<ObjectId>) {
         match self {
             Op::Put(v) | Op::ValueSet(v) | Op::ValueAdd(v) | Op::Send { value: v, .. } => {
-                v.all_object_ids(out)
+                v.object_ids(out)
             }
-            Op::Dict(DictOp::Set(_, v) | DictOp::GetOr(_, v)) => v.all_object_ids(out),
+            Op::Dict(DictOp::Set(_, v) | DictOp::GetOr(_, v)) => v.object_ids(out),
             Op::List(
                 ListOp::Push(v) | ListOp::Insert(_, v) | ListOp::Set(_, v) | ListOp::Contains(v),
-            ) => v.all_object_ids(out),
-            Op::List(ListOp::Append(items)) => items.iter().for_each(|v| v.all_object_ids(out)),
+            ) => v.object_ids(out),
+            Op::List(ListOp::Append(items)) => items.iter().for_each(|v| v.object_ids(out)),
             _ => {}
         }
     }

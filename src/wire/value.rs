@@ -56,26 +56,15 @@ pub enum Value {
 }
 
 impl Value {
-    /// The object handles in this value, one per occurrence, outside any
-    /// function value's captured values.
+    /// Every object handle in this value, one per occurrence, function
+    /// values' captured values included: what a store keeps reachable
+    /// while it holds the value (`hub::refs`).
     pub fn object_ids(&self, out: &mut Vec<ObjectId>) {
         match self {
             Value::Handle(Handle::Object { id, .. }) => out.push(*id),
             Value::Array(items) => items.iter().for_each(|v| v.object_ids(out)),
             Value::Map(entries) => entries.iter().for_each(|(_, v)| v.object_ids(out)),
-            _ => {}
-        }
-    }
-
-    /// Every object handle in this value, one per occurrence, function
-    /// values' captured values included: what a store keeps reachable
-    /// while it holds the value (`hub::refs`).
-    pub fn all_object_ids(&self, out: &mut Vec<ObjectId>) {
-        match self {
-            Value::Handle(Handle::Object { id, .. }) => out.push(*id),
-            Value::Array(items) => items.iter().for_each(|v| v.all_object_ids(out)),
-            Value::Map(entries) => entries.iter().for_each(|(_, v)| v.all_object_ids(out)),
-            Value::Fn(f) => f.all_object_ids(out),
+            Value::Fn(f) => f.object_ids(out),
             _ => {}
         }
     }
@@ -104,9 +93,9 @@ pub struct FnRef {
 }
 
 impl FnRef {
-    /// The object handles among its captured values (`Value::all_object_ids`).
-    pub fn all_object_ids(&self, out: &mut Vec<ObjectId>) {
-        self.curry.iter().for_each(|v| v.all_object_ids(out));
+    /// The object handles among its captured values (`Value::object_ids`).
+    pub fn object_ids(&self, out: &mut Vec<ObjectId>) {
+        self.curry.iter().for_each(|v| v.object_ids(out));
     }
 }
 

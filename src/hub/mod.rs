@@ -393,22 +393,25 @@ impl Hub<'_> {
     }
 
     fn reply(&mut self, to: ProcId, reply: Reply) {
-        let Some(conn) = self.procs.get_mut(&to).and_then(|p| p.conn.as_mut()) else {
-            return;
-        };
-        // Every handle in an answer is the receiver's from now (`refs`).
         let mut handles = Vec::new();
         match &reply {
             Reply::Value(v) | Reply::Joined { value: v, .. } => v.object_ids(&mut handles),
             Reply::Values(vs) => vs.iter().for_each(|v| v.object_ids(&mut handles)),
             _ => {}
         }
-        for id in handles {
-            self.refs.handed(id, to);
-        }
-        if let Err(e) = conn.queue_reply(&reply) {
-            let refusal = Reply::Error(invalid(format!("the answer cannot be sent: {e}")));
-            let _ = conn.queue_reply(&refusal);
+        let Some(conn) = self.procs.get_mut(&to).and_then(|p| p.conn.as_mut()) else {
+            // What it took out of a store goes nowhere.
+            self.refs.values_dropped(handles.len());
+            return;
+        };
+        match conn.queue_reply(&reply) {
+            // Every handle in an answer is the receiver's from now (`refs`).
+            Ok(()) => handles.iter().for_each(|&id| self.refs.handed(id, to)),
+            Err(e) => {
+                self.refs.values_dropped(handles.len());
+                let refusal = Reply::Error(invalid(format!("the answer cannot be sent: {e}")));
+                let _ = conn.queue_reply(&refusal);
+            }
         }
         if conn.wants_write() {
             self.flush_conn(to);

@@ -138,9 +138,11 @@ impl Hub<'_> {
         self.free_unheld(unheld);
     }
 
-    /// Frees objects nobody holds. One with an operation still parked or
-    /// deferred on it (which only a process sending wrong releases can
-    /// cause: a waiter holds a handle) waits in `unfreed` until it has none.
+    /// Frees objects nothing reaches. One with an operation still kept on
+    /// it (a one-way push, append or clear put back while its ring was
+    /// held; a parked waiter's only through wrong releases, as a waiter
+    /// holds a handle) waits in `unfreed` until it has none. `refs` has
+    /// forgotten it already: nothing can reach it to store a handle in it.
     pub(super) fn free_unheld(&mut self, ids: Vec<ObjectId>) {
         for id in ids {
             let key = WaitKey::Object(id);
@@ -208,7 +210,9 @@ impl Hub<'_> {
     /// it replaces may be dropped: `refs` follows both.
     fn note_stored(&mut self, id: ObjectId, op: &Op) {
         let mut carried = Vec::new();
-        op.carried_ids(&mut carried);
+        if op.keeps_values() {
+            op.carried_ids(&mut carried);
+        }
         self.refs.stored(&carried, id);
         if self.refs.is_carrier(id) && op.may_drop_values() {
             self.refs.values_dropped(1);
@@ -221,7 +225,8 @@ impl Hub<'_> {
         let Applied { outcome, changed } = applied;
         match outcome {
             Ok(Outcome::Done(value)) if reply => self.reply(who, Reply::Value(value)),
-            Ok(Outcome::Done(_)) => {}
+            // Whatever it took out goes nowhere.
+            Ok(Outcome::Done(value)) => self.refs.values_dropped(value.count_objects()),
             Ok(Outcome::Blocked { op, on }) if timeout == Some(0.0) => {
                 let now = self.store.timed_out(on, who, op);
                 self.settle(who, now, None, reply);

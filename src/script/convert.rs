@@ -318,7 +318,12 @@ pub fn from_wire(value: Value) -> Dynamic {
         Value::Blob(bytes) => Dynamic::from_blob(bytes),
         Value::Fn(f) => match fn_ptr(&f) {
             Some(ptr) => Dynamic::from(ptr),
-            None => Dynamic::from(f.name),
+            None => {
+                // Its captured handles were handed over all the same: take
+                // them, so that dropping them tells the hub.
+                f.curry.into_iter().for_each(|v| drop(from_wire(v)));
+                Dynamic::from(f.name)
+            }
         },
         Value::Handle(Handle::Process { id, name }) => {
             Dynamic::from(ProcessHandle::new(id, name, None))

@@ -38,10 +38,11 @@ impl Barrier {
     }
 
     /// The object handles captured by its action.
-    pub fn handles_in(&self, out: &mut Vec<ObjectId>) {
+    pub fn handles_in(&self, out: &mut Vec<ObjectId>) -> usize {
         if let Some(action) = &self.action {
             action.object_ids(out);
         }
+        1
     }
 
     fn end_round(&mut self, id: ObjectId, broke: bool) -> Vec<ObjectId> {

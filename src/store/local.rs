@@ -187,17 +187,28 @@ impl ObjectStore for LocalStore {
         true
     }
 
-    fn handles_in(&self, id: ObjectId, out: &mut Vec<ObjectId>) {
+    fn handles_in(&self, id: ObjectId, out: &mut Vec<ObjectId>) -> usize {
+        fn each<'v>(
+            values: impl ExactSizeIterator<Item = &'v Value>,
+            out: &mut Vec<ObjectId>,
+        ) -> usize {
+            let looked = values.len();
+            values.for_each(|v| v.object_ids(out));
+            looked
+        }
         match self.objects.get(&id) {
             Some(Object::Queue(q)) => q.handles_in(out),
-            Some(Object::Value(v)) => v.object_ids(out),
-            Some(Object::Dict(d)) => d.values().for_each(|v| v.object_ids(out)),
+            Some(Object::Value(v)) => each(std::iter::once(v), out),
+            Some(Object::Dict(d)) => each(d.values(), out),
             // Its ring holds no handles: a push carrying one goes to the hub.
-            Some(Object::List(l, _)) => l.iter().for_each(|v| v.object_ids(out)),
+            Some(Object::List(l, _)) => each(l.iter(), out),
             Some(Object::Pipe(p)) => p.handles_in(out),
             Some(Object::Barrier(b)) => b.handles_in(out),
-            Some(Object::Condition(c)) => out.push(c.lock),
-            Some(Object::Mutex(_) | Object::Semaphore(_) | Object::Event(_)) | None => {}
+            Some(Object::Condition(c)) => {
+                out.push(c.lock);
+                1
+            }
+            Some(Object::Mutex(_) | Object::Semaphore(_) | Object::Event(_)) | None => 0,
         }
     }
 

@@ -117,8 +117,9 @@ pub trait ObjectStore {
     fn free(&mut self, id: ObjectId) -> bool;
     /// Appends the object handles that `id` holds in its values (items,
     /// entries, messages, a barrier's action, a condition's lock), one per
-    /// occurrence: what it keeps reachable (see `hub::refs`).
-    fn handles_in(&self, id: ObjectId, out: &mut Vec<ObjectId>);
+    /// occurrence: what it keeps reachable (see `hub::refs`). Returns how
+    /// many values it looked through, the cost of asking.
+    fn handles_in(&self, id: ObjectId, out: &mut Vec<ObjectId>) -> usize;
     fn apply(&mut self, id: ObjectId, who: ProcId, op: Op) -> Applied;
     /// A parked `op` reached its deadline: what it answers, and the clean-up.
     fn timed_out(&mut self, id: ObjectId, who: ProcId, op: Op) -> Applied;

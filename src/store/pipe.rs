@@ -15,10 +15,11 @@ pub struct Pipe {
 
 impl Pipe {
     /// The object handles in the messages waiting in either inbox.
-    pub fn handles_in(&self, out: &mut Vec<ObjectId>) {
+    pub fn handles_in(&self, out: &mut Vec<ObjectId>) -> usize {
         for value in self.inbox.iter().flatten() {
             value.object_ids(out);
         }
+        self.inbox[0].len() + self.inbox[1].len()
     }
 
     pub fn apply(&mut self, id: ObjectId, op: Op) -> Applied {

@@ -220,10 +220,11 @@ impl Queue {
     }
 
     /// The object handles in the items the hub keeps (the ring's hold none).
-    pub fn handles_in(&self, out: &mut Vec<ObjectId>) {
+    pub fn handles_in(&self, out: &mut Vec<ObjectId>) -> usize {
         for kept in &self.overflow {
             out.extend_from_slice(&kept.handles);
         }
+        self.overflow.len()
     }
 
     /// Nobody is parked on the queue any more: processes need not wake the hub.

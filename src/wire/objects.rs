@@ -201,6 +201,15 @@ impl NewObject {
 }
 
 impl Op {
+    /// Whether the values it carries stay in its object (`GetOr`'s default
+    /// and `Contains`'s value only go back to the caller).
+    pub fn keeps_values(&self) -> bool {
+        !matches!(
+            self,
+            Op::Dict(DictOp::GetOr(..)) | Op::List(ListOp::Contains(_))
+        )
+    }
+
     /// The object handles in the values this operation carries to the hub,
     /// one per occurrence.
     pub fn carried_ids(&self, out: &mut Vec<ObjectId>) {

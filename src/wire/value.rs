@@ -69,6 +69,13 @@ impl Value {
         }
     }
 
+    /// How many object handles it holds (`object_ids`' count).
+    pub fn count_objects(&self) -> usize {
+        let mut ids = Vec::new();
+        self.object_ids(&mut ids);
+        ids.len()
+    }
+
     /// Whether the value holds an object handle anywhere (captured values
     /// included). Such a value never travels through shared memory: the hub
     /// must see every handle that goes into or out of a store.

@@ -5,14 +5,21 @@
 //! Each script first makes its object, lets go of its own handle, and then
 //! makes 200 throwaway events (`flush`): releases go out in batches of 64
 //! behind later requests, so by the end the hub has read the maker's
-//! release. Only then is the object used, through operations that go to
-//! the hub (a queue's `len`), which fail on an object the hub freed.
+//! release; before those, 100 queues passed through a queue and dropped
+//! make sure the hub has run a collection. Only then is the object used,
+//! through operations that go to the hub (a queue's `len`), which fail on
+//! an object the hub freed.
 
 mod common;
 use common::*;
 
-/// Makes sure this process's releases so far have reached the hub.
-const FLUSH: &str = "fn flush() { for i in 0..200 { event(); } }\n";
+/// Makes sure this process's releases so far have reached the hub, and
+/// that the hub has collected since: 100 queues passed through a queue and
+/// dropped make a collection due.
+const FLUSH: &str = "fn flush() {
+    let box = queue(); for i in 0..100 { box.put(queue()); box.get(); }
+    for i in 0..200 { event(); }
+}\n";
 
 fn run_flushed(source: &str) -> Vec<String> {
     run_ok(&format!("{FLUSH}{source}"))
@@ -151,6 +158,28 @@ fn handles_captured_by_a_spawns_closures_stay_usable_in_the_child() {
          start.set();
          print(r.get(120) + r.get(120));
          p.join();",
+    );
+    assert_eq!(lines, ["42"]);
+}
+
+#[test]
+fn handles_in_a_pools_items_and_results_outlive_their_makers() {
+    // Items whose maker let go before a worker takes them, and queues made
+    // in the workers and returned, after the job and the workers are gone:
+    // each is used afterwards through the hub.
+    let lines = run_flushed(
+        "fn made(start, x) { start.wait(); let q = queue(); q.put(x); q }
+         fn items() { let a = queue(); a.put(0); let b = queue(); b.put(0); [a, b] }
+         let start = event();
+         let p = pool(2);
+         let job = p.map_async(|q| made(start, q.len() + 20), items());
+         flush();
+         start.set();
+         let made = job.get(120);
+         job = ();
+         p.close(); p.join(); // the workers and what they held are gone
+         flush();
+         print(made[0].get() + made[1].get() + made[1].len());",
     );
     assert_eq!(lines, ["42"]);
 }

@@ -6,7 +6,7 @@
 use std::collections::VecDeque;
 use std::time::Instant;
 
-use crate::wire::{FnRef, JobAsk, JobKind, Packed, Value};
+use crate::wire::{FnRef, JobAsk, JobKind, ObjectId, Packed, Value};
 
 /// How a job's items are cut into chunks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -191,6 +191,13 @@ impl Job {
         }
     }
 
+    /// The object handles it keeps: its function's captured values and the
+    /// results that came back.
+    pub fn object_ids(&self, out: &mut Vec<ObjectId>) {
+        self.target.object_ids(out);
+        self.packs.iter().for_each(|p| out.extend(p.objects()));
+    }
+
     /// Item `index`'s answer, decoded (`None` while it has none).
     fn item(&self, index: usize) -> Option<Answer> {
         Some(match &self.results[index] {
@@ -220,7 +227,7 @@ impl Job {
                 }
                 Slot::Done { pack, at } => {
                     index += 1;
-                    all.push_encoded(self.packs[pack as usize].encoded(at as usize))
+                    all.push_item_of(&self.packs[pack as usize], at as usize)
                 }
                 _ => {
                     index += 1;

@@ -14,6 +14,7 @@
 
 mod conn;
 mod deferred;
+mod holding;
 mod jobs;
 mod launch;
 mod lifecycle;
@@ -397,6 +398,9 @@ impl Hub<'_> {
         match &reply {
             Reply::Value(v) | Reply::Joined { value: v, .. } => v.object_ids(&mut handles),
             Reply::Values(vs) => vs.iter().for_each(|v| v.object_ids(&mut handles)),
+            Reply::Items(items) => handles.extend(items.objects()),
+            Reply::Task(task) => task.object_ids(&mut handles),
+            Reply::Tasks(tasks) => tasks.iter().for_each(|t| t.object_ids(&mut handles)),
             _ => {}
         }
         let Some(conn) = self.procs.get_mut(&to).and_then(|p| p.conn.as_mut()) else {

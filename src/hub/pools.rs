@@ -19,8 +19,8 @@ use super::{Hub, HubResult, invalid};
 use crate::interpreter::Role;
 use crate::shm::{ProgressSlot, job_tag};
 use crate::wire::{
-    ErrorKind, Globals, HubError, JobAsk, JobKind, JobSpec, Packed, PoolControl, PoolTask, ProcId,
-    Reply, TaskReport, Value,
+    ErrorKind, Globals, HubError, JobAsk, JobKind, JobSpec, ObjectId, Packed, PoolControl,
+    PoolTask, ProcId, Reply, TaskReport, Value,
 };
 use crate::wire::{POOL_AHEAD_MAX, WorkerSetup};
 
@@ -91,6 +91,15 @@ impl PoolState {
 }
 
 impl Pool {
+    /// The object handles it keeps: its queued chunks' items and its
+    /// workers' set-up.
+    pub(super) fn object_ids(&self, out: &mut Vec<ObjectId>) {
+        self.chunks
+            .iter()
+            .for_each(|c| out.extend(c.items.objects()));
+        self.setup.object_ids(out);
+    }
+
     /// What a dead worker leaves: the item it was computing (exact from its
     /// progress slot, else the first of its oldest chunk), as `(job, first
     /// of its chunk, item, end of its chunk)`. The other chunks it held are
@@ -173,6 +182,8 @@ impl Hub<'_> {
             pool.workers.push(id);
             pool.progress.insert(id, slot);
         }
+        let mut handed = Vec::new();
+        setup.object_ids(&mut handed);
         if let Err(e) = self.start(id, &Role::PoolWorker { progress, setup }) {
             // Never started: no death will come to take it off the books.
             if let Some(pool) = self.pools.get_mut(&pool_id) {
@@ -181,6 +192,10 @@ impl Hub<'_> {
             }
             self.procs.remove(&id);
             return Err(e);
+        }
+        // The worker runs its initializer with these.
+        for object in handed {
+            self.refs.handed(object, id);
         }
         Ok(())
     }
@@ -429,8 +444,8 @@ impl Hub<'_> {
                 self.terminate_pool(pool_id, "Terminated: pool_map failed");
             }
             // A `pool_map`'s job is asked for once, as soon as it is made.
-            if nobody_waits {
-                self.jobs.remove(&job_id);
+            if nobody_waits && let Some((_, job)) = self.jobs.remove(&job_id) {
+                self.dropped(|out| job.object_ids(out));
             }
             self.collect_pool(pool_id);
         }
@@ -439,10 +454,16 @@ impl Hub<'_> {
     /// `JobForget`: no handle on the job is left. Its queued chunks are
     /// dropped; a chunk being computed finishes into nothing.
     pub(super) fn job_forget(&mut self, job_id: JobId) {
-        if let Some((pool_id, _)) = self.jobs.remove(&job_id)
-            && let Some(pool) = self.pools.get_mut(&pool_id)
-        {
-            pool.chunks.retain(|c| c.job != job_id);
+        let Some((pool_id, job)) = self.jobs.remove(&job_id) else {
+            return;
+        };
+        self.dropped(|out| job.object_ids(out));
+        if let Some(pool) = self.pools.get_mut(&pool_id) {
+            let (dropped, kept) = std::mem::take(&mut pool.chunks)
+                .into_iter()
+                .partition::<Vec<_>, _>(|c| c.job == job_id);
+            pool.chunks = kept.into();
+            self.dropped(|out| dropped.iter().for_each(|c| out.extend(c.items.objects())));
         }
     }
 
@@ -466,8 +487,8 @@ impl Hub<'_> {
         let spent = self.pools.get(&pool_id).is_some_and(|p| {
             p.workers.is_empty() && p.state != PoolState::Open && (p.temporary || p.released)
         });
-        if spent {
-            self.pools.remove(&pool_id);
+        if spent && let Some(pool) = self.pools.remove(&pool_id) {
+            self.dropped(|out| pool.object_ids(out));
         }
     }
 
@@ -558,9 +579,10 @@ impl Hub<'_> {
         pool.state = PoolState::Terminated {
             why: message.to_string(),
         };
-        pool.chunks.clear();
+        let chunks = std::mem::take(&mut pool.chunks);
         pool.held.clear();
         let workers = pool.workers.clone();
+        self.dropped(|out| chunks.iter().for_each(|c| out.extend(c.items.objects())));
         let jobs: Vec<JobId> = self
             .jobs
             .iter()

@@ -13,18 +13,19 @@
 //!   counts are dropped here.
 //! - **Stored values** are traced. A handle that went into a value a store
 //!   keeps (a queue item, a list or dict entry, a shared value, a pipe
-//!   message, a condition's lock) marks its object `stored`. Such an object
-//!   that no process holds may still sit in a store, so it waits for the
-//!   next collection (`collect`): everything reachable from what processes
-//!   hold, from pinned objects and from operations still in the hub is
+//!   message, a condition's lock) or the hub keeps (a pool's job, a
+//!   process's result: `hub::holding`) marks its object `stored`. Such an
+//!   object that no process holds may still sit in a value, so it waits for
+//!   the next collection (`collect`): everything reachable from what
+//!   processes hold, from pinned objects and from what the hub keeps is
 //!   marked, following only objects that hold handles (`carrier`), and the
 //!   rest is freed, cycles included. A collection is due once enough has
 //!   become unheld since the last one, in proportion to the last one's
 //!   work, so its cost is spread over the releases that made it due.
 //!
 //! An object whose handle left a process in a value the hub does not follow
-//! (`Request::Pin`: a pool's items or closure, a result, a spawn target's
-//! captured values) is pinned and lives for the rest of the run.
+//! (`Request::Pin`: a barrier's action, the constants a worker inherits)
+//! is pinned and lives for the rest of the run.
 //!
 //! What a process sends here is untrusted: a release for an object it was
 //! never handed, or for more hand-overs than it had, only ever lowers that
@@ -97,16 +98,22 @@ impl Refs {
         }
     }
 
-    /// Values holding handles on `ids` are going into `carrier`'s store.
-    pub fn stored(&mut self, ids: &[ObjectId], carrier: ObjectId) {
-        if ids.is_empty() {
-            return;
-        }
+    /// Values holding handles on `ids` are going where the hub keeps them
+    /// (see `hub::holding`).
+    pub fn stored(&mut self, ids: &[ObjectId]) {
         for id in ids {
             if let Some(entry) = self.objects.get_mut(id) {
                 entry.stored = true;
             }
         }
+    }
+
+    /// Values holding handles on `ids` are going into `carrier`'s store.
+    pub fn stored_in(&mut self, ids: &[ObjectId], carrier: ObjectId) {
+        if ids.is_empty() {
+            return;
+        }
+        self.stored(ids);
         if let Some(entry) = self.objects.get_mut(&carrier) {
             entry.carrier = true;
             self.carriers.insert(carrier);
@@ -320,7 +327,7 @@ mod tests {
         let mut refs = Refs::default();
         refs.created(1, 1); // a list
         refs.created(2, 1); // a queue put in it
-        refs.stored(&[2], 1);
+        refs.stored_in(&[2], 1);
         assert!(!refs.release(1, 2, 1), "the list may still hold it");
         assert!(refs.collect(&[], store(&[(1, &[2])])).is_empty());
         // Taken out again: a process holds it.
@@ -338,9 +345,9 @@ mod tests {
             refs.created(id, 1);
         }
         // 1 holds 2; 3 and 4 hold each other.
-        refs.stored(&[2], 1);
-        refs.stored(&[4], 3);
-        refs.stored(&[3], 4);
+        refs.stored_in(&[2], 1);
+        refs.stored_in(&[4], 3);
+        refs.stored_in(&[3], 4);
         let contents = [(1, &[2][..]), (3, &[4][..]), (4, &[3][..])];
         assert!(!refs.release(1, 2, 1));
         assert!(!refs.release(1, 3, 1));
@@ -355,7 +362,7 @@ mod tests {
         let mut refs = Refs::default();
         refs.created(1, 1);
         refs.created(2, 1);
-        refs.stored(&[2], 1);
+        refs.stored_in(&[2], 1);
         assert!(!refs.release(1, 2, 1));
         assert!(refs.release(1, 1, 1));
         // A put of 2, parked or kept, is still to land somewhere.
@@ -368,7 +375,7 @@ mod tests {
         let mut refs = Refs::default();
         refs.created(1, 1);
         refs.created(2, 1);
-        refs.stored(&[2], 1);
+        refs.stored_in(&[2], 1);
         refs.pin(1);
         assert!(!refs.release(1, 1, 1));
         assert!(!refs.release(1, 2, 1));
@@ -379,10 +386,10 @@ mod tests {
     fn a_collection_is_due_in_proportion_to_the_last_ones_work() {
         let mut refs = Refs::default();
         refs.created(1, 1);
-        refs.stored(&[], 1);
+        refs.stored_in(&[], 1);
         for id in 2..2 + COLLECT_AFTER as u64 {
             refs.created(id, 1);
-            refs.stored(&[id], 1);
+            refs.stored_in(&[id], 1);
             assert!(!refs.collection_due());
             assert!(!refs.release(1, id, 1));
         }

@@ -26,6 +26,7 @@ impl Hub<'_> {
                 false => self.warn(format!("a one-way request refused: {}", refusal.message)),
             };
         }
+        self.note_kept_values(&request);
         let result = match request {
             Request::Output { stream, text } => {
                 let worker = self
@@ -124,7 +125,7 @@ impl Hub<'_> {
         object.stored_ids(&mut inside);
         let (id, kind) = self.store.create(from, object)?;
         self.refs.created(id, from);
-        self.refs.stored(&inside, id);
+        self.refs.stored_in(&inside, id);
         Ok(Reply::Handle(Handle::Object { id, kind }))
     }
 
@@ -169,15 +170,7 @@ impl Hub<'_> {
         if !self.refs.collection_due() {
             return;
         }
-        // Operations the hub still keeps carry handles that are yet to land.
-        let mut in_flight = Vec::new();
-        let parked = self
-            .procs
-            .values()
-            .filter_map(|p| p.parked.as_ref()?.op.as_ref());
-        for op in parked.chain(self.deferred.ops()) {
-            op.carried_ids(&mut in_flight);
-        }
+        let in_flight = self.kept_handles();
         let store = &self.store;
         let unreached = self
             .refs
@@ -213,7 +206,7 @@ impl Hub<'_> {
         if op.keeps_values() {
             op.carried_ids(&mut carried);
         }
-        self.refs.stored(&carried, id);
+        self.refs.stored_in(&carried, id);
         if self.refs.is_carrier(id) && op.may_drop_values() {
             self.refs.values_dropped(1);
         }

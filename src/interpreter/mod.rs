@@ -15,8 +15,8 @@ use rhai::{
 use crate::client;
 use crate::diagnostics::{self, Code, ItemNote};
 use crate::script::{
-    Program, RunSettings, StartMethod, WORKER_ENTRY, from_wire, functions_of, pack_one, prelude,
-    take_exit_request, to_wire, unpack_one,
+    Program, RunSettings, StartMethod, WORKER_ENTRY, followed, from_wire, functions_of, pack_one,
+    prelude, take_exit_request, take_handles_again, to_wire, unpack_one,
 };
 use crate::shm::{Arena, ProgressWriter};
 use crate::trace::{self, TaskTimer};
@@ -408,7 +408,8 @@ fn run_process(context: &NativeCallContext, name: &str, target: &FnRef, args: Ve
     if let Some(code) = take_exit_request() {
         return code;
     }
-    let outcome = match result.map(|v| to_wire(&v)) {
+    // The hub keeps the result for `join`, and follows its handles.
+    let outcome = match result.map(|v| followed(|| to_wire(&v))) {
         Ok(Ok(value)) => Outcome::Returned(value),
         Ok(Err(unsendable)) => {
             let message = format!(
@@ -524,10 +525,13 @@ fn run_task(
     kept: &mut Option<Callee>,
 ) -> Result<TaskReport, i32> {
     let mut results = Packed::with_capacity(task.items.len());
-    if kept.as_ref().is_some_and(|c| c.target != task.target) {
-        *kept = None;
-    }
-    let callee = kept.get_or_insert_with(|| Callee::new(context, &task.target));
+    let callee = match kept {
+        Some(callee) if callee.target == task.target => {
+            take_handles_again(&task.target);
+            callee
+        }
+        _ => kept.insert(Callee::new(context, &task.target)),
+    };
     for offset in 0..task.items.len() {
         let index = task.first + offset;
         progress.record(task.job, index);
@@ -544,7 +548,8 @@ fn run_task(
                 if let Some(code) = take_exit_request() {
                     return Err(code);
                 }
-                match result.map(|v| pack_one(&mut results, &v)) {
+                // The hub keeps the results for the job, and follows their handles.
+                match result.map(|v| followed(|| pack_one(&mut results, &v))) {
                     Ok(Ok(())) => continue,
                     Ok(Err(unsendable)) => (format!("its result: {unsendable}"), None),
                     Err(e) => raised(&task.items, offset, index, &e),

@@ -36,15 +36,18 @@ thread_local! {
 /// are concerned.
 #[derive(Clone, Copy, PartialEq)]
 enum BoundFor {
-    /// Somewhere the hub does not follow (a pool's items, a result): each
-    /// handle pins its object for the rest of the run.
+    /// Somewhere the hub does not follow (a barrier's action, the
+    /// constants a worker inherits): each handle pins its object for the
+    /// rest of the run.
     Unfollowed,
     /// A spawn's function and arguments: the hub counts each handle in
     /// them (captured ones too) as the child's.
     Child,
-    /// An object's store (a queue, list, dict, value or pipe): the hub
-    /// follows the handles there, captured ones too.
-    Store,
+    /// Somewhere the hub follows the handles, captured ones too: an
+    /// object's store (a queue, list, dict, value or pipe), a pool's job
+    /// (its function, items and results, a pool's initializer and its
+    /// arguments), a process's result.
+    Followed,
 }
 
 pub fn index_closures(ast: &AST) {
@@ -196,7 +199,13 @@ pub fn handed_target(
 /// the handles in it (`hub::refs`), so none is pinned. Such a value must
 /// go to the hub, never through shared memory (`Value::carries_objects`).
 pub fn storable(call: &str, value: &Dynamic) -> Result<Value, Box<rhai::EvalAltResult>> {
-    bound_for(BoundFor::Store, || sendable(call, value))
+    followed(|| sendable(call, value))
+}
+
+/// Runs `convert`, whose values go where the hub follows their handles (a
+/// pool's job, a result): none is pinned.
+pub fn followed<T>(convert: impl FnOnce() -> T) -> T {
+    bound_for(BoundFor::Followed, convert)
 }
 
 /// Runs `convert` with values bound for `place`.
@@ -377,6 +386,18 @@ fn object_handle(id: ObjectId, kind: ObjectKind) -> Dynamic {
             can_send,
             can_recv,
         }),
+    }
+}
+
+/// The hub handed over the handles in `f`'s captured values again, as it
+/// does with every chunk of a pool's job, while this process still holds
+/// the function it rebuilt the first time: count them, so that its
+/// release says so.
+pub fn take_handles_again(f: &FnRef) {
+    let mut ids = Vec::new();
+    f.object_ids(&mut ids);
+    for id in ids {
+        drop(Holder::delivered(id));
     }
 }
 

@@ -10,7 +10,7 @@ use std::rc::Rc;
 
 use rhai::{Array, Dynamic, Engine, EvalAltResult, FnPtr, INT, Map, NativeCallContext};
 
-use super::convert::{fn_ref, from_wire, pack, sendable, target, unpack};
+use super::convert::{fn_ref, followed, from_wire, pack, storable, target, unpack};
 use super::globals::capture_native;
 use super::jobs::{AsyncResult, ImapIter};
 use super::objects::register_show;
@@ -65,7 +65,7 @@ fn flag(call: &str, name: &str, value: &Dynamic) -> Result<bool> {
 }
 
 fn values(call: &str, items: &Array) -> Result<Vec<Value>> {
-    items.iter().map(|v| sendable(call, v)).collect()
+    items.iter().map(|v| storable(call, v)).collect()
 }
 
 /// What a map call's options map may set; 0 for `chunksize` is the default.
@@ -104,8 +104,8 @@ fn pool_map(
     items: Array,
     options: MapOptions,
 ) -> Result<Array> {
-    let target = target("pool_map", f, 1)?;
-    let items = pack("pool_map", &items)?;
+    let target = followed(|| target("pool_map", f, 1))?;
+    let items = followed(|| pack("pool_map", &items))?;
     let request = Request::PoolMap {
         target,
         items,
@@ -154,7 +154,7 @@ fn new_pool(context: &NativeCallContext, workers: usize, options: &Map) -> Resul
         }
     }
     let initializer = initializer
-        .map(|f| target("pool", &f, initargs.len()))
+        .map(|f| followed(|| target("pool", &f, initargs.len())))
         .transpose()?;
     let initargs = values("pool", &initargs)?;
     let request = Request::PoolNew {
@@ -200,14 +200,13 @@ impl PoolHandle {
             }
         }
         // With no items, nothing fixes how many arguments `f` gets.
-        let target = if spread && items.is_empty() {
-            fn_ref(f).map_err(|e| script_error(format!("{call}: {e}")))?
-        } else {
-            target(call, f, arity)?
-        };
+        let target = followed(|| match spread && items.is_empty() {
+            true => fn_ref(f).map_err(|e| script_error(format!("{call}: {e}"))),
+            false => target(call, f, arity),
+        })?;
         let spec = JobSpec {
             target,
-            items: pack(call, items)?,
+            items: followed(|| pack(call, items))?,
             chunksize,
             kind: m.kind,
             spread,

@@ -19,6 +19,17 @@ pub struct WorkerSetup {
     pub globals: Globals,
 }
 
+impl WorkerSetup {
+    /// The object handles its worker is handed: the initializer's captured
+    /// values and arguments (the constants' handles are pinned).
+    pub fn object_ids(&self, out: &mut Vec<super::ObjectId>) {
+        if let Some((init, args)) = &self.initializer {
+            init.object_ids(out);
+            args.iter().for_each(|a| a.object_ids(out));
+        }
+    }
+}
+
 /// The work of a worker process.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 pub enum WorkerRole {

@@ -361,6 +361,40 @@ impl HubError {
     }
 }
 
+impl PoolTask {
+    /// The object handles a worker is handed with it: its items' and its
+    /// function's captured values'.
+    pub fn object_ids(&self, out: &mut Vec<ObjectId>) {
+        out.extend(self.items.objects());
+        self.target.object_ids(out);
+    }
+}
+
+impl JobSpec {
+    /// The object handles in its function's captured values and its items.
+    pub fn object_ids(&self, out: &mut Vec<ObjectId>) {
+        self.target.object_ids(out);
+        out.extend(self.items.objects());
+    }
+}
+
+impl TaskReport {
+    /// The object handles in the results it brings.
+    pub fn object_ids(&self, out: &mut Vec<ObjectId>) {
+        let (TaskReport::Done { results } | TaskReport::Failed { results, .. }) = self;
+        out.extend(results.objects());
+    }
+}
+
+impl Outcome {
+    /// The object handles in what the function returned.
+    pub fn object_ids(&self, out: &mut Vec<ObjectId>) {
+        if let Outcome::Returned(value) = self {
+            value.object_ids(out);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -9,13 +9,16 @@
 //! write and read than going through serde; any other value is its bincode
 //! encoding. This module owns that layout and nothing else: what a value
 //! is, is `value`'s, and how it is framed on a socket, `frame`'s.
+//!
+//! Beside the bytes it keeps the object handles inside its items, so that
+//! the hub can count who holds them (`hub::refs`) without decoding an item.
 
 use std::ops::Range;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::frame::{FrameError, append_body, decode_body};
-use super::value::Value;
+use super::value::{ObjectId, Value};
 
 /// One item as `Packed::item` reads it.
 #[derive(Debug, PartialEq)]
@@ -33,6 +36,9 @@ pub struct Packed {
     bytes: Vec<u8>,
     /// Where each item ends in `bytes`; item `i` starts where `i - 1` ends.
     ends: Vec<u32>,
+    /// The object handles inside the items, as `(item, id)`, one per
+    /// occurrence, in item order.
+    objects: Vec<(u32, ObjectId)>,
 }
 
 impl Packed {
@@ -44,7 +50,24 @@ impl Packed {
         Packed {
             bytes: Vec::with_capacity(items * 4),
             ends: Vec::with_capacity(items),
+            objects: Vec::new(),
         }
+    }
+
+    /// The object handles inside its items, one per occurrence.
+    pub fn objects(&self) -> impl Iterator<Item = ObjectId> + '_ {
+        self.objects.iter().map(|&(_, id)| id)
+    }
+
+    /// The part of `objects` that belongs to the items in `range`.
+    fn objects_in(&self, range: Range<usize>) -> &[(u32, ObjectId)] {
+        let from = self
+            .objects
+            .partition_point(|&(i, _)| (i as usize) < range.start);
+        let to = self
+            .objects
+            .partition_point(|&(i, _)| (i as usize) < range.end);
+        &self.objects[from..to]
     }
 
     pub fn len(&self) -> usize {
@@ -70,7 +93,12 @@ impl Packed {
                     self.bytes.truncate(start);
                     return Err(e);
                 }
-                self.end_item(start)
+                let index = self.ends.len() as u32;
+                self.end_item(start)?;
+                let mut ids = Vec::new();
+                other.object_ids(&mut ids);
+                self.objects.extend(ids.into_iter().map(|id| (index, id)));
+                Ok(())
             }
         }
     }
@@ -108,11 +136,24 @@ impl Packed {
         self.end_item(start)
     }
 
-    /// Appends an item already encoded (one of another `Packed`'s).
+    /// Appends an item already encoded, holding no handle (a test's torn one).
+    #[cfg(test)]
     pub fn push_encoded(&mut self, item: &[u8]) -> Result<(), FrameError> {
         let start = self.bytes.len();
         self.bytes.extend_from_slice(item);
         self.end_item(start)
+    }
+
+    /// Appends item `index` of `other`, as bytes. Panics if there is no
+    /// such item.
+    pub fn push_item_of(&mut self, other: &Packed, index: usize) -> Result<(), FrameError> {
+        let start = self.bytes.len();
+        let at = self.ends.len() as u32;
+        self.bytes.extend_from_slice(other.encoded(index));
+        self.end_item(start)?;
+        let inside = other.objects_in(index..index + 1);
+        self.objects.extend(inside.iter().map(|&(_, id)| (at, id)));
+        Ok(())
     }
 
     /// Appends every item of `other`, as bytes.
@@ -123,8 +164,11 @@ impl Packed {
             .ok()
             .filter(|_| u32::try_from(total).is_ok())
             .ok_or(FrameError::TooLarge(total))?;
+        let first = self.ends.len() as u32;
         self.bytes.extend_from_slice(&other.bytes);
         self.ends.extend(other.ends.iter().map(|e| e + base));
+        let moved = other.objects.iter().map(|&(i, id)| (i + first, id));
+        self.objects.extend(moved);
         Ok(())
     }
 
@@ -199,8 +243,12 @@ impl Packed {
             i => self.ends[i - 1],
         };
         let end = self.ends[range.end - 1];
+        let first = range.start as u32;
         Packed {
             bytes: self.bytes[base as usize..end as usize].to_vec(),
+            objects: (self.objects_in(range.clone()).iter())
+                .map(|&(i, id)| (i - first, id))
+                .collect(),
             ends: self.ends[range].iter().map(|e| e - base).collect(),
         }
     }
@@ -269,22 +317,24 @@ mod tag {
 
 /// On the wire: the items' bytes, then their ends as little-endian `u32`s,
 /// each as one byte string, so neither is encoded (or decoded) a number at
-/// a time.
+/// a time; then the handles inside (mostly none).
 #[derive(Serialize, Deserialize)]
 struct PackedWire {
     #[serde(with = "serde_bytes")]
     bytes: Vec<u8>,
     #[serde(with = "serde_bytes")]
     ends: Vec<u8>,
+    objects: Vec<(u32, ObjectId)>,
 }
 
 impl Serialize for Packed {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeStruct as _;
         let ends: Vec<u8> = self.ends.iter().flat_map(|e| e.to_le_bytes()).collect();
-        let mut wire = s.serialize_struct("PackedWire", 2)?;
+        let mut wire = s.serialize_struct("PackedWire", 3)?;
         wire.serialize_field("bytes", serde_bytes::Bytes::new(&self.bytes))?;
         wire.serialize_field("ends", serde_bytes::Bytes::new(&ends))?;
+        wire.serialize_field("objects", &self.objects)?;
         wire.end()
     }
 }
@@ -311,9 +361,22 @@ impl<'de> Deserialize<'de> for Packed {
                 "packed values: ends out of order, or not where the bytes end",
             ));
         }
+        // Each handle names an item there is, in item order.
+        let in_order = wire.objects.windows(2).all(|w| w[0].0 <= w[1].0);
+        if !in_order
+            || wire
+                .objects
+                .last()
+                .is_some_and(|&(i, _)| i as usize >= ends.len())
+        {
+            return Err(D::Error::custom(
+                "packed values: handles out of order, or past the last item",
+            ));
+        }
         Ok(Packed {
             bytes: wire.bytes,
             ends,
+            objects: wire.objects,
         })
     }
 }
@@ -365,7 +428,7 @@ mod tests {
         assert!(packed.slice(2..2).is_empty());
         let mut joined = Packed::new();
         for i in [4, 0] {
-            joined.push_encoded(packed.encoded(i)).unwrap();
+            joined.push_item_of(&packed, i).unwrap();
         }
         assert_eq!(joined.decode(0).unwrap(), values[4]);
         assert_eq!(joined.decode(1).unwrap(), values[0]);
@@ -420,19 +483,57 @@ mod tests {
         let wire = PackedWire {
             bytes: vec![0, 1],
             ends: 9u32.to_le_bytes().to_vec(),
+            objects: Vec::new(),
         };
         assert!(decode::<Packed>(&encode(&wire).unwrap()).is_err());
         let torn = PackedWire {
             bytes: vec![],
             ends: vec![1, 2, 3],
+            objects: Vec::new(),
         };
         assert!(decode::<Packed>(&encode(&torn).unwrap()).is_err());
         for (bytes, ends) in [(vec![tag::INT, 2, 0xff], vec![2u32]), (vec![7], vec![])] {
             let trailing = PackedWire {
                 bytes,
                 ends: ends.iter().flat_map(|e| e.to_le_bytes()).collect(),
+                objects: Vec::new(),
             };
             assert!(decode::<Packed>(&encode(&trailing).unwrap()).is_err());
         }
+    }
+
+    #[test]
+    fn handles_follow_their_items_through_slices_joins_and_the_wire() {
+        use crate::wire::{Handle, ObjectKind};
+        let handle = |id| {
+            Value::Handle(Handle::Object {
+                id,
+                kind: ObjectKind::Event,
+            })
+        };
+        let values = [
+            Value::Int(1),
+            Value::Array(vec![handle(7), handle(8)]),
+            Value::Str("x".into()),
+            handle(9),
+        ];
+        let packed = Packed::from_values(&values).unwrap();
+        assert_eq!(packed.objects().collect::<Vec<_>>(), [7, 8, 9]);
+        let tail = packed.slice(2..4);
+        assert_eq!(tail.objects, [(1, 9)]);
+        let mut joined = Packed::new();
+        joined.push_item_of(&packed, 3).unwrap();
+        joined.push_item_of(&packed, 0).unwrap();
+        joined.append(&packed.slice(0..2)).unwrap();
+        assert_eq!(joined.objects, [(0, 9), (3, 7), (3, 8)]);
+        let back: Packed = decode(&encode(&joined).unwrap()).unwrap();
+        assert_eq!(back, joined);
+        // A handle said to be in an item there is not is refused.
+        let wire = PackedWire {
+            bytes: vec![tag::UNIT],
+            ends: 1u32.to_le_bytes().to_vec(),
+            objects: vec![(1, 5)],
+        };
+        assert!(decode::<Packed>(&encode(&wire).unwrap()).is_err());
     }
 }

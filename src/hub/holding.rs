@@ -1,0 +1,79 @@
+//! The values the hub itself keeps that hold object handles, as `refs` needs
+//! to know them: a pool's jobs (their function, queued chunks and results),
+//! a pool's workers' set-up, a process's result, and the operations the hub
+//! keeps (parked, or put back while a ring was held).
+//!
+//! Their handles are marked `stored` as they arrive (`note_kept_values`), so
+//! that an object whose last process lets go waits for a collection instead
+//! of being freed; a collection starts from them as from what processes
+//! hold (`kept_handles`). The handles in what the hub sends on (an answer,
+//! a chunk, a worker's set-up) are counted as the receiver's when sent.
+//!
+//! Only reads what `pools`, `jobs`, `lifecycle` and `parking` own.
+
+use super::Hub;
+use crate::wire::{ObjectId, Request, TaskReport};
+
+impl Hub<'_> {
+    /// The handles in what `request` brings for the hub to keep.
+    pub(super) fn note_kept_values(&mut self, request: &Request) {
+        let mut kept = Vec::new();
+        match request {
+            Request::PoolMap { target, items, .. } => {
+                target.object_ids(&mut kept);
+                kept.extend(items.objects());
+            }
+            Request::PoolSubmit { job, .. } => job.object_ids(&mut kept),
+            Request::PoolNew {
+                initializer,
+                initargs,
+                ..
+            } => {
+                if let Some(init) = initializer {
+                    init.object_ids(&mut kept);
+                }
+                initargs.iter().for_each(|a| a.object_ids(&mut kept));
+            }
+            Request::PoolNext {
+                report: Some(report),
+            }
+            | Request::PoolReport { report } => TaskReport::object_ids(report, &mut kept),
+            Request::Finished { outcome } => outcome.object_ids(&mut kept),
+            _ => return,
+        }
+        self.refs.stored(&kept);
+    }
+
+    /// Values the hub kept are gone: the handles `list` names may have been
+    /// the last way to their objects (see `refs::values_dropped`).
+    pub(super) fn dropped(&mut self, list: impl FnOnce(&mut Vec<ObjectId>)) {
+        let mut ids = Vec::new();
+        list(&mut ids);
+        self.refs.values_dropped(ids.len());
+    }
+
+    /// Every handle in what the hub keeps, one per occurrence: where a
+    /// collection starts, beside what processes hold.
+    pub(super) fn kept_handles(&self) -> Vec<ObjectId> {
+        let mut kept = Vec::new();
+        let parked = self
+            .procs
+            .values()
+            .filter_map(|p| p.parked.as_ref()?.op.as_ref());
+        for op in parked.chain(self.deferred.ops()) {
+            op.carried_ids(&mut kept);
+        }
+        self.jobs
+            .values()
+            .for_each(|(_, job)| job.object_ids(&mut kept));
+        self.pools
+            .values()
+            .for_each(|pool| pool.object_ids(&mut kept));
+        for proc in self.procs.values() {
+            if let Some(outcome) = &proc.outcome {
+                outcome.object_ids(&mut kept);
+            }
+        }
+        kept
+    }
+}

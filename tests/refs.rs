@@ -183,3 +183,19 @@ fn handles_in_a_pools_items_and_results_outlive_their_makers() {
     );
     assert_eq!(lines, ["42"]);
 }
+
+#[test]
+fn a_handle_captured_by_a_barriers_action_is_kept_while_the_barrier_is() {
+    let lines = run_flushed(
+        "fn make(r) { let q = queue(); q.put(41); barrier(2, || r.put(q.len() + q.get())) }
+         fn waiter(b) { b.wait(); }
+         let r = queue();
+         let b = make(r);
+         flush();
+         let p = spawn(waiter, [b]);
+         b.wait();
+         p.join();
+         print(r.get(120));",
+    );
+    assert_eq!(lines, ["42"]);
+}

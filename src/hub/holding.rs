@@ -19,20 +19,28 @@ impl Hub<'_> {
     pub(super) fn note_kept_values(&mut self, request: &Request) {
         let mut kept = Vec::new();
         match request {
-            Request::PoolMap { target, items, .. } => {
+            Request::PoolMap {
+                target,
+                items,
+                globals,
+                ..
+            } => {
                 target.object_ids(&mut kept);
                 kept.extend(items.objects());
+                globals.object_ids(&mut kept);
             }
             Request::PoolSubmit { job, .. } => job.object_ids(&mut kept),
             Request::PoolNew {
                 initializer,
                 initargs,
+                globals,
                 ..
             } => {
                 if let Some(init) = initializer {
                     init.object_ids(&mut kept);
                 }
                 initargs.iter().for_each(|a| a.object_ids(&mut kept));
+                globals.object_ids(&mut kept);
             }
             Request::PoolNext {
                 report: Some(report),

@@ -264,6 +264,7 @@ impl Hub<'_> {
         let mut handed = Vec::new();
         target.object_ids(&mut handed);
         args.iter().for_each(|a| a.object_ids(&mut handed));
+        globals.object_ids(&mut handed);
         let id = self.add_proc(
             name.clone(),
             ProcKind::Spawned,

@@ -23,9 +23,9 @@
 //!   become unheld since the last one, in proportion to the last one's
 //!   work, so its cost is spread over the releases that made it due.
 //!
-//! An object whose handle left a process in a value the hub does not follow
-//! (`Request::Pin`: a barrier's action, the constants a worker inherits)
-//! is pinned and lives for the rest of the run.
+//! An object whose handle left a process in a value no binding said the
+//! hub follows (`Request::Pin`, the safe default of `script::convert`; no
+//! binding sends one today) is pinned and lives for the rest of the run.
 //!
 //! What a process sends here is untrusted: a release for an object it was
 //! never handed, or for more hand-overs than it had, only ever lowers that

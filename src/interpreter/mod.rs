@@ -16,7 +16,7 @@ use crate::client;
 use crate::diagnostics::{self, Code, ItemNote};
 use crate::script::{
     Program, RunSettings, StartMethod, WORKER_ENTRY, followed, from_wire, functions_of, pack_one,
-    prelude, take_exit_request, take_handles_again, to_wire, unpack_one,
+    prelude, take_exit_request, take_handles, to_wire, unpack_one,
 };
 use crate::shm::{Arena, ProgressWriter};
 use crate::trace::{self, TaskTimer};
@@ -527,7 +527,7 @@ fn run_task(
     let mut results = Packed::with_capacity(task.items.len());
     let callee = match kept {
         Some(callee) if callee.target == task.target => {
-            take_handles_again(&task.target);
+            take_handles(&task.target);
             callee
         }
         _ => kept.insert(Callee::new(context, &task.target)),

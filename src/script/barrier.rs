@@ -5,7 +5,7 @@
 use super::refs::Holder;
 use rhai::{Dynamic, Engine, EvalAltResult, FnPtr, INT, NativeCallContext};
 
-use super::convert::{fn_ptr, target};
+use super::convert::{fn_ptr, followed, target};
 use super::objects::{call, call_bool, call_int, create, register_show};
 use super::{script_error, timeout_arg};
 use crate::trace::blocking;
@@ -88,7 +88,8 @@ pub fn register(engine: &mut Engine) {
     engine.register_type_with_name::<BarrierHandle>("Barrier");
     engine.register_fn("barrier", |n: INT| new_barrier(n, None));
     engine.register_fn("barrier", |n: INT, action: FnPtr| {
-        let action = target("barrier", &action, 0)?;
+        // The barrier keeps it, and the hub follows its captured handles.
+        let action = followed(|| target("barrier", &action, 0))?;
         new_barrier(n, Some(action))
     });
     engine.register_fn("wait", |ctx: NativeCallContext, b: &mut BarrierHandle| {

@@ -36,17 +36,18 @@ thread_local! {
 /// are concerned.
 #[derive(Clone, Copy, PartialEq)]
 enum BoundFor {
-    /// Somewhere the hub does not follow (a barrier's action, the
-    /// constants a worker inherits): each handle pins its object for the
-    /// rest of the run.
+    /// Not said: each handle pins its object for the rest of the run. The
+    /// safe default (an object is never freed early), which no binding
+    /// uses today: each says where its values go.
     Unfollowed,
     /// A spawn's function and arguments: the hub counts each handle in
     /// them (captured ones too) as the child's.
     Child,
     /// Somewhere the hub follows the handles, captured ones too: an
-    /// object's store (a queue, list, dict, value or pipe), a pool's job
-    /// (its function, items and results, a pool's initializer and its
-    /// arguments), a process's result.
+    /// object's store (a queue, list, dict, value or pipe, a barrier's
+    /// action), a pool's job (its function, items and results, a pool's
+    /// initializer, its arguments and inherited constants), a process's
+    /// result.
     Followed,
 }
 
@@ -327,12 +328,7 @@ pub fn from_wire(value: Value) -> Dynamic {
         Value::Blob(bytes) => Dynamic::from_blob(bytes),
         Value::Fn(f) => match fn_ptr(&f) {
             Some(ptr) => Dynamic::from(ptr),
-            None => {
-                // Its captured handles were handed over all the same: take
-                // them, so that dropping them tells the hub.
-                f.curry.into_iter().for_each(|v| drop(from_wire(v)));
-                Dynamic::from(f.name)
-            }
+            None => Dynamic::from(f.name),
         },
         Value::Handle(Handle::Process { id, name }) => {
             Dynamic::from(ProcessHandle::new(id, name, None))
@@ -389,11 +385,11 @@ fn object_handle(id: ObjectId, kind: ObjectKind) -> Dynamic {
     }
 }
 
-/// The hub handed over the handles in `f`'s captured values again, as it
-/// does with every chunk of a pool's job, while this process still holds
-/// the function it rebuilt the first time: count them, so that its
-/// release says so.
-pub fn take_handles_again(f: &FnRef) {
+/// The hub handed over the handles in `f`'s captured values, but this
+/// process will not rebuild them: it already holds the function (a pool
+/// worker's next chunk of the same job), or cannot rebuild it. Count them
+/// all the same, so that its releases say so.
+pub fn take_handles(f: &FnRef) {
     let mut ids = Vec::new();
     f.object_ids(&mut ids);
     for id in ids {
@@ -403,11 +399,15 @@ pub fn take_handles_again(f: &FnRef) {
 
 /// Rebuilds a function pointer in this process.
 pub fn fn_ptr(f: &FnRef) -> Option<FnPtr> {
-    let mut ptr = match FnPtr::new(f.name.as_str()) {
-        Ok(ptr) => ptr,
+    let found = match FnPtr::new(f.name.as_str()) {
+        Ok(ptr) => Some(ptr),
         Err(_) => CLOSURES
             .with(|c| c.borrow().get(&f.name).cloned())
-            .or_else(|| super::modules::module_closure(&f.name))?,
+            .or_else(|| super::modules::module_closure(&f.name)),
+    };
+    let Some(mut ptr) = found else {
+        take_handles(f);
+        return None;
     };
     ptr.set_curry(f.curry.iter().cloned().map(from_wire));
     Some(ptr)

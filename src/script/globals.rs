@@ -16,9 +16,9 @@ use std::fmt::Write;
 use rhai::{Dynamic, Engine, EvalAltResult, INT, NativeCallContext};
 use rhai::{EvalContext, GlobalRuntimeState};
 
-use super::convert::{from_wire, to_wire};
+use super::convert::{followed, from_wire, to_wire};
 use super::script_error;
-use crate::wire::Globals;
+use crate::wire::{Globals, Value};
 
 thread_local! {
     /// The constants and import paths this worker was started with.
@@ -31,18 +31,10 @@ pub const WORKER_ENTRY: &str = "__mphost_worker";
 /// The constants and modules visible to the interpreter now. Constants whose
 /// value cannot cross processes are left out (`global::NAME` is then "not
 /// found" in the worker), as are modules that were not loaded from a path.
+/// The hub follows the handles in the constants (a child or worker is
+/// handed them when it starts).
 pub fn capture(global: &GlobalRuntimeState) -> Globals {
-    let constants = global
-        .constants
-        .as_ref()
-        .map(|shared| {
-            shared
-                .borrow()
-                .iter()
-                .filter_map(|(name, value)| Some((name.to_string(), to_wire(value).ok()?)))
-                .collect()
-        })
-        .unwrap_or_default();
+    let constants = followed(|| constants(global));
     let mut imports: Vec<(String, String)> = global
         .iter_imports_raw()
         // `import "m";` (no alias) only ran the module: nothing to name.
@@ -53,6 +45,18 @@ pub fn capture(global: &GlobalRuntimeState) -> Globals {
     // later import of the same alias still wins.
     imports.reverse();
     Globals { constants, imports }
+}
+
+/// The top-level constants that can cross processes, as values.
+fn constants(global: &GlobalRuntimeState) -> Vec<(String, Value)> {
+    let Some(shared) = global.constants.as_ref() else {
+        return Vec::new();
+    };
+    shared
+        .borrow()
+        .iter()
+        .filter_map(|(name, value)| Some((name.to_string(), to_wire(value).ok()?)))
+        .collect()
 }
 
 pub fn capture_native(context: &NativeCallContext) -> Globals {

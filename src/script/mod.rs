@@ -35,7 +35,7 @@ use std::rc::Rc;
 
 use rhai::{AST, Dynamic, Engine, EvalAltResult, Position};
 
-pub use convert::{followed, from_wire, pack_one, take_handles_again, to_wire, unpack_one};
+pub use convert::{followed, from_wire, pack_one, take_handles, to_wire, unpack_one};
 pub use globals::{WORKER_ENTRY, prelude};
 pub use modules::functions_of;
 pub use system::{process_name, set_identity, take_exit_request, write_output};

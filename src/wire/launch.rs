@@ -21,12 +21,13 @@ pub struct WorkerSetup {
 
 impl WorkerSetup {
     /// The object handles its worker is handed: the initializer's captured
-    /// values and arguments (the constants' handles are pinned).
+    /// values and arguments, and the constants.
     pub fn object_ids(&self, out: &mut Vec<super::ObjectId>) {
         if let Some((init, args)) = &self.initializer {
             init.object_ids(out);
             args.iter().for_each(|a| a.object_ids(out));
         }
+        self.globals.object_ids(out);
     }
 }
 

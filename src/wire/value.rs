@@ -115,6 +115,13 @@ pub struct Globals {
     pub imports: Vec<(String, String)>,
 }
 
+impl Globals {
+    /// The object handles in the constants, one per occurrence.
+    pub fn object_ids(&self, out: &mut Vec<ObjectId>) {
+        self.constants.iter().for_each(|(_, v)| v.object_ids(out));
+    }
+}
+
 /// A reference to something the hub owns. Handles are plain ids, which is what
 /// lets them travel through queues, lists and arguments to any process.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]

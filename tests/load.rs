@@ -331,3 +331,33 @@ fn objects_that_went_through_a_pool_are_freed_once_nothing_reaches_them() {
         "the hub grew by {grown} KiB over 400 rounds of queues sent through a pool"
     );
 }
+
+#[test]
+fn the_items_of_a_chunk_that_failed_are_freed_with_the_job() {
+    // Each round's chunk fails at its first item, so the worker never
+    // unpacks the three after it, each a queue holding a 20 KB item: 600
+    // rounds kept until the pool ends would be 36 MB.
+    let grown = hub_growth(
+        "let big = \"x\"; big.pad(20000, \"y\");
+         fn filled(big) { let q = queue(); q.put(big); q }
+         fn picky(q) { if q.len() == 0 { throw \"empty\"; } q.len() }
+         let p = pool(1);
+         fn round(p, big) {
+             let items = [queue(), filled(big), filled(big), filled(big)];
+             let failed = 0;
+             try { p.map(picky, items, #{ chunksize: 4 }); } catch (e) { failed = 1; }
+             failed
+         }
+         for i in 0..40 { round(p, big); }
+         print(\"warm\");",
+        "warm",
+        "let failed = 0;
+         for i in 0..600 { failed += round(p, big); }
+         print(failed);",
+        "600",
+    );
+    assert!(
+        grown < 16 * 1024,
+        "the hub grew by {grown} KiB over 600 failed chunks"
+    );
+}

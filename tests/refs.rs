@@ -199,3 +199,43 @@ fn a_handle_captured_by_a_barriers_action_is_kept_while_the_barrier_is() {
     );
     assert_eq!(lines, ["42"]);
 }
+
+#[test]
+fn results_made_in_a_worker_are_held_until_its_report_arrives() {
+    // One chunk of 100 items, each making a queue: the worker's releases of
+    // the results it let go of must not reach the hub before its report.
+    let lines = run_flushed(
+        "fn make(i) { let q = queue(); q.put(i); q }
+         let items = []; for i in 0..100 { items.push(i); }
+         let qs = pool(1).map(make, items, #{ chunksize: 100 });
+         flush();
+         print([qs[0].len(), qs[99].len(), qs[99].get()]);",
+    );
+    assert_eq!(lines, ["[1, 1, 99]"]);
+}
+
+#[test]
+fn a_processs_result_is_held_until_it_reaches_the_hub_even_under_trace() {
+    // Under --trace the child flushes its spans (and with them its pending
+    // releases) just before it reports what it returned.
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let trace = dir.path().join("trace.json");
+    let source = format!(
+        "{FLUSH}
+         fn child() {{
+             let es = []; for i in 0..70 {{ es.push(event()); }}
+             let w = event(); w.wait(0.01); w.wait(0.01);
+             let q = queue(); q.put(5); q
+         }}
+         let q = spawn(child, []).join();
+         flush();
+         print(q.len());"
+    );
+    let run = run_with(
+        &source,
+        &["--trace", trace.to_str().expect("utf-8 path")],
+        &[],
+    );
+    assert_eq!(run.code, Some(0), "{run:#?}");
+    assert_eq!(run.lines(), ["1"]);
+}

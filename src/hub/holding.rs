@@ -61,9 +61,11 @@ impl Hub<'_> {
     }
 
     /// Every handle in what the hub keeps, one per occurrence: where a
-    /// collection starts, beside what processes hold.
-    pub(super) fn kept_handles(&self) -> Vec<ObjectId> {
+    /// collection starts, beside what processes hold; and how many values
+    /// it looked through to find them, part of the collection's cost.
+    pub(super) fn kept_handles(&self) -> (Vec<ObjectId>, usize) {
         let mut kept = Vec::new();
+        let mut looked = self.procs.len() + self.deferred.ops().count();
         let parked = self
             .procs
             .values()
@@ -71,17 +73,17 @@ impl Hub<'_> {
         for op in parked.chain(self.deferred.ops()) {
             op.carried_ids(&mut kept);
         }
-        self.jobs
-            .values()
-            .for_each(|(_, job)| job.object_ids(&mut kept));
-        self.pools
-            .values()
-            .for_each(|pool| pool.object_ids(&mut kept));
+        for (_, job) in self.jobs.values() {
+            looked += job.object_ids(&mut kept);
+        }
+        for pool in self.pools.values() {
+            looked += pool.object_ids(&mut kept);
+        }
         for proc in self.procs.values() {
             if let Some(outcome) = &proc.outcome {
                 outcome.object_ids(&mut kept);
             }
         }
-        kept
+        (kept, looked)
     }
 }

@@ -192,10 +192,11 @@ impl Job {
     }
 
     /// The object handles it keeps: its function's captured values and the
-    /// results that came back.
-    pub fn object_ids(&self, out: &mut Vec<ObjectId>) {
+    /// results that came back. Returns how many values it looked through.
+    pub fn object_ids(&self, out: &mut Vec<ObjectId>) -> usize {
         self.target.object_ids(out);
         self.packs.iter().for_each(|p| out.extend(p.objects()));
+        1 + self.packs.len()
     }
 
     /// Item `index`'s answer, decoded (`None` while it has none).

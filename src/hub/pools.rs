@@ -92,12 +92,13 @@ impl PoolState {
 
 impl Pool {
     /// The object handles it keeps: its queued chunks' items and its
-    /// workers' set-up.
-    pub(super) fn object_ids(&self, out: &mut Vec<ObjectId>) {
+    /// workers' set-up. Returns how many values it looked through.
+    pub(super) fn object_ids(&self, out: &mut Vec<ObjectId>) -> usize {
         self.chunks
             .iter()
             .for_each(|c| out.extend(c.items.objects()));
         self.setup.object_ids(out);
+        1 + self.chunks.len()
     }
 
     /// What a dead worker leaves: the item it was computing (exact from its
@@ -445,7 +446,9 @@ impl Hub<'_> {
             }
             // A `pool_map`'s job is asked for once, as soon as it is made.
             if nobody_waits && let Some((_, job)) = self.jobs.remove(&job_id) {
-                self.dropped(|out| job.object_ids(out));
+                self.dropped(|out| {
+                    job.object_ids(out);
+                });
             }
             self.collect_pool(pool_id);
         }
@@ -457,7 +460,9 @@ impl Hub<'_> {
         let Some((pool_id, job)) = self.jobs.remove(&job_id) else {
             return;
         };
-        self.dropped(|out| job.object_ids(out));
+        self.dropped(|out| {
+            job.object_ids(out);
+        });
         if let Some(pool) = self.pools.get_mut(&pool_id) {
             let (dropped, kept) = std::mem::take(&mut pool.chunks)
                 .into_iter()
@@ -488,7 +493,9 @@ impl Hub<'_> {
             p.workers.is_empty() && p.state != PoolState::Open && (p.temporary || p.released)
         });
         if spent && let Some(pool) = self.pools.remove(&pool_id) {
-            self.dropped(|out| pool.object_ids(out));
+            self.dropped(|out| {
+                pool.object_ids(out);
+            });
         }
     }
 

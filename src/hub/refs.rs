@@ -177,11 +177,13 @@ impl Refs {
     /// Frees (returns, forgetting them) the stored objects that nothing
     /// reaches: not a process, not a pinned object, not `in_flight` (the
     /// handles in operations the hub still keeps), nor any store reached
-    /// from those. `contents` appends the handles an object's values hold
-    /// and returns how many values it looked through.
+    /// from those, which the caller found looking through `looked` values.
+    /// `contents` appends the handles an object's values hold and returns
+    /// how many values it looked through.
     pub fn collect(
         &mut self,
         in_flight: &[ObjectId],
+        looked: usize,
         mut contents: impl FnMut(ObjectId, &mut Vec<ObjectId>) -> usize,
     ) -> Vec<ObjectId> {
         self.pending = 0;
@@ -200,7 +202,7 @@ impl Refs {
                 to_walk.push(id);
             }
         }
-        let mut work = self.carriers.len();
+        let mut work = looked + self.carriers.len();
         let mut inside = Vec::new();
         while let Some(id) = to_walk.pop() {
             if !self.carriers.contains(&id) {
@@ -294,7 +296,7 @@ mod tests {
         refs.pin(7);
         assert!(!refs.release(1, 7, 1));
         assert!(refs.process_ended(1).is_empty());
-        assert!(refs.collect(&[], store(&[])).is_empty());
+        assert!(refs.collect(&[], 0, store(&[])).is_empty());
         refs.pin(99); // unknown: ignored
     }
 
@@ -329,13 +331,13 @@ mod tests {
         refs.created(2, 1); // a queue put in it
         refs.stored_in(&[2], 1);
         assert!(!refs.release(1, 2, 1), "the list may still hold it");
-        assert!(refs.collect(&[], store(&[(1, &[2])])).is_empty());
+        assert!(refs.collect(&[], 0, store(&[(1, &[2])])).is_empty());
         // Taken out again: a process holds it.
         refs.handed(2, 3);
-        assert!(refs.collect(&[], store(&[(1, &[])])).is_empty());
+        assert!(refs.collect(&[], 0, store(&[(1, &[])])).is_empty());
         // Dropped by that process and no longer in the list: freed.
         assert!(!refs.release(3, 2, 1));
-        assert_eq!(refs.collect(&[], store(&[(1, &[])])), vec![2]);
+        assert_eq!(refs.collect(&[], 0, store(&[(1, &[])])), vec![2]);
     }
 
     #[test]
@@ -352,9 +354,9 @@ mod tests {
         assert!(!refs.release(1, 2, 1));
         assert!(!refs.release(1, 3, 1));
         assert!(!refs.release(1, 4, 1));
-        assert_eq!(refs.collect(&[], store(&contents)), vec![3, 4]);
+        assert_eq!(refs.collect(&[], 0, store(&contents)), vec![3, 4]);
         assert!(refs.release(1, 1, 1), "the list was never stored");
-        assert_eq!(refs.collect(&[], store(&contents)), vec![2]);
+        assert_eq!(refs.collect(&[], 0, store(&contents)), vec![2]);
     }
 
     #[test]
@@ -366,8 +368,8 @@ mod tests {
         assert!(!refs.release(1, 2, 1));
         assert!(refs.release(1, 1, 1));
         // A put of 2, parked or kept, is still to land somewhere.
-        assert!(refs.collect(&[2], store(&[])).is_empty());
-        assert_eq!(refs.collect(&[], store(&[])), vec![2]);
+        assert!(refs.collect(&[2], 0, store(&[])).is_empty());
+        assert_eq!(refs.collect(&[], 0, store(&[])), vec![2]);
     }
 
     #[test]
@@ -379,7 +381,7 @@ mod tests {
         refs.pin(1);
         assert!(!refs.release(1, 1, 1));
         assert!(!refs.release(1, 2, 1));
-        assert!(refs.collect(&[], store(&[(1, &[2])])).is_empty());
+        assert!(refs.collect(&[], 0, store(&[(1, &[2])])).is_empty());
     }
 
     #[test]
@@ -399,11 +401,11 @@ mod tests {
             out.extend(&held);
             1_000 // plain values looked through count too
         };
-        assert!(refs.collect(&[], looked).is_empty());
+        assert!(refs.collect(&[], 0, looked).is_empty());
         assert!(refs.last_work >= 1_000);
         assert!(!refs.collection_due());
         refs.values_dropped(COLLECT_AFTER + refs.last_work / 4);
         assert!(refs.collection_due());
-        assert_eq!(refs.collect(&[], store(&[])).len(), COLLECT_AFTER);
+        assert_eq!(refs.collect(&[], 0, store(&[])).len(), COLLECT_AFTER);
     }
 }

@@ -170,11 +170,11 @@ impl Hub<'_> {
         if !self.refs.collection_due() {
             return;
         }
-        let in_flight = self.kept_handles();
+        let (in_flight, looked) = self.kept_handles();
         let store = &self.store;
         let unreached = self
             .refs
-            .collect(&in_flight, |id, out| store.handles_in(id, out));
+            .collect(&in_flight, looked, |id, out| store.handles_in(id, out));
         self.free_unheld(unreached);
     }
 

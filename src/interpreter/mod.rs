@@ -15,8 +15,9 @@ use rhai::{
 use crate::client;
 use crate::diagnostics::{self, Code, ItemNote};
 use crate::script::{
-    Program, RunSettings, StartMethod, WORKER_ENTRY, followed, from_wire, functions_of, pack_one,
-    prelude, take_exit_request, take_handles, to_wire, unpack_one,
+    Holder, Program, RunSettings, StartMethod, WORKER_ENTRY, followed, from_wire, functions_of,
+    keeping, pack_one, prelude, take_exit_request, take_handles, take_packed_handles, to_wire,
+    unpack_one,
 };
 use crate::shm::{Arena, ProgressWriter};
 use crate::trace::{self, TaskTimer};
@@ -408,8 +409,10 @@ fn run_process(context: &NativeCallContext, name: &str, target: &FnRef, args: Ve
     if let Some(code) = take_exit_request() {
         return code;
     }
-    // The hub keeps the result for `join`, and follows its handles.
-    let outcome = match result.map(|v| followed(|| to_wire(&v))) {
+    // The hub keeps the result for `join`, and follows its handles; the
+    // result is held here until `Finished` has gone, so no release of ours
+    // can reach the hub before it.
+    let outcome = match result.as_ref().map(|v| followed(|| to_wire(v))) {
         Ok(Ok(value)) => Outcome::Returned(value),
         Ok(Err(unsendable)) => {
             let message = format!(
@@ -420,14 +423,15 @@ fn run_process(context: &NativeCallContext, name: &str, target: &FnRef, args: Ve
             Outcome::Failed(message)
         }
         Err(e) => {
-            let message = worker_error(name, &e);
-            stderr_line(diagnostics::explained(message.clone(), &e, Code::Prelude));
+            let message = worker_error(name, e);
+            stderr_line(diagnostics::explained(message.clone(), e, Code::Prelude));
             Outcome::Failed(message)
         }
     };
     let code = i32::from(matches!(outcome, Outcome::Failed(_)));
     trace::flush();
     let _ = client::send(&Request::Finished { outcome });
+    drop(result);
     code
 }
 
@@ -457,7 +461,9 @@ fn run_pool_worker(
     // chunks held ahead could wait behind a slow one while another idles.
     const QUICK: std::time::Duration = std::time::Duration::from_millis(1);
     const AHEAD: u32 = crate::wire::POOL_AHEAD_MAX;
-    let mut finished: Option<TaskReport> = None;
+    // The last chunk's report, with the holders of the handles in its
+    // results, let go only once the report has gone (see `keeping`).
+    let mut finished: Option<(TaskReport, Vec<Holder>)> = None;
     let mut callee = None;
     let mut in_hand = std::collections::VecDeque::new();
     let mut asked = false;
@@ -465,8 +471,8 @@ fn run_pool_worker(
     // chunks may be slower, and chunks fetched ahead of one the worker has
     // not timed could leave another worker idle while this one holds them.
     let mut quick_job: Option<u64> = None;
-    let send_report = |finished: &mut Option<TaskReport>| match finished.take() {
-        Some(report) => client::send_hint(&Request::PoolReport { report }).is_ok(),
+    let send_report = |finished: &mut Option<(TaskReport, Vec<Holder>)>| match finished.take() {
+        Some((report, _kept)) => client::send_hint(&Request::PoolReport { report }).is_ok(),
         None => true,
     };
     loop {
@@ -480,10 +486,12 @@ fn run_pool_worker(
             Some(task) => task,
             None => {
                 // Nothing in hand: the report goes with the request.
-                let report = finished.take();
+                let (report, kept) = finished.take().unzip();
                 // Sent with the request: an idle worker may wait there until killed.
                 trace::flush_with_next_call();
-                match client::call(&Request::PoolNext { report }) {
+                let next = client::call(&Request::PoolNext { report });
+                drop(kept);
+                match next {
                     Ok(Reply::Task(task)) => task,
                     _ => return 0,
                 }
@@ -501,7 +509,7 @@ fn run_pool_worker(
         let result = run_task(context, task, progress, &mut callee);
         if let Some(timer) = timer {
             timer.end(match &result {
-                Ok(TaskReport::Failed { index, .. }) => Some(*index),
+                Ok((TaskReport::Failed { index, .. }, _)) => Some(*index),
                 _ => None,
             });
         }
@@ -523,8 +531,9 @@ fn run_task(
     task: PoolTask,
     progress: ProgressWriter,
     kept: &mut Option<Callee>,
-) -> Result<TaskReport, i32> {
+) -> Result<(TaskReport, Vec<Holder>), i32> {
     let mut results = Packed::with_capacity(task.items.len());
+    let mut held = Vec::new();
     let callee = match kept {
         Some(callee) if callee.target == task.target => {
             take_handles(&task.target);
@@ -536,8 +545,13 @@ fn run_task(
         let index = task.first + offset;
         progress.record(task.job, index);
         let (message, detail) = match unpack_one(&task.items, offset) {
-            Err(e) => (format!("its item came torn: {e}"), None),
+            Err(e) => {
+                take_packed_handles(&task.items, offset..task.items.len());
+                (format!("its item came torn: {e}"), None)
+            }
             Ok(item) => {
+                // The items after this one are not unpacked.
+                let rest = offset + 1..task.items.len();
                 let result = match (task.spread, item) {
                     (true, args) if args.is_array() => {
                         let mut args = args.into_array().unwrap_or_default();
@@ -549,21 +563,32 @@ fn run_task(
                     return Err(code);
                 }
                 // The hub keeps the results for the job, and follows their handles.
-                match result.map(|v| followed(|| pack_one(&mut results, &v))) {
-                    Ok(Ok(())) => continue,
-                    Ok(Err(unsendable)) => (format!("its result: {unsendable}"), None),
-                    Err(e) => raised(&task.items, offset, index, &e),
+                let packed = result.map(|v| keeping(|| followed(|| pack_one(&mut results, &v))));
+                match packed {
+                    Ok((Ok(()), kept)) => {
+                        held.extend(kept);
+                        continue;
+                    }
+                    Ok((Err(unsendable), _)) => {
+                        take_packed_handles(&task.items, rest);
+                        (format!("its result: {unsendable}"), None)
+                    }
+                    Err(e) => {
+                        take_packed_handles(&task.items, rest);
+                        raised(&task.items, offset, index, &e)
+                    }
                 }
             }
         };
-        return Ok(TaskReport::Failed {
+        let report = TaskReport::Failed {
             index,
             message,
             results,
             detail,
-        });
+        };
+        return Ok((report, held));
     }
-    Ok(TaskReport::Done { results })
+    Ok((TaskReport::Done { results }, held))
 }
 
 /// The message and the worker's report for item `index` (at `offset` in

@@ -30,6 +30,20 @@ thread_local! {
     /// Where the value being converted goes, so what its handles mean to
     /// the hub's count (`hub::refs`).
     static BOUND_FOR: Cell<BoundFor> = const { Cell::new(BoundFor::Unfollowed) };
+    /// While `keeping` runs: the holders of the handles converted.
+    static KEPT: RefCell<Option<Vec<Holder>>> = const { RefCell::new(None) };
+}
+
+/// Runs `convert` and returns, beside what it returns, the holders of every
+/// object handle it converted: a value sent in a later message (a pool
+/// worker's results go in its report once the chunk is done) must keep its
+/// objects held until then, or this process's releases could reach the hub
+/// first.
+pub fn keeping<T>(convert: impl FnOnce() -> T) -> (T, Vec<Holder>) {
+    let before = KEPT.replace(Some(Vec::new()));
+    let converted = convert();
+    let kept = KEPT.replace(before).unwrap_or_default();
+    (converted, kept)
 }
 
 /// Where a value leaving this process goes, as far as its object handles
@@ -130,6 +144,11 @@ fn to_wire_at(value: &Dynamic, depth: usize) -> Result<Value, Unsendable> {
                 if BOUND_FOR.get() == BoundFor::Unfollowed {
                     h.held.escaped();
                 }
+                KEPT.with_borrow_mut(|kept| {
+                    if let Some(kept) = kept {
+                        kept.push(h.held.clone());
+                    }
+                });
                 return Ok(Value::Handle(h.handle()));
             }
         )*};
@@ -274,11 +293,22 @@ pub fn unpack_one(packed: &Packed, index: usize) -> Result<Dynamic, crate::wire:
 pub fn unpack(call: &str, items: &Packed) -> Result<Array, Box<rhai::EvalAltResult>> {
     let mut array = Array::with_capacity(items.len());
     for index in 0..items.len() {
-        let value = unpack_one(items, index)
-            .map_err(|e| super::script_error(format!("{call}: a result came back torn: {e}")))?;
+        let value = unpack_one(items, index).map_err(|e| {
+            take_packed_handles(items, index..items.len());
+            super::script_error(format!("{call}: a result came back torn: {e}"))
+        })?;
         array.push(value);
     }
     Ok(array)
+}
+
+/// The hub handed over the handles in `items[range]`, which this process
+/// will not unpack (one came torn, or an item before them failed): count
+/// them all the same, so that its releases say so.
+pub fn take_packed_handles(items: &Packed, range: std::ops::Range<usize>) {
+    for &(_, id) in items.objects_in(range) {
+        drop(Holder::delivered(id));
+    }
 }
 
 /// A function argument that another process will call with `args` more values.

@@ -35,9 +35,12 @@ use std::rc::Rc;
 
 use rhai::{AST, Dynamic, Engine, EvalAltResult, Position};
 
-pub use convert::{followed, from_wire, pack_one, take_handles, to_wire, unpack_one};
+pub use convert::{
+    followed, from_wire, keeping, pack_one, take_handles, take_packed_handles, to_wire, unpack_one,
+};
 pub use globals::{WORKER_ENTRY, prelude};
 pub use modules::functions_of;
+pub use refs::Holder;
 pub use system::{process_name, set_identity, take_exit_request, write_output};
 
 use crate::client::ClientError;

@@ -60,7 +60,7 @@ impl Packed {
     }
 
     /// The part of `objects` that belongs to the items in `range`.
-    fn objects_in(&self, range: Range<usize>) -> &[(u32, ObjectId)] {
+    pub fn objects_in(&self, range: Range<usize>) -> &[(u32, ObjectId)] {
         let from = self
             .objects
             .partition_point(|&(i, _)| (i as usize) < range.start);

@@ -20,6 +20,8 @@ mod pool_map;
 mod process;
 #[path = "queue.rs"]
 mod queue;
+#[path = "refs.rs"]
+mod refs;
 #[path = "shared.rs"]
 mod shared;
 #[path = "sync.rs"]

@@ -26,5 +26,7 @@ mod refs;
 mod shared;
 #[path = "sync.rs"]
 mod sync;
+#[path = "toolkit.rs"]
+mod toolkit;
 #[path = "values.rs"]
 mod values;

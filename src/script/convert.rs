@@ -20,6 +20,7 @@ use super::queue::QueueHandle;
 use super::refs::Holder;
 use super::semaphore::SemaphoreHandle;
 use super::shared_value::ValueHandle;
+use super::toolkit::counter::Counter;
 use crate::wire::{FnRef, Handle, Item, MAX_DEPTH, ObjectId, ObjectKind, Packed, Value};
 
 thread_local! {
@@ -129,6 +130,9 @@ fn to_wire_at(value: &Dynamic, depth: usize) -> Result<Value, Unsendable> {
     }
     if let Some(b) = value.read_lock::<Blob>() {
         return Ok(Value::Blob(b.clone()));
+    }
+    if let Some(c) = value.read_lock::<Counter>() {
+        return Ok(Value::Counter(c.to_counts()));
     }
     if let Some(f) = value.read_lock::<FnPtr>() {
         return fn_ref_at(&f, depth + 1).map(Value::Fn);
@@ -356,6 +360,7 @@ pub fn from_wire(value: Value) -> Dynamic {
                 .collect(),
         ),
         Value::Blob(bytes) => Dynamic::from_blob(bytes),
+        Value::Counter(counts) => Dynamic::from(Counter::from_counts(counts)),
         Value::Fn(f) => match fn_ptr(&f) {
             Some(ptr) => Dynamic::from(ptr),
             None => Dynamic::from(f.name),

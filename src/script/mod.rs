@@ -26,6 +26,7 @@ mod refs;
 mod semaphore;
 mod shared_value;
 mod system;
+mod toolkit;
 mod with_block;
 
 use std::cell::RefCell;
@@ -199,6 +200,7 @@ fn build_engine() -> Engine {
     engine.set_max_expr_depths(256, 256);
     system::register(&mut engine);
     data::register(&mut engine);
+    toolkit::register(&mut engine);
     process::register(&mut engine);
     queue::register(&mut engine);
     lock::register(&mut engine);

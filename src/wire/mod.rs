@@ -28,4 +28,4 @@ pub use message::{
 pub use objects::{DictOp, ListOp, NewObject, ObjectKind, Op};
 pub use packed::{Item, Packed};
 pub use trace::{TraceEvent, TraceSpan};
-pub use value::{FnRef, Globals, Handle, MAX_DEPTH, ObjectId, Value};
+pub use value::{Counts, FnRef, Globals, Handle, MAX_DEPTH, ObjectId, Value};

@@ -53,6 +53,17 @@ pub enum Value {
     Blob(Vec<u8>),
     Fn(FnRef),
     Handle(Handle),
+    /// A `counter()`'s counts, each key kind apart.
+    Counter(Counts),
+}
+
+/// A counter's counts as they cross processes (`script::toolkit::counter`).
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+pub struct Counts {
+    pub strings: Vec<(String, i64)>,
+    pub ints: Vec<(i64, i64)>,
+    pub chars: Vec<(char, i64)>,
+    pub bools: Vec<(bool, i64)>,
 }
 
 impl Value {

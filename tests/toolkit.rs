@@ -1,6 +1,6 @@
-//! The data toolkit (README, "Data toolkit"): counters and statistics, in
-//! the main script and in workers, and their bad inputs, each one line with
-//! its position.
+//! The data toolkit (README, "Data toolkit"): counters, statistics,
+//! grouping and sorting, regexes and words, in the main script and in
+//! workers, and their bad inputs, each one line with its position.
 
 mod common;
 use common::*;
@@ -94,6 +94,30 @@ fn bad_toolkit_input_is_one_line_with_its_position() {
             "sum: the sum overflows an integer",
         ),
         ("print(max_of([]));", "max_of: the array is empty"),
+        (
+            "let re = regex(\"ab(c\");",
+            "regex: \"ab(c\" does not compile at column 3: unclosed group",
+        ),
+        (
+            "print(sorted([1, \"a\"]));",
+            "sorted: cannot order a string and a i64",
+        ),
+        (
+            "print(group_by([1], 3));",
+            "group_by: the key must be a function or a field name",
+        ),
+        (
+            "print(count_by([1, 2], \"x\"));",
+            "count_by: the field 'x' of a i64, which is not a map",
+        ),
+        (
+            "print(sum_by([#{k: 1, v: \"x\"}], \"k\", \"v\"));",
+            "sum_by: a value is a string, not a number",
+        ),
+        (
+            "print(count_by([#{k: 1.5}], \"k\"));",
+            "count_by: a counter's key must be a string, an integer, a character or a boolean, not f64",
+        ),
     ];
     for (source, message) in cases {
         let r = run(source);
@@ -101,4 +125,62 @@ fn bad_toolkit_input_is_one_line_with_its_position() {
         let first = error_report(&r.stderr);
         assert!(first.ends_with(message), "{source}: {first}");
     }
+}
+
+#[test]
+fn grouping_and_sorting_by_a_function_or_a_field() {
+    let lines = run_ok(
+        "let rows = [#{region: \"north\", amount: 10, name: \"b\"},
+                     #{region: \"south\", amount: 2.5, name: \"a\"},
+                     #{region: \"north\", amount: 5, name: \"c\"}];
+         print(group_by(rows, \"region\").north.map(|r| r.name));
+         print(count_by(rows, |r| r.region));
+         print(sum_by(rows, \"region\", \"amount\"));
+         print(sum_by(rows, |r| r.region, |r| 1));
+         print(sort_by(rows, \"name\").map(|r| r.name));
+         print(sort_by(rows, |r| -r.amount).map(|r| r.name));
+         print([sorted([3, 1.5, 2, 10]), sorted([\"b\", \"a\", \"c\"], true), sorted([2, 1.0, 1])]);
+         // Rhai's own in-place sort with a two-value comparer keeps its meaning.
+         let a = [3, 1, 2]; a.sort_by(|x, y| y - x); print(a);",
+    );
+    assert_eq!(
+        lines,
+        [
+            "[\"b\", \"c\"]",
+            "Counter({\"north\": 2, \"south\": 1})",
+            "#{\"north\": 15, \"south\": 2.5}",
+            "#{\"north\": 2, \"south\": 1}",
+            "[\"a\", \"b\", \"c\"]",
+            "[\"b\", \"c\", \"a\"]",
+            "[[1.5, 2, 3, 10], [\"c\", \"b\", \"a\"], [1.0, 1, 2]]",
+            "[3, 2, 1]",
+        ]
+    );
+}
+
+#[test]
+fn regexes_match_find_capture_replace_and_split_in_every_process() {
+    let lines = run_ok(
+        "let re = regex(`(\\w+)@(\\w+)\\.com`);
+         print(re);
+         print([re.is_match(\"x a@b.com\"), re.is_match(\"none\"), re.find(\"mail a@b.com, c@d.com\"), re.find(\"none\")]);
+         print([re.find_all(\"a@b.com c@d.com\"), re.captures(\"hi a@b.com\"), re.captures(\"none\")]);
+         print([re.replace_all(\"a@b.com\", \"$2 at $1\"), regex(`\\s*,\\s*`).split(\"a , b,c\")]);
+         print(regex(`(a)|(b)`).captures(\"b\"));
+         // A regex crosses processes: a worker's closure captured it.
+         print(pool_map(|s| re.find(s), [\"x@y.com\", \"none\"], 2));
+         print([words(\"It's 3 o'Clock, DÉJÀ vu\"), replaced(\"a-b-c\", \"-\", \"+\"), trimmed(\"  x \")]);",
+    );
+    assert_eq!(
+        lines,
+        [
+            "regex(\"(\\\\w+)@(\\\\w+)\\\\.com\")",
+            "[true, false, \"a@b.com\", ()]",
+            "[[\"a@b.com\", \"c@d.com\"], [\"a@b.com\", \"a\", \"b\"], ()]",
+            "[\"b at a\", [\"a\", \"b\", \"c\"]]",
+            "[\"b\", (), \"b\"]",
+            "[\"x@y.com\", ()]",
+            "[[\"it\", \"s\", \"o\", \"clock\", \"déjà\", \"vu\"], \"a+b+c\", \"x\"]",
+        ]
+    );
 }

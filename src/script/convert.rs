@@ -21,6 +21,7 @@ use super::refs::Holder;
 use super::semaphore::SemaphoreHandle;
 use super::shared_value::ValueHandle;
 use super::toolkit::counter::Counter;
+use super::toolkit::text::Regex;
 use crate::wire::{FnRef, Handle, Item, MAX_DEPTH, ObjectId, ObjectKind, Packed, Value};
 
 thread_local! {
@@ -133,6 +134,9 @@ fn to_wire_at(value: &Dynamic, depth: usize) -> Result<Value, Unsendable> {
     }
     if let Some(c) = value.read_lock::<Counter>() {
         return Ok(Value::Counter(c.to_counts()));
+    }
+    if let Some(re) = value.read_lock::<Regex>() {
+        return Ok(Value::Regex(re.pattern().to_string()));
     }
     if let Some(f) = value.read_lock::<FnPtr>() {
         return fn_ref_at(&f, depth + 1).map(Value::Fn);
@@ -361,6 +365,8 @@ pub fn from_wire(value: Value) -> Dynamic {
         ),
         Value::Blob(bytes) => Dynamic::from_blob(bytes),
         Value::Counter(counts) => Dynamic::from(Counter::from_counts(counts)),
+        // It compiled where it was made: only a damaged one fails here.
+        Value::Regex(pattern) => Regex::new(&pattern).map_or(Dynamic::UNIT, Dynamic::from),
         Value::Fn(f) => match fn_ptr(&f) {
             Some(ptr) => Dynamic::from(ptr),
             None => Dynamic::from(f.name),

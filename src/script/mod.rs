@@ -117,6 +117,17 @@ impl ScriptInfo {
         self.functions.contains_key(name)
     }
 
+    /// Whether `f` names a script (or module) function that takes `args`
+    /// values after its curried ones.
+    pub fn takes(&self, f: &rhai::FnPtr, args: usize) -> bool {
+        let wanted = f.curry().len() + args;
+        let from_module = modules::module_function_arity(f.fn_name()).map(|a| vec![a]);
+        self.functions
+            .get(f.fn_name())
+            .or(from_module.as_ref())
+            .is_some_and(|arities| arities.contains(&wanted))
+    }
+
     /// Checks that `target` names a script function taking `args` more values.
     pub fn check_target(
         &self,

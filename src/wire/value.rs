@@ -55,6 +55,8 @@ pub enum Value {
     Handle(Handle),
     /// A `counter()`'s counts, each key kind apart.
     Counter(Counts),
+    /// A `regex(pattern)`, as its pattern: compiled again where it arrives.
+    Regex(String),
 }
 
 /// A counter's counts as they cross processes (`script::toolkit::counter`).

@@ -1,14 +1,19 @@
 //! The data toolkit: per-record work in Rust, so that a data script's Rhai
 //! is glue (issue 13). Each file is one family of script functions:
-//! `counter` (counting), `stats` (statistics). Plain functions and plain
+//! `counter` (counting), `group` (grouping and sorting by key), `stats`
+//! (statistics), `text` (regexes, words, strings returned new). Plain functions and plain
 //! values only: nothing here talks to the hub or to another process.
 
 pub mod counter;
+mod group;
 mod stats;
+pub mod text;
 
 use rhai::Engine;
 
 pub fn register(engine: &mut Engine) {
     counter::register(engine);
+    group::register(engine);
     stats::register(engine);
+    text::register(engine);
 }

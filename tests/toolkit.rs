@@ -184,3 +184,89 @@ fn regexes_match_find_capture_replace_and_split_in_every_process() {
         ]
     );
 }
+
+/// Writes `path` with `lines` lines of 80 bytes, gzipped when `gz`.
+fn write_big(path: &std::path::Path, lines: usize, gz: bool) {
+    use std::io::Write;
+    let file = std::fs::File::create(path).expect("create the big file");
+    let mut out: Box<dyn Write> = match gz {
+        true => Box::new(flate2::write::GzEncoder::new(
+            file,
+            flate2::Compression::fast(),
+        )),
+        false => Box::new(std::io::BufWriter::new(file)),
+    };
+    for i in 0..lines {
+        writeln!(out, "{i:>10} {}", "x".repeat(68)).expect("write the big file");
+    }
+    out.flush().expect("flush the big file");
+}
+
+#[test]
+fn a_worker_streaming_a_big_file_holds_one_line_at_a_time() {
+    // 500,000 lines of 80 bytes: 40 MB as text, and gzipped. A worker that
+    // counts them with `lines` peaks far below the file's size.
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let (text, gz) = (dir.path().join("big.txt"), dir.path().join("big.txt.gz"));
+    write_big(&text, 500_000, false);
+    write_big(&gz, 500_000, true);
+    let lines = run_ok(&format!(
+        "fn count(path) {{
+             let n = 0; for line in lines(path) {{ n += 1; }}
+             let peak = read_lines(\"/proc/self/status\").filter(|l| l.starts_with(\"VmHWM:\"));
+             [n, parse_int(regex(`\\d+`).find(peak[0]))]
+         }}
+         for path in [\"{}\", \"{}\"] {{
+             let got = spawn(count, [path]).join();
+             print(got[0]);
+             if got[1] >= 32 * 1024 {{ print(`peak ${{got[1]}} KiB`); }}
+         }}",
+        text.display(),
+        gz.display()
+    ));
+    assert_eq!(lines, ["500000", "500000"]);
+}
+
+#[test]
+fn readers_read_gzip_and_name_the_file_and_line_of_a_bad_row() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let path = |name: &str| dir.path().join(name).display().to_string();
+    std::fs::write(path("r.csv"), "name,n\nx,1\ny,2\n").expect("write");
+    std::fs::write(path("bad.csv"), "name,n\nx,1\ny\n").expect("write");
+    std::fs::write(path("j.jsonl"), "{\"a\":1}\n\n{\"a\":2}\n").expect("write");
+    std::fs::write(path("bad.jsonl"), "{\"a\":1}\n{oops\n").expect("write");
+    std::fs::write(path("t.txt"), "a\nb\r\nc").expect("write");
+    write_big(std::path::Path::new(&path("t.gz")), 3, true);
+    let lines = run_ok(&format!(
+        "let dir = \"{}\";
+         let all = []; for l in lines(dir + \"/t.txt\") {{ all.push(l); }} print(all);
+         let n = 0; for l in lines(dir + \"/t.gz\") {{ n += 1; }} print(n);
+         print([read_lines(dir + \"/t.gz\").len(), read_text(dir + \"/t.gz\").len()]);
+         for r in csv_rows(dir + \"/r.csv\") {{ print(r); }}
+         for v in json_lines(dir + \"/j.jsonl\") {{ print(v.a); }}
+         try {{ for r in csv_rows(dir + \"/bad.csv\") {{ n += 1; }} }} catch (e) {{ print(e); }}
+         try {{ for v in json_lines(dir + \"/bad.jsonl\") {{ n += 1; }} }} catch (e) {{ print(e); }}",
+        dir.path().display()
+    ));
+    let dir = dir.path().display();
+    assert_eq!(
+        lines,
+        [
+            "[\"a\", \"b\", \"c\"]".to_string(),
+            "3".to_string(),
+            "[3, 240]".to_string(),
+            "#{\"n\": \"1\", \"name\": \"x\"}".to_string(),
+            "#{\"n\": \"2\", \"name\": \"y\"}".to_string(),
+            "1".to_string(),
+            "2".to_string(),
+            format!("csv_rows: {dir}/bad.csv line 3: 1 field(s) where the header has 2"),
+            format!("json_lines: {dir}/bad.jsonl line 2: key must be a string at column 2"),
+        ]
+    );
+    let r = run(&format!("lines(\"{dir}/absent.txt\");"));
+    let first = error_report(&r.stderr);
+    assert!(
+        first.ends_with("lines: cannot read") || first.contains("lines: cannot read"),
+        "{first}"
+    );
+}

@@ -3,6 +3,8 @@
 //! `list_dir`, `file_info`, `exists`, `make_dir`, `remove_file`,
 //! `parse_json`, `to_json`, `to_json_pretty`, `read_csv`, `write_csv`.
 //!
+//! A file whose name ends in `.gz` is read as its text (`toolkit::stream`).
+//!
 //! Every error names the call, the path and the reason in words
 //! (`read_text: cannot read data/a.txt: no such file`). JSON goes through
 //! `serde_json` and Rhai's serde support; CSV through `csv`; patterns
@@ -14,6 +16,7 @@ use std::path::Path;
 use rhai::{Array, Dynamic, Engine, EvalAltResult, Map};
 
 use super::script_error;
+use super::toolkit::stream;
 
 type Result<T> = std::result::Result<T, Box<EvalAltResult>>;
 
@@ -35,12 +38,12 @@ fn reason(e: &io::Error) -> String {
     }
 }
 
-fn io_error(call: &str, verb: &str, path: &str, e: &io::Error) -> Box<EvalAltResult> {
+pub(super) fn io_error(call: &str, verb: &str, path: &str, e: &io::Error) -> Box<EvalAltResult> {
     script_error(format!("{call}: cannot {verb} {path}: {}", reason(e)))
 }
 
 fn read_text(path: &str) -> Result<String> {
-    std::fs::read_to_string(path).map_err(|e| io_error("read_text", "read", path, &e))
+    stream::read_to_string("read_text", path)
 }
 
 fn write_text(path: &str, text: &str) -> Result<()> {
@@ -58,8 +61,7 @@ fn append_text(path: &str, text: &str) -> Result<()> {
 }
 
 fn read_lines(path: &str) -> Result<Array> {
-    let text =
-        std::fs::read_to_string(path).map_err(|e| io_error("read_lines", "read", path, &e))?;
+    let text = stream::read_to_string("read_lines", path)?;
     Ok(text.lines().map(|l| Dynamic::from(l.to_string())).collect())
 }
 
@@ -127,7 +129,7 @@ fn parse_json(text: &str) -> Result<Dynamic> {
 }
 
 /// serde_json's message without its own "at line L column C" suffix.
-fn json_reason(e: &serde_json::Error) -> String {
+pub(super) fn json_reason(e: &serde_json::Error) -> String {
     let text = e.to_string();
     match text.rfind(" at line ") {
         Some(at) => text[..at].to_string(),
@@ -201,7 +203,7 @@ fn csv_error(call: &str, path: &str, e: &csv::Error) -> Box<EvalAltResult> {
 }
 
 fn read_csv(path: &str) -> Result<Array> {
-    let mut reader = csv::Reader::from_path(path).map_err(|e| csv_error("read_csv", path, &e))?;
+    let mut reader = csv::Reader::from_reader(stream::open("read_csv", path)?);
     let header: Vec<String> = reader
         .headers()
         .map_err(|e| csv_error("read_csv", path, &e))?

@@ -1,12 +1,14 @@
 //! The data toolkit: per-record work in Rust, so that a data script's Rhai
 //! is glue (issue 13). Each file is one family of script functions:
 //! `counter` (counting), `group` (grouping and sorting by key), `stats`
-//! (statistics), `text` (regexes, words, strings returned new). Plain functions and plain
+//! (statistics), `stream` (files read as they are iterated, gzip), `text`
+//! (regexes, words, strings returned new). Plain functions and plain
 //! values only: nothing here talks to the hub or to another process.
 
 pub mod counter;
 mod group;
 mod stats;
+pub mod stream;
 pub mod text;
 
 use rhai::Engine;
@@ -15,5 +17,6 @@ pub fn register(engine: &mut Engine) {
     counter::register(engine);
     group::register(engine);
     stats::register(engine);
+    stream::register(engine);
     text::register(engine);
 }

@@ -115,6 +115,15 @@ fn bad_toolkit_input_is_one_line_with_its_position() {
             "sum_by: a value is a string, not a number",
         ),
         (
+            "print(parse_time(\"yesterday\"));",
+            "parse_time: \"yesterday\" is not an RFC 3339 time: failed to parse four digit integer as year: invalid digit, expected 0-9 but got y",
+        ),
+        (
+            "print(to_fixed(1.5, -1));",
+            "to_fixed: digits must be from 0 to 100, not -1",
+        ),
+        ("print(round(\"x\", 1));", "round: string is not a number"),
+        (
             "print(count_by([#{k: 1.5}], \"k\"));",
             "count_by: a counter's key must be a string, an integer, a character or a boolean, not f64",
         ),
@@ -268,5 +277,24 @@ fn readers_read_gzip_and_name_the_file_and_line_of_a_bad_row() {
     assert!(
         first.ends_with("lines: cannot read") || first.contains("lines: cannot read"),
         "{first}"
+    );
+}
+
+#[test]
+fn numbers_round_and_print_as_pythons_and_times_read_and_print_in_utc() {
+    let lines = run_ok(
+        "print([round(2.675, 2), round(7, 1), round(1234.5, -2), to_fixed(3.14159, 2), to_fixed(2, 3)]);
+         let t = parse_time(\"2026-12-06T01:02:03.25+01:00\");
+         print([t, format_time(t, \"%Y-%m-%d %H:%M:%S\"), parse_time(\"06/12/2026 00:02\", \"%d/%m/%Y %H:%M\")]);
+         // In a worker too, and across the wire as plain floats.
+         print(pool_map(|s| format_time(parse_time(s), \"%H:%M\"), [\"2026-01-01T10:30:00Z\"], 1));",
+    );
+    assert_eq!(
+        lines,
+        [
+            "[2.67, 7, 1200.0, \"3.14\", \"2.000\"]",
+            "[1796515323.25, \"2026-12-06 00:02:03\", 1796515320.0]",
+            "[\"10:30\"]",
+        ]
     );
 }

@@ -1,0 +1,142 @@
+//! Numbers and times as text: `round(x, digits)`, `to_fixed(x, digits)`,
+//! `parse_time(text)` (RFC 3339), `parse_time(text, format)` and
+//! `format_time(seconds, format)` (strftime formats, jiff), all in UTC with
+//! times as seconds since the epoch, a float.
+
+use jiff::Timestamp;
+use jiff::fmt::strtime;
+use jiff::tz::Offset;
+use rhai::{Dynamic, Engine, EvalAltResult, FLOAT, INT};
+
+use crate::script::convert::script_type_name;
+use crate::script::script_error;
+
+type Result<T> = std::result::Result<T, Box<EvalAltResult>>;
+
+/// The most decimals `round` and `to_fixed` take.
+const MAX_DIGITS: INT = 100;
+
+fn number(call: &str, x: &Dynamic) -> Result<FLOAT> {
+    x.as_float()
+        .or_else(|_| x.as_int().map(|i| i as FLOAT))
+        .map_err(|_| script_error(format!("{call}: {} is not a number", script_type_name(x))))
+}
+
+fn digits(call: &str, d: INT) -> Result<usize> {
+    match d {
+        0..=MAX_DIGITS => Ok(d as usize),
+        _ => Err(script_error(format!(
+            "{call}: digits must be from 0 to {MAX_DIGITS}, not {d}"
+        ))),
+    }
+}
+
+/// As Python's `round(x, digits)`: the float nearest the decimal rounding
+/// of `x`'s exact value, ties to even; negative digits round to tens,
+/// hundreds... An integer with digits of 0 or more stays as it is.
+fn round(x: Dynamic, d: INT) -> Result<Dynamic> {
+    if let (Ok(i), true) = (x.as_int(), d >= 0) {
+        return Ok(Dynamic::from_int(i));
+    }
+    let f = number("round", &x)?;
+    if d < 0 {
+        let scale = 10f64.powi(i32::try_from(-d).unwrap_or(i32::MAX));
+        return Ok(Dynamic::from_float((f / scale).round_ties_even() * scale));
+    }
+    let text = format!("{f:.*}", digits("round", d)?);
+    Ok(Dynamic::from_float(text.parse().unwrap_or(f)))
+}
+
+fn to_fixed(x: Dynamic, d: INT) -> Result<String> {
+    Ok(format!(
+        "{:.*}",
+        digits("to_fixed", d)?,
+        number("to_fixed", &x)?
+    ))
+}
+
+fn seconds(t: Timestamp) -> FLOAT {
+    t.as_second() as FLOAT + FLOAT::from(t.subsec_nanosecond()) / 1e9
+}
+
+fn parse_rfc3339(text: &str) -> Result<FLOAT> {
+    text.trim()
+        .parse::<Timestamp>()
+        .map(seconds)
+        .map_err(|e| script_error(format!("parse_time: {text:?} is not an RFC 3339 time: {e}")))
+}
+
+/// With `format`'s directives (`%Y-%m-%d %H:%M:%S`...); a time without an
+/// offset in it is taken as UTC.
+fn parse_with(text: &str, format: &str) -> Result<FLOAT> {
+    let fail = |e: jiff::Error| {
+        script_error(format!(
+            "parse_time: {text:?} does not match the format {format:?}: {e}"
+        ))
+    };
+    let parsed = strtime::parse(format, text).map_err(fail)?;
+    let at = match parsed.to_timestamp() {
+        Ok(t) => t,
+        Err(_) => parsed
+            .to_datetime()
+            .and_then(|dt| Offset::UTC.to_timestamp(dt))
+            .map_err(fail)?,
+    };
+    Ok(seconds(at))
+}
+
+fn format_time(secs: Dynamic, format: &str) -> Result<String> {
+    let secs = number("format_time", &secs)?;
+    let whole = secs.floor();
+    let nanos = ((secs - whole) * 1e9).round() as i32;
+    let at = Timestamp::new(whole as i64, nanos.min(999_999_999))
+        .map_err(|e| script_error(format!("format_time: {secs} seconds is out of range: {e}")))?;
+    strtime::format(format, at)
+        .map_err(|e| script_error(format!("format_time: the format {format:?}: {e}")))
+}
+
+pub fn register(engine: &mut Engine) {
+    engine.register_fn("round", round);
+    engine.register_fn("to_fixed", to_fixed);
+    engine.register_fn("parse_time", |text: &str| parse_rfc3339(text));
+    engine.register_fn("parse_time", |text: &str, format: &str| {
+        parse_with(text, format)
+    });
+    engine.register_fn("format_time", |secs: Dynamic, format: &str| {
+        format_time(secs, format)
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_is_pythons() {
+        let r = |x: f64, d| {
+            round(Dynamic::from_float(x), d)
+                .unwrap()
+                .as_float()
+                .unwrap()
+        };
+        assert_eq!(r(2.675, 2), 2.67); // 2.675 is 2.67499999... in binary
+        assert_eq!(r(0.5, 0), 0.0);
+        assert_eq!(r(1.5, 0), 2.0);
+        assert_eq!(r(1234.5, -2), 1200.0);
+        assert_eq!(round(Dynamic::from_int(7), 2).unwrap().as_int().unwrap(), 7);
+    }
+
+    #[test]
+    fn times_go_both_ways_in_utc() {
+        let t = parse_rfc3339("2026-12-06T01:02:03.5+01:00").unwrap();
+        assert_eq!(t, 1_796_515_323.5);
+        assert_eq!(
+            format_time(Dynamic::from_float(t), "%Y-%m-%d %H:%M:%S").unwrap(),
+            "2026-12-06 00:02:03"
+        );
+        assert_eq!(
+            parse_with("06/12/2026 00:02", "%d/%m/%Y %H:%M").unwrap(),
+            1_796_515_320.0
+        );
+    }
+}

@@ -468,3 +468,23 @@ fn the_readme_tutorial_passes_its_committed_snapshot_and_writes_its_summary() {
         .sum();
     assert_eq!((by_region, by_product), (in_files, in_files));
 }
+
+#[test]
+fn a_scripts_args_file_gives_it_args_and_its_snapshot_names_them() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "job.rhai", "print(ARGS);\n");
+    write(dir.path(), "job.args", "data.csv\ntwo words\n");
+    let r = mphost_test(dir.path(), &["job.rhai"]);
+    assert_eq!(r.code, Some(0), "{r:#?}");
+    let snap = read(&dir.path().join("snapshots/job.snap"));
+    assert!(
+        snap.contains("expression: \"mphost run job.rhai data.csv 'two words'\"\n"),
+        "{snap}"
+    );
+    assert!(snap.ends_with("[\"data.csv\", \"two words\"]\n"), "{snap}");
+    // Other arguments, other output: the snapshot no longer matches.
+    write(dir.path(), "job.args", "other.csv\n");
+    let r = mphost_test(dir.path(), &["job.rhai"]);
+    assert_eq!(r.code, Some(1), "{r:#?}");
+    assert!(r.stdout.contains("+[\"other.csv\"]"), "{}", r.stdout);
+}

@@ -76,10 +76,11 @@ pub enum ChildError {
     OutputOpen,
 }
 
-/// Runs `script` under `mphost run`, in the script's folder.
-pub fn run(script: &Path, timeout: Duration) -> Result<Ending, ChildError> {
+/// Runs `script` under `mphost run` with `args` (its `ARGS`), in the
+/// script's folder.
+pub fn run(script: &Path, args: &[String], timeout: Duration) -> Result<Ending, ChildError> {
     let exe = std::env::current_exe().map_err(ChildError::Exe)?;
-    let mut child = start(&exe, script).map_err(ChildError::Start)?;
+    let mut child = start(&exe, script, args).map_err(ChildError::Start)?;
     let pid = Pid::from_raw(child.id() as i32);
     let stdout = drain(child.stdout.take());
     let stderr = drain(child.stderr.take());
@@ -120,7 +121,7 @@ pub fn run(script: &Path, timeout: Duration) -> Result<Ending, ChildError> {
     }))
 }
 
-fn start(exe: &Path, script: &Path) -> io::Result<Child> {
+fn start(exe: &Path, script: &Path, args: &[String]) -> io::Result<Child> {
     let dir = match script.parent() {
         Some(dir) if !dir.as_os_str().is_empty() => dir,
         _ => Path::new("."),
@@ -137,6 +138,7 @@ fn start(exe: &Path, script: &Path) -> io::Result<Child> {
     command
         .arg("run")
         .arg(name)
+        .args(args)
         .current_dir(dir)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

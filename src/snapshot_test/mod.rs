@@ -185,7 +185,11 @@ fn scripts_in(dir: &Path) -> Result<Vec<PathBuf>, UsageError> {
 
 fn test_one(script: &Path, settings: &Settings, redactor: &Redactor, style: Style) -> Verdict {
     let failed = |reason: String, details: String| Verdict::Failed { reason, details };
-    let output = match child::run(script, settings.timeout) {
+    let args = match snapfile::args_for(script) {
+        Ok(args) => args,
+        Err(e) => return failed(e.to_string(), String::new()),
+    };
+    let output = match child::run(script, &args, settings.timeout) {
         Ok(Ending::Finished(output)) => output,
         Ok(Ending::TimedOut { stderr }) => {
             return failed(
@@ -210,7 +214,7 @@ fn test_one(script: &Path, settings: &Settings, redactor: &Redactor, style: Styl
         .file_name()
         .unwrap_or(script.as_os_str())
         .to_string_lossy();
-    let write = || snapfile::write(&snapshot, &script_name, &content);
+    let write = || snapfile::write(&snapshot, &script_name, &args, &content);
     let stored = match snapfile::read(&snapshot) {
         Ok(stored) => stored,
         Err(_) if settings.update => {

@@ -131,8 +131,14 @@ fn content_of(file: &str) -> Result<&str, &'static str> {
         .ok_or("its header has no closing '---' line")
 }
 
-/// Writes `content` as the snapshot of the script named `script_name`.
-pub fn write(path: &Path, script_name: &str, content: &str) -> Result<(), SnapFileError> {
+/// Writes `content` as the snapshot of the script named `script_name`, run
+/// with `args`: the header's `expression` is the command.
+pub fn write(
+    path: &Path,
+    script_name: &str,
+    args: &[String],
+    content: &str,
+) -> Result<(), SnapFileError> {
     let failed = |source| SnapFileError::Write {
         path: path.to_path_buf(),
         source,
@@ -140,10 +146,15 @@ pub fn write(path: &Path, script_name: &str, content: &str) -> Result<(), SnapFi
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(failed)?;
     }
+    let mut command = format!("mphost run {script_name}");
+    for arg in args {
+        command.push(' ');
+        command.push_str(&shell_word(arg));
+    }
     let file = format!(
         "---\nsource: {}\nexpression: {}\n---\n{content}",
         yaml_string(script_name),
-        yaml_string(&format!("mphost run {script_name}")),
+        yaml_string(&command),
     );
     let mut temp_name = std::ffi::OsString::from(".");
     temp_name.push(path.file_name().unwrap_or_default());
@@ -154,6 +165,30 @@ pub fn write(path: &Path, script_name: &str, content: &str) -> Result<(), SnapFi
         let _ = std::fs::remove_file(&temp);
         failed(e)
     })
+}
+
+/// `arg` as a shell would need it typed: as it is when it is plain, else in
+/// single quotes.
+fn shell_word(arg: &str) -> String {
+    let plain = !arg.is_empty()
+        && arg
+            .chars()
+            .all(|c| c.is_alphanumeric() || "_-./+=:,@%".contains(c));
+    match plain {
+        true => arg.to_string(),
+        false => format!("'{}'", arg.replace('\'', "'\\''")),
+    }
+}
+
+/// The arguments `script` is tested with: the lines of `NAME.args` beside
+/// it, one argument a line (none when there is no such file).
+pub fn args_for(script: &Path) -> Result<Vec<String>, SnapFileError> {
+    let path = script.with_extension("args");
+    match std::fs::read_to_string(&path) {
+        Ok(text) => Ok(text.lines().map(str::to_string).collect()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+        Err(source) => Err(SnapFileError::Read { path, source }),
+    }
 }
 
 /// A YAML scalar: plain when that is unambiguous, else double-quoted.
@@ -213,7 +248,7 @@ mod tests {
             "exit code: 0\n--- stdout\n---\n--- x\n\n",
             "exit code: 1\n--- stdout\n",
         ] {
-            write(&path, "my script.rhai", content).unwrap();
+            write(&path, "my script.rhai", &[], content).unwrap();
             assert_eq!(read(&path).unwrap().as_deref(), Some(content));
         }
         let file = std::fs::read_to_string(&path).unwrap();
@@ -244,6 +279,25 @@ mod tests {
         }
         std::fs::write(&path, [0xff, 0xfe]).unwrap();
         assert!(matches!(read(&path), Err(SnapFileError::Malformed { .. })));
+    }
+
+    #[test]
+    fn the_arguments_are_in_the_headers_command() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.snap");
+        let args = [
+            "data.csv".to_string(),
+            "two words".to_string(),
+            "it's".to_string(),
+        ];
+        write(&path, "job.rhai", &args, "exit code: 0\n").unwrap();
+        let file = std::fs::read_to_string(&path).unwrap();
+        assert!(
+            file.contains(
+                "expression: \"mphost run job.rhai data.csv 'two words' 'it'\\\\''s'\"\n"
+            ),
+            "{file}"
+        );
     }
 
     #[test]

@@ -13,8 +13,8 @@ fn a_counter_counts_ranks_and_reads_like_pythons() {
          print(c);
          print(c.most_common(3));
          print([c[\"a\"], c.get(\"absent\"), c[\"absent\"], c.len(), c.total()]);
-         c[\"q\"] = 4;
-         print([c.contains(\"q\"), c.contains(2), c.to_map()]);",
+         c[\"q\"] = 4; c[\"zero\"] = 0;
+         print([c.contains(\"q\"), c.contains(\"zero\"), c.contains(2), c.to_map()]);",
     );
     assert_eq!(
         lines,
@@ -22,7 +22,7 @@ fn a_counter_counts_ranks_and_reads_like_pythons() {
             "Counter({\"b\": 6, 1: 2, \"a\": 2, \"z\": 2, true: 1, 'x': 1})",
             "[[\"b\", 6], [1, 2], [\"a\", 2]]",
             "[2, 0, 0, 6, 14]",
-            "[true, false, #{\"1\": 2, \"a\": 2, \"b\": 6, \"q\": 4, \"true\": 1, \"x\": 1, \"z\": 2}]",
+            "[true, true, false, #{\"1\": 2, \"a\": 2, \"b\": 6, \"q\": 4, \"true\": 1, \"x\": 1, \"z\": 2, \"zero\": 0}]",
         ]
     );
 }
@@ -100,7 +100,23 @@ fn bad_toolkit_input_is_one_line_with_its_position() {
         ),
         (
             "print(sorted([1, \"a\"]));",
-            "sorted: cannot order a string and a i64",
+            "sorted: cannot order a number and a string (item 1)",
+        ),
+        (
+            "print(sort_by([1, 2], |x| [x]));",
+            "sort_by: the key of item 0 is a array, which does not order",
+        ),
+        (
+            "print(round(9223372036854775807, -1));",
+            "round: 9223372036854775807 rounded overflows an integer",
+        ),
+        (
+            "print(format_time(0.0 / 0.0, \"%Y\"));",
+            "format_time: NaN is not a time",
+        ),
+        (
+            "let re = regex(`\\p{Nope}`);",
+            "regex: \"\\\\p{Nope}\" does not compile at column 1: Unicode property not found",
         ),
         (
             "print(group_by([1], 3));",
@@ -112,7 +128,7 @@ fn bad_toolkit_input_is_one_line_with_its_position() {
         ),
         (
             "print(sum_by([#{k: 1, v: \"x\"}], \"k\", \"v\"));",
-            "sum_by: a value is a string, not a number",
+            "sum_by: the value of item 0 is a string, not a number",
         ),
         (
             "print(parse_time(\"yesterday\"));",
@@ -149,6 +165,8 @@ fn grouping_and_sorting_by_a_function_or_a_field() {
          print(sort_by(rows, \"name\").map(|r| r.name));
          print(sort_by(rows, |r| -r.amount).map(|r| r.name));
          print([sorted([3, 1.5, 2, 10]), sorted([\"b\", \"a\", \"c\"], true), sorted([2, 1.0, 1])]);
+         let nan = 0.0 / 0.0;
+         print([sorted([2, nan, 1]), min_of([1, nan]), max_of([1, nan]).is_nan]);
          // Rhai's own in-place sort with a two-value comparer keeps its meaning.
          let a = [3, 1, 2]; a.sort_by(|x, y| y - x); print(a);",
     );
@@ -162,6 +180,7 @@ fn grouping_and_sorting_by_a_function_or_a_field() {
             "[\"a\", \"b\", \"c\"]",
             "[\"b\", \"c\", \"a\"]",
             "[[1.5, 2, 3, 10], [\"c\", \"b\", \"a\"], [1.0, 1, 2]]",
+            "[[1, 2, NaN], 1, true]",
             "[3, 2, 1]",
         ]
     );
@@ -245,12 +264,13 @@ fn readers_read_gzip_and_name_the_file_and_line_of_a_bad_row() {
     std::fs::write(path("j.jsonl"), "{\"a\":1}\n\n{\"a\":2}\n").expect("write");
     std::fs::write(path("bad.jsonl"), "{\"a\":1}\n{oops\n").expect("write");
     std::fs::write(path("t.txt"), "a\nb\r\nc").expect("write");
+    std::fs::write(path("empty.gz"), "").expect("write");
     write_big(std::path::Path::new(&path("t.gz")), 3, true);
     let lines = run_ok(&format!(
         "let dir = \"{}\";
          let all = []; for l in lines(dir + \"/t.txt\") {{ all.push(l); }} print(all);
          let n = 0; for l in lines(dir + \"/t.gz\") {{ n += 1; }} print(n);
-         print([read_lines(dir + \"/t.gz\").len(), read_text(dir + \"/t.gz\").len()]);
+         print([read_lines(dir + \"/t.gz\").len(), read_text(dir + \"/t.gz\").len(), read_lines(dir + \"/empty.gz\")]);
          for r in csv_rows(dir + \"/r.csv\") {{ print(r); }}
          for v in json_lines(dir + \"/j.jsonl\") {{ print(v.a); }}
          try {{ for r in csv_rows(dir + \"/bad.csv\") {{ n += 1; }} }} catch (e) {{ print(e); }}
@@ -263,7 +283,7 @@ fn readers_read_gzip_and_name_the_file_and_line_of_a_bad_row() {
         [
             "[\"a\", \"b\", \"c\"]".to_string(),
             "3".to_string(),
-            "[3, 240]".to_string(),
+            "[3, 240, []]".to_string(),
             "#{\"n\": \"1\", \"name\": \"x\"}".to_string(),
             "#{\"n\": \"2\", \"name\": \"y\"}".to_string(),
             "1".to_string(),
@@ -284,6 +304,7 @@ fn readers_read_gzip_and_name_the_file_and_line_of_a_bad_row() {
 fn numbers_round_and_print_as_pythons_and_times_read_and_print_in_utc() {
     let lines = run_ok(
         "print([round(2.675, 2), round(7, 1), round(1234.5, -2), to_fixed(3.14159, 2), to_fixed(2, 3)]);
+         print([round(1234, -2), round(1250, -2), round(5.0, -400)]);
          let t = parse_time(\"2026-12-06T01:02:03.25+01:00\");
          print([t, format_time(t, \"%Y-%m-%d %H:%M:%S\"), parse_time(\"06/12/2026 00:02\", \"%d/%m/%Y %H:%M\")]);
          // In a worker too, and across the wire as plain floats.
@@ -293,6 +314,7 @@ fn numbers_round_and_print_as_pythons_and_times_read_and_print_in_utc() {
         lines,
         [
             "[2.67, 7, 1200.0, \"3.14\", \"2.000\"]",
+            "[1200, 1200, 0.0]",
             "[1796515323.25, \"2026-12-06 00:02:03\", 1796515320.0]",
             "[\"10:30\"]",
         ]

@@ -21,7 +21,7 @@ use super::toolkit::stream;
 type Result<T> = std::result::Result<T, Box<EvalAltResult>>;
 
 /// The reason an I/O operation failed, in words.
-fn reason(e: &io::Error) -> String {
+pub(super) fn reason(e: &io::Error) -> String {
     match e.kind() {
         io::ErrorKind::NotFound => "no such file or directory".into(),
         io::ErrorKind::PermissionDenied => "permission denied".into(),

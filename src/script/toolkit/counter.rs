@@ -113,7 +113,8 @@ impl Counter {
         *count = count.saturating_add(n);
     }
 
-    fn get_key(&self, key: Key<'_>) -> INT {
+    /// Its count, `None` when the key was never counted.
+    fn count_of(&self, key: Key<'_>) -> Option<INT> {
         match key {
             Key::Str(s) => self.strings.get(s),
             Key::Int(i) => self.ints.get(&i),
@@ -121,7 +122,10 @@ impl Counter {
             Key::Bool(b) => self.bools.get(&b),
         }
         .copied()
-        .unwrap_or(0)
+    }
+
+    fn get_key(&self, key: Key<'_>) -> INT {
+        self.count_of(key).unwrap_or(0)
     }
 
     fn set_key(&mut self, key: Key<'_>, n: INT) {
@@ -273,7 +277,7 @@ pub fn register(engine: &mut Engine) {
     engine.register_fn("total", |c: &mut Counter| c.total());
     engine.register_fn("to_map", |c: &mut Counter| c.to_map());
     engine.register_fn("contains", |c: &mut Counter, x: Dynamic| {
-        with_key("contains", &x, |key| c.get_key(key) != 0)
+        with_key("contains", &x, |key| c.count_of(key).is_some())
     });
     register_show!(engine, Counter, |c: &mut Counter| c.show());
 }

@@ -1,8 +1,8 @@
 //! Grouping and sorting: `group_by`, `count_by`, `sum_by`, `sort_by`,
 //! `sorted`. A key is given as a function of the item or as a field name
-//! (of items that are maps). Keys and values compare as Python would:
-//! integers and floats by value together, strings, characters and booleans
-//! each among their own kind; two kinds that do not compare are an error.
+//! (of items that are maps). Keys order as `order` says: integers and
+//! floats by value together, strings, characters and booleans each among
+//! their own kind; two kinds that do not order are an error.
 
 use std::cmp::Ordering;
 
@@ -11,6 +11,7 @@ use rhai::{
 };
 
 use super::counter::Counter;
+use super::order::Key;
 use crate::script::convert::script_type_name;
 use crate::script::script_error;
 
@@ -46,56 +47,38 @@ impl Pick {
     }
 }
 
-/// Orders two keys, or says why they cannot be.
-fn compare(call: &str, a: &Dynamic, b: &Dynamic) -> Result<Ordering> {
-    let number = |v: &Dynamic| {
-        v.as_int()
-            .map(|i| i as FLOAT)
-            .or_else(|_| v.as_float())
-            .ok()
-    };
-    if let (Ok(x), Ok(y)) = (a.as_int(), b.as_int()) {
-        return Ok(x.cmp(&y));
+/// The order of a stable sort by `keys`. The keys are read first, and two
+/// kinds that do not order (a string and a number) are an error before
+/// any sorting, so the sort itself always sees a total order.
+fn order_of(call: &str, keys: &[Dynamic], descending: bool) -> Result<Vec<usize>> {
+    let mut read = Vec::with_capacity(keys.len());
+    for (i, key) in keys.iter().enumerate() {
+        let key = Key::of(key).map_err(|kind| {
+            script_error(format!(
+                "{call}: the key of item {i} is a {kind}, which does not order"
+            ))
+        })?;
+        if let Some(first) = read.first().filter(|f: &&Key| f.kind() != key.kind()) {
+            return Err(script_error(format!(
+                "{call}: cannot order a {} and a {} (item {i})",
+                first.kind(),
+                key.kind()
+            )));
+        }
+        read.push(key);
     }
-    if let (Some(x), Some(y)) = (number(a), number(b)) {
-        return Ok(x.total_cmp(&y));
-    }
-    if let (Some(x), Some(y)) = (
-        a.read_lock::<ImmutableString>(),
-        b.read_lock::<ImmutableString>(),
-    ) {
-        return Ok(x.as_str().cmp(y.as_str()));
-    }
-    if let (Ok(x), Ok(y)) = (a.as_char(), b.as_char()) {
-        return Ok(x.cmp(&y));
-    }
-    if let (Ok(x), Ok(y)) = (a.as_bool(), b.as_bool()) {
-        return Ok(x.cmp(&y));
-    }
-    Err(script_error(format!(
-        "{call}: cannot order a {} and a {}",
-        script_type_name(a),
-        script_type_name(b)
-    )))
+    let mut order: Vec<usize> = (0..keys.len()).collect();
+    order.sort_by(|&i, &j| {
+        let o = read[i].cmp(&read[j]);
+        if descending { o.reverse() } else { o }
+    });
+    Ok(order)
 }
 
-/// A stable sort of `items` by `keys`, the first failed comparison an error.
-fn sort_keyed(call: &str, items: Array, keys: Vec<Dynamic>, descending: bool) -> Result<Array> {
-    let mut order: Vec<usize> = (0..items.len()).collect();
-    let mut failed = None;
-    order.sort_by(|&i, &j| match compare(call, &keys[i], &keys[j]) {
-        Ok(o) if descending => o.reverse(),
-        Ok(o) => o,
-        Err(e) => {
-            failed.get_or_insert(e);
-            Ordering::Equal
-        }
-    });
-    if let Some(e) = failed {
-        return Err(e);
-    }
+/// `items` rearranged: the one at `order[0]` first, and so on.
+fn in_order(items: Array, order: Vec<usize>) -> Array {
     let mut slots: Vec<Option<Dynamic>> = items.into_iter().map(Some).collect();
-    Ok(order.into_iter().filter_map(|i| slots[i].take()).collect())
+    order.into_iter().filter_map(|i| slots[i].take()).collect()
 }
 
 fn keys(ctx: &NativeCallContext, call: &str, items: &Array, pick: &Pick) -> Result<Vec<Dynamic>> {
@@ -136,7 +119,7 @@ fn sum_by(ctx: NativeCallContext, items: Array, key: Dynamic, value: Dynamic) ->
         Pick::of("sum_by", "the value", value)?,
     );
     let mut sums = Map::new();
-    for item in &items {
+    for (i, item) in items.iter().enumerate() {
         let k = key.apply(&ctx, "sum_by", item)?.to_string();
         let v = value.apply(&ctx, "sum_by", item)?;
         let sum = sums.entry(k.into()).or_insert(Dynamic::from_int(0));
@@ -150,7 +133,7 @@ fn sum_by(ctx: NativeCallContext, items: Array, key: Dynamic, value: Dynamic) ->
             (_, _, Ok(a), Ok(b)) => Dynamic::from_float(a + b),
             _ => {
                 return Err(script_error(format!(
-                    "sum_by: a value is a {}, not a number",
+                    "sum_by: the value of item {i} is a {}, not a number",
                     script_type_name(&v)
                 )));
             }
@@ -162,7 +145,8 @@ fn sum_by(ctx: NativeCallContext, items: Array, key: Dynamic, value: Dynamic) ->
 fn sort_by(ctx: NativeCallContext, items: Array, f: Dynamic) -> Result<Array> {
     let pick = Pick::of("sort_by", "the key", f)?;
     let keys = keys(&ctx, "sort_by", &items, &pick)?;
-    sort_keyed("sort_by", items, keys, false)
+    let order = order_of("sort_by", &keys, false)?;
+    Ok(in_order(items, order))
 }
 
 /// `sort_by(array, f)` with a function: by key, into a new array, when `f`
@@ -190,8 +174,8 @@ fn sort_by_fn(ctx: NativeCallContext, items: &mut Array, f: FnPtr) -> Result<Dyn
 }
 
 fn sorted(items: Array, descending: bool) -> Result<Array> {
-    let keys = items.clone();
-    sort_keyed("sorted", items, keys, descending)
+    let order = order_of("sorted", &items, descending)?;
+    Ok(in_order(items, order))
 }
 
 pub fn register(engine: &mut Engine) {

@@ -9,6 +9,7 @@
 pub mod counter;
 mod group;
 mod numbers;
+mod order;
 mod stats;
 pub mod stream;
 pub mod text;

@@ -35,16 +35,43 @@ fn digits(call: &str, d: INT) -> Result<usize> {
 /// of `x`'s exact value, ties to even; negative digits round to tens,
 /// hundreds... An integer with digits of 0 or more stays as it is.
 fn round(x: Dynamic, d: INT) -> Result<Dynamic> {
-    if let (Ok(i), true) = (x.as_int(), d >= 0) {
-        return Ok(Dynamic::from_int(i));
+    if let Ok(i) = x.as_int() {
+        return round_int(i, d).map(Dynamic::from_int);
     }
     let f = number("round", &x)?;
     if d < 0 {
-        let scale = 10f64.powi(i32::try_from(-d).unwrap_or(i32::MAX));
+        // Past 10^308 every finite float rounds to zero.
+        let places = i32::try_from(d.unsigned_abs().min(400)).unwrap_or(400);
+        let scale = 10f64.powi(places);
+        if !scale.is_finite() {
+            return Ok(Dynamic::from_float(0.0f64.copysign(f)));
+        }
         return Ok(Dynamic::from_float((f / scale).round_ties_even() * scale));
     }
     let text = format!("{f:.*}", digits("round", d)?);
     Ok(Dynamic::from_float(text.parse().unwrap_or(f)))
+}
+
+/// An integer rounded to `-d` tens, ties to even (`d` of 0 or more: as it is).
+fn round_int(i: INT, d: INT) -> Result<INT> {
+    if d >= 0 {
+        return Ok(i);
+    }
+    let Some(scale) = u32::try_from(d.unsigned_abs())
+        .ok()
+        .and_then(|p| 10i64.checked_pow(p))
+    else {
+        return Ok(0); // more places than an integer has digits
+    };
+    let (q, r) = (i.div_euclid(scale), i.rem_euclid(scale));
+    let up = match (r * 2).cmp(&scale) {
+        std::cmp::Ordering::Greater => true,
+        std::cmp::Ordering::Equal => q % 2 != 0,
+        std::cmp::Ordering::Less => false,
+    };
+    (q + INT::from(up))
+        .checked_mul(scale)
+        .ok_or_else(|| script_error(format!("round: {i} rounded overflows an integer")))
 }
 
 fn to_fixed(x: Dynamic, d: INT) -> Result<String> {
@@ -87,9 +114,16 @@ fn parse_with(text: &str, format: &str) -> Result<FLOAT> {
 
 fn format_time(secs: Dynamic, format: &str) -> Result<String> {
     let secs = number("format_time", &secs)?;
-    let whole = secs.floor();
-    let nanos = ((secs - whole) * 1e9).round() as i32;
-    let at = Timestamp::new(whole as i64, nanos.min(999_999_999))
+    if !secs.is_finite() {
+        return Err(script_error(format!("format_time: {secs} is not a time")));
+    }
+    let mut whole = secs.floor();
+    let mut nanos = ((secs - whole) * 1e9).round() as i32;
+    if nanos >= 1_000_000_000 {
+        whole += 1.0;
+        nanos = 0;
+    }
+    let at = Timestamp::new(whole as i64, nanos)
         .map_err(|e| script_error(format!("format_time: {secs} seconds is out of range: {e}")))?;
     strtime::format(format, at)
         .map_err(|e| script_error(format!("format_time: the format {format:?}: {e}")))
@@ -124,6 +158,20 @@ mod tests {
         assert_eq!(r(1.5, 0), 2.0);
         assert_eq!(r(1234.5, -2), 1200.0);
         assert_eq!(round(Dynamic::from_int(7), 2).unwrap().as_int().unwrap(), 7);
+        assert_eq!(r(5.0, -400), 0.0);
+        assert_eq!(r(-5.0, INT::MIN), 0.0);
+        let ri = |i, d| round(Dynamic::from_int(i), d).unwrap().as_int().unwrap();
+        assert_eq!(
+            [
+                ri(1234, -2),
+                ri(1250, -2),
+                ri(1350, -2),
+                ri(-1250, -2),
+                ri(7, -30)
+            ],
+            [1200, 1200, 1400, -1200, 0]
+        );
+        assert!(round(Dynamic::from_int(INT::MAX), -1).is_err());
     }
 
     #[test]

@@ -2,47 +2,18 @@
 //! default percentile): `sum`, `mean`, `median`, `percentile`, `stdev`,
 //! `min_of`, `max_of`. Integers and floats mix and compare by value. An
 //! empty array, or an item that is not a number, is a one-line error that
-//! names the call and the item.
+//! names the call and the item. NaN orders after every number.
 
 use std::cmp::Ordering;
 
 use rhai::{Array, Dynamic, Engine, EvalAltResult, FLOAT, INT};
 
+use super::order::Number;
+
 use crate::script::convert::script_type_name;
 use crate::script::script_error;
 
 type Result<T> = std::result::Result<T, Box<EvalAltResult>>;
-
-/// One item, as it was: an integer stays one where the answer is an item.
-#[derive(Clone, Copy, Debug, PartialEq)]
-enum Number {
-    Int(INT),
-    Float(FLOAT),
-}
-
-impl Number {
-    fn value(self) -> FLOAT {
-        match self {
-            Number::Int(i) => i as FLOAT,
-            Number::Float(f) => f,
-        }
-    }
-
-    fn to_dynamic(self) -> Dynamic {
-        match self {
-            Number::Int(i) => Dynamic::from_int(i),
-            Number::Float(f) => Dynamic::from_float(f),
-        }
-    }
-
-    /// By value; integers exactly, NaN after every number.
-    fn cmp(self, other: Number) -> Ordering {
-        match (self, other) {
-            (Number::Int(a), Number::Int(b)) => a.cmp(&b),
-            (a, b) => a.value().total_cmp(&b.value()),
-        }
-    }
-}
 
 /// The items of `a` as numbers; `call` names the function in errors.
 fn numbers(call: &str, a: &Array) -> Result<Vec<Number>> {
@@ -52,16 +23,12 @@ fn numbers(call: &str, a: &Array) -> Result<Vec<Number>> {
     a.iter()
         .enumerate()
         .map(|(i, v)| {
-            if let Ok(n) = v.as_int() {
-                Ok(Number::Int(n))
-            } else if let Ok(f) = v.as_float() {
-                Ok(Number::Float(f))
-            } else {
-                Err(script_error(format!(
+            Number::of(v).ok_or_else(|| {
+                script_error(format!(
                     "{call}: item {i} is a {}, not a number",
                     script_type_name(v)
-                )))
-            }
+                ))
+            })
         })
         .collect()
 }

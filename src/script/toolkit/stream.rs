@@ -14,7 +14,7 @@ use std::io::{BufRead, BufReader, Read};
 use flate2::read::MultiGzDecoder;
 use rhai::{Dynamic, Engine, EvalAltResult, ImmutableString, Map};
 
-use crate::script::data::{io_error, json_reason};
+use crate::script::data::{io_error, json_reason, reason};
 use crate::script::script_error;
 
 type Result<T> = std::result::Result<T, Box<EvalAltResult>>;
@@ -26,7 +26,10 @@ const BUFFER: usize = 64 * 1024;
 /// `.gz`. `call` names the function in errors.
 pub fn open(call: &str, path: &str) -> Result<Box<dyn BufRead>> {
     let file = File::open(path).map_err(|e| io_error(call, "read", path, &e))?;
-    let raw: Box<dyn Read> = match path.ends_with(".gz") {
+    // An empty file is empty text, gzipped or not (as Python's gzip reads it).
+    let empty = file.metadata().is_ok_and(|m| m.is_file() && m.len() == 0);
+    let gzipped = path.to_ascii_lowercase().ends_with(".gz") && !empty;
+    let raw: Box<dyn Read> = match gzipped {
         true => Box::new(MultiGzDecoder::new(BufReader::with_capacity(BUFFER, file))),
         false => Box::new(file),
     };
@@ -103,9 +106,10 @@ impl LineReader {
         ))
     }
 
+    /// A read that failed after line `self.line` (a damaged gzip stream).
     fn fail_io(&mut self, e: &std::io::Error) -> Box<EvalAltResult> {
-        self.done = true;
-        io_error(self.call, "read", &self.path, e)
+        self.line += 1;
+        self.fail(reason(e))
     }
 }
 

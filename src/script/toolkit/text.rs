@@ -21,10 +21,16 @@ impl Regex {
     /// column (counted in characters from 1) and the reason.
     pub fn new(pattern: &str) -> Result<Regex> {
         regex::Regex::new(pattern).map(Regex).map_err(|e| {
-            let why = match regex_syntax::ast::parse::Parser::new().parse(pattern) {
-                Err(e) => format!("at column {}: {}", e.span().start.column, e.kind()),
-                // Parsed, but too big or otherwise refused: the crate's first line.
-                Ok(_) => e.to_string().lines().next().unwrap_or_default().to_string(),
+            let at =
+                |column: usize, kind: &dyn std::fmt::Display| format!("at column {column}: {kind}");
+            let why = match regex_syntax::Parser::new().parse(pattern) {
+                Err(regex_syntax::Error::Parse(e)) => at(e.span().start.column, e.kind()),
+                Err(regex_syntax::Error::Translate(e)) => at(e.span().start.column, e.kind()),
+                // Parsed, but too big: the crate's message is one line then.
+                _ => format!(
+                    "({})",
+                    e.to_string().lines().last().unwrap_or_default().trim()
+                ),
             };
             script_error(format!("regex: {pattern:?} does not compile {why}"))
         })

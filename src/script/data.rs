@@ -116,16 +116,16 @@ fn remove_file(path: &str) -> Result<()> {
     std::fs::remove_file(path).map_err(|e| io_error("remove_file", "remove", path, &e))
 }
 
+/// Straight into a script value, with no JSON tree in between.
 fn parse_json(text: &str) -> Result<Dynamic> {
-    let value: serde_json::Value = serde_json::from_str(text).map_err(|e| {
+    serde_json::from_str(text).map_err(|e| {
         script_error(format!(
             "parse_json: {} at line {}, column {}",
             json_reason(&e),
             e.line(),
             e.column()
         ))
-    })?;
-    rhai::serde::to_dynamic(value)
+    })
 }
 
 /// serde_json's message without its own "at line L column C" suffix.

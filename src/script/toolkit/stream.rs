@@ -153,11 +153,10 @@ impl IntoIterator for JsonLines {
                 if line.trim().is_empty() {
                     continue;
                 }
-                let parsed = serde_json::from_str::<serde_json::Value>(&line)
-                    .map_err(|e| {
-                        reader.fail(format!("{} at column {}", json_reason(&e), e.column()))
-                    })
-                    .and_then(rhai::serde::to_dynamic);
+                // Straight into a script value: no JSON tree in between.
+                let parsed = serde_json::from_str::<Dynamic>(&line).map_err(|e| {
+                    reader.fail(format!("{} at column {}", json_reason(&e), e.column()))
+                });
                 return Some(parsed);
             }
         }))

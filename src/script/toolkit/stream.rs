@@ -47,6 +47,11 @@ pub fn read_to_string(call: &str, path: &str) -> Result<String> {
 
 type Rows = Box<dyn Iterator<Item = Result<Dynamic>>>;
 
+/// A loop that ends at once with `e` (its file could not be read).
+fn failed(e: Box<EvalAltResult>) -> Rows {
+    Box::new(std::iter::once(Err(e)))
+}
+
 /// One line at a time, without its line ending.
 struct LineReader {
     call: &'static str,
@@ -126,7 +131,7 @@ impl IntoIterator for Lines {
             Ok(mut reader) => Box::new(std::iter::from_fn(move || {
                 reader.next_line().map(|l| l.map(Dynamic::from))
             })),
-            Err(e) => Box::new(std::iter::once(Err(e))),
+            Err(e) => failed(e),
         }
     }
 }
@@ -142,7 +147,7 @@ impl IntoIterator for JsonLines {
     fn into_iter(self) -> Rows {
         let mut reader = match LineReader::open("json_lines", self.0) {
             Ok(reader) => reader,
-            Err(e) => return Box::new(std::iter::once(Err(e))),
+            Err(e) => return failed(e),
         };
         Box::new(std::iter::from_fn(move || {
             loop {
@@ -192,11 +197,11 @@ impl IntoIterator for CsvRows {
         };
         let mut reader = match open("csv_rows", &path) {
             Ok(file) => csv::Reader::from_reader(file),
-            Err(e) => return Box::new(std::iter::once(Err(e))),
+            Err(e) => return failed(e),
         };
         let header: Vec<ImmutableString> = match reader.headers() {
             Ok(names) => names.iter().map(Into::into).collect(),
-            Err(e) => return Box::new(std::iter::once(Err(fail(&e)))),
+            Err(e) => return failed(fail(&e)),
         };
         let mut record = csv::StringRecord::new();
         let mut done = false;

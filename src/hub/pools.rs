@@ -60,6 +60,13 @@ struct Chunk {
     items: Packed,
 }
 
+/// The object handles in `chunks`' items.
+fn chunk_objects<'c>(chunks: impl IntoIterator<Item = &'c Chunk>, out: &mut Vec<ObjectId>) {
+    chunks
+        .into_iter()
+        .for_each(|c| out.extend(c.items.objects()));
+}
+
 pub struct Pool {
     owner: ProcId,
     size: usize,
@@ -94,9 +101,7 @@ impl Pool {
     /// The object handles it keeps: its queued chunks' items and its
     /// workers' set-up. Returns how many values it looked through.
     pub(super) fn object_ids(&self, out: &mut Vec<ObjectId>) -> usize {
-        self.chunks
-            .iter()
-            .for_each(|c| out.extend(c.items.objects()));
+        chunk_objects(&self.chunks, out);
         self.setup.object_ids(out);
         1 + self.chunks.len()
     }
@@ -468,7 +473,7 @@ impl Hub<'_> {
                 .into_iter()
                 .partition::<Vec<_>, _>(|c| c.job == job_id);
             pool.chunks = kept.into();
-            self.dropped(|out| dropped.iter().for_each(|c| out.extend(c.items.objects())));
+            self.dropped(|out| chunk_objects(&dropped, out));
         }
     }
 
@@ -589,7 +594,7 @@ impl Hub<'_> {
         let chunks = std::mem::take(&mut pool.chunks);
         pool.held.clear();
         let workers = pool.workers.clone();
-        self.dropped(|out| chunks.iter().for_each(|c| out.extend(c.items.objects())));
+        self.dropped(|out| chunk_objects(&chunks, out));
         let jobs: Vec<JobId> = self
             .jobs
             .iter()

@@ -314,7 +314,13 @@ pub fn unpack(call: &str, items: &Packed) -> Result<Array, Box<rhai::EvalAltResu
 /// will not unpack (one came torn, or an item before them failed): count
 /// them all the same, so that its releases say so.
 pub fn take_packed_handles(items: &Packed, range: std::ops::Range<usize>) {
-    for &(_, id) in items.objects_in(range) {
+    take_ids(items.objects_in(range).iter().map(|&(_, id)| id));
+}
+
+/// Counts a delivery of each of `ids` and lets it go at once: the release
+/// then tells the hub this process took them.
+fn take_ids(ids: impl IntoIterator<Item = ObjectId>) {
+    for id in ids {
         drop(Holder::delivered(id));
     }
 }
@@ -433,9 +439,7 @@ fn object_handle(id: ObjectId, kind: ObjectKind) -> Dynamic {
 pub fn take_handles(f: &FnRef) {
     let mut ids = Vec::new();
     f.object_ids(&mut ids);
-    for id in ids {
-        drop(Holder::delivered(id));
-    }
+    take_ids(ids);
 }
 
 /// Rebuilds a function pointer in this process.

@@ -6,12 +6,10 @@
 
 use std::cmp::Ordering;
 
-use rhai::{
-    Array, Dynamic, Engine, EvalAltResult, FLOAT, FnPtr, ImmutableString, Map, NativeCallContext,
-};
+use rhai::{Array, Dynamic, Engine, EvalAltResult, FnPtr, ImmutableString, Map, NativeCallContext};
 
 use super::counter::Counter;
-use super::order::Key;
+use super::order::{Key, Number};
 use crate::script::convert::script_type_name;
 use crate::script::script_error;
 
@@ -123,20 +121,18 @@ fn sum_by(ctx: NativeCallContext, items: Array, key: Dynamic, value: Dynamic) ->
         let k = key.apply(&ctx, "sum_by", item)?.to_string();
         let v = value.apply(&ctx, "sum_by", item)?;
         let sum = sums.entry(k.into()).or_insert(Dynamic::from_int(0));
-        *sum = match (sum.as_int(), v.as_int(), sum.as_float(), v.as_float()) {
-            (Ok(a), Ok(b), ..) => a
+        let Some(add) = Number::of(&v) else {
+            return Err(script_error(format!(
+                "sum_by: the value of item {i} is a {}, not a number",
+                script_type_name(&v)
+            )));
+        };
+        *sum = match (Number::of(sum), add) {
+            (Some(Number::Int(a)), Number::Int(b)) => a
                 .checked_add(b)
                 .map(Dynamic::from_int)
                 .ok_or_else(|| script_error("sum_by: a sum overflows an integer"))?,
-            (Ok(a), _, _, Ok(b)) => Dynamic::from_float(a as FLOAT + b),
-            (_, Ok(b), Ok(a), _) => Dynamic::from_float(a + b as FLOAT),
-            (_, _, Ok(a), Ok(b)) => Dynamic::from_float(a + b),
-            _ => {
-                return Err(script_error(format!(
-                    "sum_by: the value of item {i} is a {}, not a number",
-                    script_type_name(&v)
-                )));
-            }
+            (so_far, add) => Dynamic::from_float(so_far.map_or(0.0, Number::value) + add.value()),
         };
     }
     Ok(sums)

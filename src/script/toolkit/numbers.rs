@@ -8,6 +8,7 @@ use jiff::fmt::strtime;
 use jiff::tz::Offset;
 use rhai::{Dynamic, Engine, EvalAltResult, FLOAT, INT};
 
+use super::order::Number;
 use crate::script::convert::script_type_name;
 use crate::script::script_error;
 
@@ -17,9 +18,9 @@ type Result<T> = std::result::Result<T, Box<EvalAltResult>>;
 const MAX_DIGITS: INT = 100;
 
 fn number(call: &str, x: &Dynamic) -> Result<FLOAT> {
-    x.as_float()
-        .or_else(|_| x.as_int().map(|i| i as FLOAT))
-        .map_err(|_| script_error(format!("{call}: {} is not a number", script_type_name(x))))
+    Number::of(x)
+        .map(Number::value)
+        .ok_or_else(|| script_error(format!("{call}: {} is not a number", script_type_name(x))))
 }
 
 fn digits(call: &str, d: INT) -> Result<usize> {

@@ -109,14 +109,12 @@ fn extreme(call: &str, a: &Array, want: Ordering) -> Result<Dynamic> {
 
 /// `p` as a float, from an integer or a float.
 fn number_arg(call: &str, what: &str, v: &Dynamic) -> Result<FLOAT> {
-    v.as_float()
-        .or_else(|_| v.as_int().map(|i| i as FLOAT))
-        .map_err(|_| {
-            script_error(format!(
-                "{call}: {what} must be a number, not {}",
-                script_type_name(v)
-            ))
-        })
+    Number::of(v).map(Number::value).ok_or_else(|| {
+        script_error(format!(
+            "{call}: {what} must be a number, not {}",
+            script_type_name(v)
+        ))
+    })
 }
 
 pub fn register(engine: &mut Engine) {

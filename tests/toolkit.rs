@@ -140,6 +140,59 @@ fn bad_toolkit_input_is_one_line_with_its_position() {
         ),
         ("print(round(\"x\", 1));", "round: string is not a number"),
         (
+            "print(mul([1, 2], [1, 2, 3]));",
+            "mul: arrays of 2 and 3 items; they must be of one length",
+        ),
+        (
+            "print(add([1, \"x\"], 1));",
+            "add: item 1 is a string, not a number",
+        ),
+        ("print(div([1, 2], [1, 0]));", "div: item 1 divides by zero"),
+        (
+            "print(mul([9223372036854775807], 2));",
+            "mul: item 0 overflows an integer",
+        ),
+        (
+            "print(compare([1], \"=>\", 1));",
+            "compare: the operator '=>' is not one of == != < <= > >=",
+        ),
+        (
+            "print(compare([1, \"a\"], \"<\", 2));",
+            "compare: cannot order a string and a number (item 1)",
+        ),
+        (
+            "print(select([1, 2], [true, 1]));",
+            "select: the mask's item 1 is a i64, not a boolean",
+        ),
+        (
+            "print(select([1, 2], [true]));",
+            "select: arrays of 2 and 1 items; they must be of one length",
+        ),
+        (
+            "print(zip_join([[1], 2], \" \"));",
+            "zip_join: column 1 is a i64, not an array",
+        ),
+        (
+            "print(zip_join([[1], [2, 3]], \" \"));",
+            "zip_join: arrays of 1 and 2 items; they must be of one length",
+        ),
+        (
+            "print(group_by([\"a\"], [1, 2]));",
+            "group_by: 1 keys and 2 values; they must be of one length",
+        ),
+        (
+            "print(sum_by([\"a\", \"b\"], [1, ()]));",
+            "sum_by: the value of item 1 is a (), not a number",
+        ),
+        (
+            "for b in csv_columns(\"/\", 0) {}",
+            "csv_columns: rows must be positive, not 0",
+        ),
+        (
+            "print(json_columns(\"/\", [1]));",
+            "json_columns: field 0 is a i64, not a name",
+        ),
+        (
             "print(count_by([#{k: 1.5}], \"k\"));",
             "count_by: a counter's key must be a string, an integer, a character or a boolean, not f64",
         ),
@@ -233,7 +286,8 @@ fn write_big(path: &std::path::Path, lines: usize, gz: bool) {
 #[test]
 fn a_worker_streaming_a_big_file_holds_one_line_at_a_time() {
     // 500,000 lines of 80 bytes: 40 MB as text, and gzipped. A worker that
-    // counts them with `lines` peaks far below the file's size.
+    // counts them with `lines`, and reads them as CSV in batches with
+    // `csv_columns`, peaks far below the file's size.
     let dir = tempfile::tempdir().expect("a temporary directory");
     let (text, gz) = (dir.path().join("big.txt"), dir.path().join("big.txt.gz"));
     write_big(&text, 500_000, false);
@@ -241,6 +295,10 @@ fn a_worker_streaming_a_big_file_holds_one_line_at_a_time() {
     let lines = run_ok(&format!(
         "fn count(path) {{
              let n = 0; for line in lines(path) {{ n += 1; }}
+             // One column (the first line is its header), 4,096 rows a batch.
+             let rows = 0;
+             for batch in csv_columns(path, 4096) {{ rows += batch.values()[0].len(); }}
+             if rows != n - 1 {{ throw `csv_columns read ${{rows}} rows of ${{n - 1}}`; }}
              let peak = read_lines(\"/proc/self/status\").filter(|l| l.starts_with(\"VmHWM:\"));
              [n, parse_int(regex(`\\d+`).find(peak[0]))]
          }}
@@ -317,6 +375,112 @@ fn numbers_round_and_print_as_pythons_and_times_read_and_print_in_utc() {
             "[1200, 1200, 0.0]",
             "[1796515323.25, \"2026-12-06 00:02:03\", 1796515320.0]",
             "[\"10:30\"]",
+        ]
+    );
+}
+
+#[test]
+fn columns_read_typed_from_csv_and_json_whole_or_in_batches_in_every_process() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let path = |name: &str| dir.path().join(name).display().to_string();
+    let csv = "id,n,x,name,note\n1,10,2.5,ann,\n2,,3,bob,\n3,7,-1e2,ann,\n";
+    std::fs::write(path("t.csv"), csv).expect("write");
+    write_gz(&path("t.csv.gz"), csv);
+    std::fs::write(path("h.csv"), "a,b\n").expect("write");
+    std::fs::write(path("bad.csv"), "a,b\n1,2\n3\n").expect("write");
+    std::fs::write(
+        path("t.jsonl"),
+        "{\"s\":\"a\",\"n\":1,\"tags\":[1,{\"k\":true}]}\n\n{\"n\":2.5,\"s\":\"b\",\"extra\":null}\n{\"n\":3,\"n\":4}\n",
+    )
+    .expect("write");
+    std::fs::write(path("bad.jsonl"), "{\"a\":1}\n[2]\n").expect("write");
+    std::fs::write(path("empty.jsonl"), "").expect("write");
+    let lines = run_ok(&format!(
+        "let dir = \"{}\";
+         print(csv_columns(dir + \"/t.csv\"));
+         print(csv_columns(dir + \"/t.csv.gz\", [\"name\", \"n\"]));
+         for b in csv_columns(dir + \"/t.csv\", [\"x\"], 2) {{ print(b); }}
+         print(csv_columns(dir + \"/h.csv\"));
+         print(json_columns(dir + \"/t.jsonl\"));
+         print(json_columns(dir + \"/t.jsonl\", [\"n\", \"absent\"]));
+         for b in json_columns(dir + \"/t.jsonl\", 2) {{ print(b.n); }}
+         print([json_columns(dir + \"/empty.jsonl\"), json_columns(dir + \"/empty.jsonl\", [\"a\"])]);
+         // The same calls in a worker, and their columns back.
+         fn cols(path) {{ let c = csv_columns(path); sum_by(c.name, c.id) }}
+         print(pool_map(cols, [dir + \"/t.csv\", dir + \"/t.csv.gz\"], 2));
+         for name in [\"bad.csv\", \"bad.jsonl\"] {{
+             let read = if name.ends_with(\"csv\") {{ |p| csv_columns(p, 1) }} else {{ |p| json_columns(p, 1) }};
+             let got = [];
+             try {{ for b in read.call(dir + \"/\" + name) {{ got.push(b.a); }} }} catch (e) {{ got.push(e); }}
+             print(got);
+         }}
+         try {{ csv_columns(dir + \"/t.csv\", [\"nope\"]); }} catch (e) {{ print(e); }}",
+        dir.path().display()
+    ));
+    let dir = dir.path().display();
+    assert_eq!(
+        lines,
+        [
+            "#{\"id\": [1, 2, 3], \"n\": [10, (), 7], \"name\": [\"ann\", \"bob\", \"ann\"], \"note\": [\"\", \"\", \"\"], \"x\": [2.5, 3.0, -100.0]}".to_string(),
+            "#{\"n\": [10, (), 7], \"name\": [\"ann\", \"bob\", \"ann\"]}".to_string(),
+            "#{\"x\": [2.5, 3.0]}".to_string(),
+            "#{\"x\": [-100.0]}".to_string(),
+            "#{\"a\": [], \"b\": []}".to_string(),
+            "#{\"extra\": [(), (), ()], \"n\": [1, 2.5, 4], \"s\": [\"a\", \"b\", ()], \"tags\": [[1, #{\"k\": true}], (), ()]}".to_string(),
+            "#{\"absent\": [(), (), ()], \"n\": [1, 2.5, 4]}".to_string(),
+            "[1, 2.5]".to_string(),
+            "[4]".to_string(),
+            "[#{}, #{\"a\": []}]".to_string(),
+            "[#{\"ann\": 4, \"bob\": 2}, #{\"ann\": 4, \"bob\": 2}]".to_string(),
+            format!("[[1], \"csv_columns: {dir}/bad.csv line 3: 1 field(s) where the header has 2\"]"),
+            format!("[[1], \"json_columns: {dir}/bad.jsonl line 2: invalid type: sequence, expected an object at column 0\"]"),
+            format!("csv_columns: {dir}/t.csv: no column 'nope' (the header has id, n, x, name, note)"),
+        ]
+    );
+}
+
+fn write_gz(path: &str, text: &str) {
+    use std::io::Write;
+    let file = std::fs::File::create(path).expect("create the gzip file");
+    let mut gz = flate2::write::GzEncoder::new(file, flate2::Compression::fast());
+    gz.write_all(text.as_bytes()).expect("write the gzip file");
+    gz.finish().expect("finish the gzip file");
+}
+
+#[test]
+fn whole_column_calls_work_item_by_item_as_numpy_and_pandas_do() {
+    let lines = run_ok(
+        "let units = [2, 3, (), 4]; let price = [1.5, 2, 9, 0.25];
+         print([mul(units, price), add(units, 1), sub(10, units), div([1, 3], 2), mul(2, 3)]);
+         print([compare(units, \">=\", 3), compare([\"a\", 1], \"==\", \"a\"), compare([1, 2.5], \"!=\", 2.5), compare([(), 1], \"<\", 2)]);
+         print(select([\"a\", \"b\", \"c\"], [true, false, true]));
+         let region = [\"n\", \"s\", \"n\", \"n\"]; let product = [\"x\", \"y\", \"x\", \"z\"];
+         let keys = zip_join([region, product, [1, 2, 3, 4]], \"/\");
+         print([keys, join([\"a\", 1, (), 2.5], \",\"), join([], \",\")]);
+         print(sum_by(zip_join([region, product], \" \"), [1, 2.5, 3, 4]));
+         print(sum_by(region, [1, 2, 3, 4]));
+         print(group_by(region, [10, 20, 30, 40]));
+         print(counter(select(region, compare([1, 2, 3, 4], \">\", 1))));
+         // A worker does the same.
+         fn total(pair) { sum_by(pair[0], pair[1]) }
+         print(pool_map(total, [[[\"a\", \"a\"], [1, 2]], [[\"b\"], [0.5]]], 2));
+         let c = counter(); c.add_words(\"It's the the THE déjà-vu; ΣΑΣ\"); c.add_words(\"\");
+         print(c.most_common(3)); print([c.total(), c[\"σας\"], c[\"déjà\"]]);",
+    );
+    assert_eq!(
+        lines,
+        [
+            "[[3.0, 6, (), 1.0], [3, 4, (), 5], [8, 7, (), 6], [0.5, 1.5], 6]",
+            "[[false, true, false, true], [true, false], [true, false], [false, true]]",
+            "[\"a\", \"c\"]",
+            "[[\"n/x/1\", \"s/y/2\", \"n/x/3\", \"n/z/4\"], \"a,1,,2.5\", \"\"]",
+            "#{\"n x\": 4, \"n z\": 4, \"s y\": 2.5}",
+            "#{\"n\": 8, \"s\": 2}",
+            "#{\"n\": [10, 30, 40], \"s\": [20]}",
+            "Counter({\"n\": 2, \"s\": 1})",
+            "[#{\"a\": 3}, #{\"b\": 0.5}]",
+            "[[\"the\", 3], [\"déjà\", 1], [\"it\", 1]]",
+            "[8, 1, 1]",
         ]
     );
 }

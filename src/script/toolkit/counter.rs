@@ -259,6 +259,9 @@ pub fn register(engine: &mut Engine) {
     engine.register_fn("add_all", |c: &mut Counter, items: Array| {
         c.add_all("add_all", &items)
     });
+    engine.register_fn("add_words", |c: &mut Counter, text: &str| {
+        super::text::for_each_word(text, |w| c.add_key(Key::Str(w), 1));
+    });
     engine.register_fn("get", |c: &mut Counter, x: Dynamic| {
         with_key("get", &x, |key| c.get_key(key))
     });

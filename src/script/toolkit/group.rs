@@ -1,10 +1,15 @@
 //! Grouping and sorting: `group_by`, `count_by`, `sum_by`, `sort_by`,
 //! `sorted`. A key is given as a function of the item or as a field name
-//! (of items that are maps). Keys order as `order` says: integers and
-//! floats by value together, strings, characters and booleans each among
-//! their own kind; two kinds that do not order are an error.
+//! (of items that are maps); `group_by` and `sum_by` also take two columns
+//! of one length, the keys and the values (`csv_columns`, `json_columns`).
+//! Keys order as `order` says: integers and floats by value together,
+//! strings, characters and booleans each among their own kind; two kinds
+//! that do not order are an error.
 
 use std::cmp::Ordering;
+use std::collections::HashMap;
+
+use ahash::RandomState;
 
 use rhai::{Array, Dynamic, Engine, EvalAltResult, FnPtr, ImmutableString, Map, NativeCallContext};
 
@@ -110,32 +115,118 @@ fn count_by(ctx: NativeCallContext, items: Array, f: Dynamic) -> Result<Counter>
     Ok(counts)
 }
 
-/// Sums by key: integers while every value is one, floats once one is not.
+/// `group_by(keys, values)`: each value in the group of the key in its row.
+fn group_columns(keys: Array, values: Array) -> Result<Map> {
+    same_length("group_by", &keys, &values)?;
+    let mut groups: Keyed<Array> = Keyed::default();
+    for (key, value) in keys.iter().zip(values) {
+        groups.entry(key).push(value);
+    }
+    Ok(groups.into_map(Dynamic::from_array))
+}
+
+/// Values by key as text (a map's keys), found without making the text
+/// again for a key already seen.
+struct Keyed<T> {
+    slots: HashMap<ImmutableString, T, RandomState>,
+}
+
+impl<T> Default for Keyed<T> {
+    fn default() -> Self {
+        Keyed {
+            slots: HashMap::default(),
+        }
+    }
+}
+
+impl<T: Default> Keyed<T> {
+    fn entry(&mut self, key: &Dynamic) -> &mut T {
+        let text = match key.read_lock::<ImmutableString>() {
+            Some(s) => s.clone(),
+            None => key.to_string().into(),
+        };
+        self.slots.entry(text).or_default()
+    }
+
+    fn into_map(self, value: impl Fn(T) -> Dynamic) -> Map {
+        self.slots
+            .into_iter()
+            .map(|(k, v)| (k.as_str().into(), value(v)))
+            .collect()
+    }
+}
+
+fn same_length(call: &str, keys: &Array, values: &Array) -> Result<()> {
+    match keys.len() == values.len() {
+        true => Ok(()),
+        false => Err(script_error(format!(
+            "{call}: {} keys and {} values; they must be of one length",
+            keys.len(),
+            values.len()
+        ))),
+    }
+}
+
+/// A sum: an integer while every value added is one, a float once one
+/// is not.
+#[derive(Clone, Copy)]
+struct Sum(Number);
+
+impl Default for Sum {
+    fn default() -> Self {
+        Sum(Number::Int(0))
+    }
+}
+
+/// Sums by key.
+#[derive(Default)]
+struct Sums(Keyed<Sum>);
+
+impl Sums {
+    fn add(&mut self, i: usize, key: &Dynamic, value: &Dynamic) -> Result<()> {
+        let Some(add) = Number::of(value) else {
+            return Err(script_error(format!(
+                "sum_by: the value of item {i} is a {}, not a number",
+                script_type_name(value)
+            )));
+        };
+        let sum = self.0.entry(key);
+        sum.0 = match (sum.0, add) {
+            (Number::Int(a), Number::Int(b)) => a
+                .checked_add(b)
+                .map(Number::Int)
+                .ok_or_else(|| script_error("sum_by: a sum overflows an integer"))?,
+            (so_far, add) => Number::Float(so_far.value() + add.value()),
+        };
+        Ok(())
+    }
+
+    fn into_map(self) -> Map {
+        self.0.into_map(|sum| sum.0.to_dynamic())
+    }
+}
+
 fn sum_by(ctx: NativeCallContext, items: Array, key: Dynamic, value: Dynamic) -> Result<Map> {
     let (key, value) = (
         Pick::of("sum_by", "the key", key)?,
         Pick::of("sum_by", "the value", value)?,
     );
-    let mut sums = Map::new();
+    let mut sums = Sums::default();
     for (i, item) in items.iter().enumerate() {
-        let k = key.apply(&ctx, "sum_by", item)?.to_string();
-        let v = value.apply(&ctx, "sum_by", item)?;
-        let sum = sums.entry(k.into()).or_insert(Dynamic::from_int(0));
-        let Some(add) = Number::of(&v) else {
-            return Err(script_error(format!(
-                "sum_by: the value of item {i} is a {}, not a number",
-                script_type_name(&v)
-            )));
-        };
-        *sum = match (Number::of(sum), add) {
-            (Some(Number::Int(a)), Number::Int(b)) => a
-                .checked_add(b)
-                .map(Dynamic::from_int)
-                .ok_or_else(|| script_error("sum_by: a sum overflows an integer"))?,
-            (so_far, add) => Dynamic::from_float(so_far.map_or(0.0, Number::value) + add.value()),
-        };
+        let k = key.apply(&ctx, "sum_by", item)?;
+        sums.add(i, &k, &value.apply(&ctx, "sum_by", item)?)?;
     }
-    Ok(sums)
+    Ok(sums.into_map())
+}
+
+/// `sum_by(keys, values)`: each value added to the sum of its row's key.
+fn sum_columns(keys: Array, values: Array) -> Result<Map> {
+    same_length("sum_by", &keys, &values)?;
+    let mut sums = Sums::default();
+    for (i, (key, value)) in keys.iter().zip(&values).enumerate() {
+        sums.add(i, key, value)?;
+    }
+    Ok(sums.into_map())
 }
 
 fn sort_by(ctx: NativeCallContext, items: Array, f: Dynamic) -> Result<Array> {
@@ -178,6 +269,9 @@ pub fn register(engine: &mut Engine) {
     engine.register_fn("group_by", group_by);
     engine.register_fn("count_by", count_by);
     engine.register_fn("sum_by", sum_by);
+    // Over columns: a key array and a value array of one length.
+    engine.register_fn("group_by", group_columns);
+    engine.register_fn("sum_by", sum_columns);
     engine.register_fn("sort_by", sort_by);
     // Ahead of Rhai's own `sort_by(array, comparer)`, which this keeps.
     engine.register_fn("sort_by", sort_by_fn);

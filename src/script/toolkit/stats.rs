@@ -33,10 +33,21 @@ fn numbers(call: &str, a: &Array) -> Result<Vec<Number>> {
         .collect()
 }
 
-fn sorted(call: &str, a: &Array) -> Result<Vec<Number>> {
+/// The `lo`-th smallest item and the next one up (the same one when
+/// `next` is false), found in linear time, without sorting the array.
+fn ranked(call: &str, a: &Array, lo: usize, next: bool) -> Result<(Number, Number)> {
     let mut items = numbers(call, a)?;
-    items.sort_by(|x, y| x.cmp(*y));
-    Ok(items)
+    let (_, low, above) = items.select_nth_unstable_by(lo, |x, y| x.cmp(*y));
+    let low = *low;
+    let high = match next {
+        true => above
+            .iter()
+            .copied()
+            .min_by(|x, y| x.cmp(*y))
+            .unwrap_or(low),
+        false => low,
+    };
+    Ok((low, high))
 }
 
 /// An integer when every item is one (an error if it overflows), else a float.
@@ -66,11 +77,11 @@ fn mean(call: &str, a: &Array) -> Result<FLOAT> {
 
 /// The middle item, or the mean of the two middle ones.
 fn median(a: &Array) -> Result<Dynamic> {
-    let items = sorted("median", a)?;
-    let mid = items.len() / 2;
-    Ok(match items.len() % 2 {
-        1 => items[mid].to_dynamic(),
-        _ => Dynamic::from_float((items[mid - 1].value() + items[mid].value()) / 2.0),
+    let odd = a.len() % 2 == 1;
+    let (low, high) = ranked("median", a, a.len().saturating_sub(1) / 2, !odd)?;
+    Ok(match odd {
+        true => low.to_dynamic(),
+        false => Dynamic::from_float((low.value() + high.value()) / 2.0),
     })
 }
 
@@ -81,10 +92,10 @@ fn percentile(a: &Array, p: FLOAT) -> Result<FLOAT> {
             "percentile: p must be from 0 to 100, not {p}"
         )));
     }
-    let items = sorted("percentile", a)?;
-    let rank = p / 100.0 * (items.len() - 1) as FLOAT;
-    let (lo, hi) = (rank.floor() as usize, rank.ceil() as usize);
-    let (low, high) = (items[lo].value(), items[hi].value());
+    let rank = p / 100.0 * a.len().saturating_sub(1) as FLOAT;
+    let lo = rank.floor() as usize;
+    let (low, high) = ranked("percentile", a, lo, rank > lo as FLOAT)?;
+    let (low, high) = (low.value(), high.value());
     Ok(low + (high - low) * (rank - lo as FLOAT))
 }
 

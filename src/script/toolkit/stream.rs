@@ -45,15 +45,15 @@ pub fn read_to_string(call: &str, path: &str) -> Result<String> {
     Ok(text)
 }
 
-type Rows = Box<dyn Iterator<Item = Result<Dynamic>>>;
+pub(super) type Rows = Box<dyn Iterator<Item = Result<Dynamic>>>;
 
 /// A loop that ends at once with `e` (its file could not be read).
-fn failed(e: Box<EvalAltResult>) -> Rows {
+pub(super) fn failed(e: Box<EvalAltResult>) -> Rows {
     Box::new(std::iter::once(Err(e)))
 }
 
 /// One line at a time, without its line ending.
-struct LineReader {
+pub(super) struct LineReader {
     call: &'static str,
     path: ImmutableString,
     reader: Box<dyn BufRead>,
@@ -63,7 +63,7 @@ struct LineReader {
 }
 
 impl LineReader {
-    fn open(call: &'static str, path: ImmutableString) -> Result<LineReader> {
+    pub(super) fn open(call: &'static str, path: ImmutableString) -> Result<LineReader> {
         Ok(LineReader {
             call,
             reader: open(call, &path)?,
@@ -75,7 +75,7 @@ impl LineReader {
     }
 
     /// The next line, or `None` at the end; the line's number is `self.line`.
-    fn next_line(&mut self) -> Option<Result<String>> {
+    pub(super) fn next_line(&mut self) -> Option<Result<String>> {
         if self.done {
             return None;
         }
@@ -103,7 +103,7 @@ impl LineReader {
     }
 
     /// An error at the current line; the loop ends with it.
-    fn fail(&mut self, why: impl std::fmt::Display) -> Box<EvalAltResult> {
+    pub(super) fn fail(&mut self, why: impl std::fmt::Display) -> Box<EvalAltResult> {
         self.done = true;
         script_error(format!(
             "{}: {} line {}: {why}",
@@ -180,20 +180,7 @@ impl IntoIterator for CsvRows {
         let path = self.0;
         let fail = {
             let path = path.clone();
-            move |e: &csv::Error| match e.kind() {
-                csv::ErrorKind::Io(io) => io_error("csv_rows", "read", &path, io),
-                _ => {
-                    let line = e.position().map_or(0, csv::Position::line);
-                    let why = match e.kind() {
-                        csv::ErrorKind::Utf8 { .. } => "not UTF-8 text".to_string(),
-                        csv::ErrorKind::UnequalLengths {
-                            expected_len, len, ..
-                        } => format!("{len} field(s) where the header has {expected_len}"),
-                        _ => e.to_string(),
-                    };
-                    script_error(format!("csv_rows: {path} line {line}: {why}"))
-                }
-            }
+            move |e: &csv::Error| csv_failure("csv_rows", &path, e)
         };
         let mut reader = match open("csv_rows", &path) {
             Ok(file) => csv::Reader::from_reader(file),
@@ -228,9 +215,26 @@ impl IntoIterator for CsvRows {
     }
 }
 
+/// A CSV record that could not be read, as an error naming the file and
+/// the line.
+pub(super) fn csv_failure(call: &str, path: &str, e: &csv::Error) -> Box<EvalAltResult> {
+    if let csv::ErrorKind::Io(io) = e.kind() {
+        return io_error(call, "read", path, io);
+    }
+    let line = e.position().map_or(0, csv::Position::line);
+    let why = match e.kind() {
+        csv::ErrorKind::Utf8 { .. } => "not UTF-8 text".to_string(),
+        csv::ErrorKind::UnequalLengths {
+            expected_len, len, ..
+        } => format!("{len} field(s) where the header has {expected_len}"),
+        _ => e.to_string(),
+    };
+    script_error(format!("{call}: {path} line {line}: {why}"))
+}
+
 /// Checks that `path` can be opened, so that a missing file is an error
 /// at the call rather than when the loop starts.
-fn checked(call: &str, path: ImmutableString) -> Result<ImmutableString> {
+pub(super) fn checked(call: &str, path: ImmutableString) -> Result<ImmutableString> {
     File::open(path.as_str()).map_err(|e| io_error(call, "read", &path, &e))?;
     Ok(path)
 }

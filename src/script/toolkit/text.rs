@@ -74,10 +74,29 @@ impl Regex {
 
 /// The maximal runs of letters in `text`, lowercased.
 fn words(text: &str) -> Array {
-    text.split(|c: char| !c.is_alphabetic())
-        .filter(|w| !w.is_empty())
-        .map(|w| Dynamic::from(w.to_lowercase()))
-        .collect()
+    let mut out = Array::new();
+    for_each_word(text, |w| out.push(Dynamic::from(w.to_string())));
+    out
+}
+
+/// Calls `f` with each maximal run of letters of `text`, lowercased (as
+/// `str::to_lowercase` does, final sigma included); an ASCII word is
+/// lowercased into one reused buffer, not a new string.
+pub fn for_each_word(text: &str, mut f: impl FnMut(&str)) {
+    let mut lower = String::new();
+    for word in text.split(|c: char| !c.is_alphabetic()) {
+        if word.is_empty() {
+            continue;
+        }
+        if word.is_ascii() {
+            lower.clear();
+            lower.push_str(word);
+            lower.make_ascii_lowercase();
+            f(&lower);
+        } else {
+            f(&word.to_lowercase());
+        }
+    }
 }
 
 pub fn register(engine: &mut Engine) {

@@ -488,3 +488,52 @@ fn a_scripts_args_file_gives_it_args_and_its_snapshot_names_them() {
     assert_eq!(r.code, Some(1), "{r:#?}");
     assert!(r.stdout.contains("+[\"other.csv\"]"), "{}", r.stdout);
 }
+
+#[test]
+fn the_data_job_examples_pass_their_snapshots_under_both_start_methods() {
+    // scripts/jobs: the five jobs of the benchmark against Python, written
+    // with the data toolkit, on the small data committed beside them.
+    let dir = tempfile::tempdir().unwrap();
+    let jobs = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/jobs");
+    copy_tree(&jobs, dir.path());
+    let run = mphost_test(dir.path(), &[]);
+    assert_eq!(run.code, Some(0), "{run:#?}");
+    assert!(
+        run.stdout.contains("5 scripts: 5 ok, 0 recorded"),
+        "{}",
+        run.stdout
+    );
+    // Each job prints the same under --start-method spawn, and the word
+    // count of the pipeline is the words job's.
+    let mut printed = std::collections::HashMap::new();
+    for job in ["words", "sales", "logs", "primes", "pipeline"] {
+        let args: Vec<String> = std::fs::read_to_string(dir.path().join(format!("{job}.args")))
+            .map(|text| text.lines().map(str::to_string).collect())
+            .unwrap_or_default();
+        let runs: Vec<Run> = [&[][..], &["--start-method", "spawn"][..]]
+            .iter()
+            .map(|flags| {
+                let child = Command::new(BIN)
+                    .arg("run")
+                    .args(*flags)
+                    .arg(format!("{job}.rhai"))
+                    .args(&args)
+                    .current_dir(dir.path())
+                    .stdin(Stdio::null())
+                    .stdout(Stdio::piped())
+                    .stderr(Stdio::piped())
+                    .spawn()
+                    .expect("start mphost run");
+                finish(child)
+            })
+            .collect();
+        assert_eq!(runs[0].code, Some(0), "{job}: {:#?}", runs[0]);
+        assert_eq!(runs[0].stdout, runs[1].stdout, "{job} under spawn");
+        assert!(
+            !runs[0].stdout.contains("RESULT"),
+            "{job}: timed without --time"
+        );
+        printed.insert(job, runs[0].stdout.clone());
+    }
+    assert_eq!(printed["words"], printed["pipeline"]);
+}

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Seeded data for the data-job benchmark (bench/jobs).
 
-    python3 gen.py DIR [--seed N]
+    python3 gen.py DIR [--seed N] [--small]
 
 writes, under DIR (about 380 MB in all):
 
@@ -12,6 +12,10 @@ writes, under DIR (about 380 MB in all):
       date,region,product,units,price
   logs/app-00.jsonl .. app-49.jsonl    about 4 MB each: one JSON object a line
       (ts, service, method, path, status, latency_ms, bytes)
+
+--small writes the same kinds of files, far fewer and shorter (6 text
+files of 600 words, 3 CSV files of 200 rows, 3 logs of 300 lines, about
+60 KB): the data committed beside the example scripts, scripts/jobs/data.
 
 The same seed gives the same bytes. When DIR/.complete exists and names the
 same seed and version, nothing is written (idempotent); otherwise the
@@ -28,12 +32,11 @@ import time
 from pathlib import Path
 
 VERSION = 1
-WORD_FILES = 200
-WORDS_PER_FILE = 80_000
-CSV_FILES = 24
-CSV_ROWS = 100_000
-LOG_FILES = 50
-LOG_LINES = 28_000
+# How many files of each kind, and how long: the benchmark's, and --small's.
+FULL = {"word_files": 200, "words_per_file": 80_000, "csv_files": 24, "csv_rows": 100_000,
+        "log_files": 50, "log_lines": 28_000}
+SMALL = {"word_files": 6, "words_per_file": 600, "csv_files": 3, "csv_rows": 200,
+         "log_files": 3, "log_lines": 300}
 
 SYLLABLES = ("ka", "lo", "mi", "ne", "ra", "to", "su", "vi", "de", "ba", "re", "an",
              "or", "el", "ti", "po", "sa", "qu", "in", "ex", "un", "ly", "st", "th",
@@ -78,12 +81,12 @@ def vocabulary(rng):
     return tokens, cum
 
 
-def gen_words(folder, seed):
+def gen_words(folder, seed, size):
     folder.mkdir(parents=True, exist_ok=True)
     tokens, cum = vocabulary(random.Random(seed))
-    for i in range(WORD_FILES):
+    for i in range(size["word_files"]):
         rng = random.Random(seed * 1_000_003 + i)
-        picks = rng.choices(tokens, cum_weights=cum, k=WORDS_PER_FILE)
+        picks = rng.choices(tokens, cum_weights=cum, k=size["words_per_file"])
         lines, at = [], 0
         while at < len(picks):
             n = rng.randint(6, 18)
@@ -95,7 +98,7 @@ def gen_words(folder, seed):
 REGIONS = ("north", "south", "east", "west", "central", "online")
 
 
-def gen_csv(folder, seed):
+def gen_csv(folder, seed, size):
     folder.mkdir(parents=True, exist_ok=True)
     rng0 = random.Random(seed + 1)
     products = [f"{kind}-{n:02d}" for kind in ("widget", "gadget", "gizmo", "doohickey")
@@ -103,11 +106,11 @@ def gen_csv(folder, seed):
     base_price = {p: round(rng0.uniform(2, 250), 2) for p in products}
     start = datetime.date(2026, 1, 1)
     dates = [(start + datetime.timedelta(days=d)).isoformat() for d in range(366)]
-    for i in range(CSV_FILES):
+    for i in range(size["csv_files"]):
         rng = random.Random(seed * 7_919 + i)
         out = ["date,region,product,units,price"]
         region_w = [rng.uniform(0.5, 2) for _ in REGIONS]
-        for _ in range(CSV_ROWS):
+        for _ in range(size["csv_rows"]):
             p = products[int(rng.random() ** 1.6 * len(products))]
             price = base_price[p] * (1 - rng.choice((0, 0, 0, 0.05, 0.1, 0.2)))
             out.append(f"{rng.choice(dates)},{rng.choices(REGIONS, region_w)[0]},{p},"
@@ -123,17 +126,17 @@ SERVICES = {  # name: (median latency ms, spread, error rate)
 }
 
 
-def gen_logs(folder, seed):
+def gen_logs(folder, seed, size):
     folder.mkdir(parents=True, exist_ok=True)
     names = sorted(SERVICES)
     weights = [5, 2, 6, 2, 1, 9, 3, 2, 5, 3, 2, 2]
     methods = ("GET", "GET", "GET", "POST", "PUT", "DELETE")
     t0 = datetime.datetime(2026, 11, 1, tzinfo=datetime.timezone.utc).timestamp()
-    for i in range(LOG_FILES):
+    for i in range(size["log_files"]):
         rng = random.Random(seed * 104_729 + i)
         t = t0 + i * 3600
         out = []
-        for _ in range(LOG_LINES):
+        for _ in range(size["log_lines"]):
             s = rng.choices(names, weights)[0]
             med, spread, err = SERVICES[s]
             t += rng.expovariate(8.0)
@@ -158,10 +161,12 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("dir")
     ap.add_argument("--seed", type=int, default=13)
+    ap.add_argument("--small", action="store_true", help="a few small files (the examples' data)")
     a = ap.parse_args()
     root = Path(a.dir)
+    size = SMALL if a.small else FULL
     marker = root / ".complete"
-    stamp = f"version {VERSION} seed {a.seed}\n"
+    stamp = f"version {VERSION} seed {a.seed}{' small' if a.small else ''}\n"
     if marker.exists() and marker.read_text() == stamp:
         print(f"gen.py: data already in {root}")
         return
@@ -170,9 +175,9 @@ def main():
         marker.unlink()
     for name, fn in (("words", gen_words), ("csv", gen_csv), ("logs", gen_logs)):
         t = time.perf_counter()
-        fn(root / name, a.seed)
-        size = sum(f.stat().st_size for f in (root / name).iterdir())
-        print(f"gen.py: {name}: {size / 1e6:.0f} MB in {time.perf_counter() - t:.1f} s",
+        fn(root / name, a.seed, size)
+        written = sum(f.stat().st_size for f in (root / name).iterdir())
+        print(f"gen.py: {name}: {written / 1e6:.2f} MB in {time.perf_counter() - t:.1f} s",
               flush=True)
     marker.write_text(stamp)
 

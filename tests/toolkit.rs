@@ -185,6 +185,10 @@ fn bad_toolkit_input_is_one_line_with_its_position() {
             "sum_by: the value of item 1 is a (), not a number",
         ),
         (
+            "for b in lines(\"/\", -1) {}",
+            "lines: n must be positive, not -1",
+        ),
+        (
             "for b in csv_columns(\"/\", 0) {}",
             "csv_columns: rows must be positive, not 0",
         ),
@@ -327,6 +331,7 @@ fn readers_read_gzip_and_name_the_file_and_line_of_a_bad_row() {
     let lines = run_ok(&format!(
         "let dir = \"{}\";
          let all = []; for l in lines(dir + \"/t.txt\") {{ all.push(l); }} print(all);
+         let all = []; for b in lines(dir + \"/t.txt\", 2) {{ all.push(b); }} print(all);
          let n = 0; for l in lines(dir + \"/t.gz\") {{ n += 1; }} print(n);
          print([read_lines(dir + \"/t.gz\").len(), read_text(dir + \"/t.gz\").len(), read_lines(dir + \"/empty.gz\")]);
          for r in csv_rows(dir + \"/r.csv\") {{ print(r); }}
@@ -340,6 +345,7 @@ fn readers_read_gzip_and_name_the_file_and_line_of_a_bad_row() {
         lines,
         [
             "[\"a\", \"b\", \"c\"]".to_string(),
+            "[[\"a\", \"b\"], [\"c\"]]".to_string(),
             "3".to_string(),
             "[3, 240, []]".to_string(),
             "#{\"n\": \"1\", \"name\": \"x\"}".to_string(),

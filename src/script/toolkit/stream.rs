@@ -1,5 +1,6 @@
-//! Files read as they are iterated: `lines(path)`, `csv_rows(path)` (a map
-//! per row, by the header) and `json_lines(path)`, whatever the file's size;
+//! Files read as they are iterated: `lines(path)` (or `lines(path, n)`, in
+//! arrays of at most `n` lines), `csv_rows(path)` (a map per row, by the
+//! header) and `json_lines(path)`, whatever the file's size;
 //! and `open`, through which every reader of a file (these, `read_text`,
 //! `read_lines`, `read_csv`) reads a `.gz` file as its text (flate2).
 //!
@@ -12,7 +13,7 @@ use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
 
 use flate2::read::MultiGzDecoder;
-use rhai::{Dynamic, Engine, EvalAltResult, ImmutableString, Map};
+use rhai::{Array, Dynamic, Engine, EvalAltResult, ImmutableString, Map};
 
 use crate::script::data::{io_error, json_reason, reason};
 use crate::script::script_error;
@@ -136,6 +137,34 @@ impl IntoIterator for Lines {
     }
 }
 
+/// What `lines(path, n)` returns: a loop over arrays of at most `n` lines.
+#[derive(Clone)]
+pub struct LineBatches(ImmutableString, usize);
+
+impl IntoIterator for LineBatches {
+    type Item = Result<Dynamic>;
+    type IntoIter = Rows;
+
+    fn into_iter(self) -> Rows {
+        let size = self.1;
+        let mut reader = match LineReader::open("lines", self.0) {
+            Ok(reader) => reader,
+            Err(e) => return failed(e),
+        };
+        Box::new(std::iter::from_fn(move || {
+            let mut batch = Array::new();
+            while batch.len() < size {
+                match reader.next_line() {
+                    Some(Ok(line)) => batch.push(Dynamic::from(line)),
+                    Some(Err(e)) => return Some(Err(e)),
+                    None => break,
+                }
+            }
+            (!batch.is_empty()).then(|| Ok(Dynamic::from_array(batch)))
+        }))
+    }
+}
+
 /// What `json_lines(path)` returns: one value a line, empty lines skipped.
 #[derive(Clone)]
 pub struct JsonLines(ImmutableString);
@@ -244,6 +273,15 @@ pub fn register(engine: &mut Engine) {
     engine.register_iterator_result::<Lines, Dynamic>();
     engine.register_fn("lines", |path: ImmutableString| {
         checked("lines", path).map(Lines)
+    });
+    engine.register_type_with_name::<LineBatches>("LineBatches");
+    engine.register_iterator_result::<LineBatches, Dynamic>();
+    engine.register_fn("lines", |path: ImmutableString, n: rhai::INT| {
+        let n = usize::try_from(n)
+            .ok()
+            .filter(|&n| n > 0)
+            .ok_or_else(|| script_error(format!("lines: n must be positive, not {n}")))?;
+        checked("lines", path).map(|path| LineBatches(path, n))
     });
     engine.register_type_with_name::<CsvRows>("CsvRows");
     engine.register_iterator_result::<CsvRows, Dynamic>();

@@ -1,6 +1,6 @@
 //! `spawn`, `process` and the `Process` handle.
 
-mod common;
+use super::common;
 use common::*;
 
 #[test]

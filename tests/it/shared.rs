@@ -1,6 +1,6 @@
 //! `value`, `manager_dict`, `pipe`, and closing and joining queues.
 
-mod common;
+use super::common;
 use common::*;
 
 #[test]

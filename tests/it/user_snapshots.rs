@@ -1,7 +1,7 @@
 //! `mphost test`: snapshot tests of a user's own scripts, run the way a user
 //! runs them, in a temporary folder.
 
-mod common;
+use super::common;
 use common::*;
 
 use std::path::Path;

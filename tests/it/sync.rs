@@ -1,6 +1,6 @@
 //! `rlock`, `semaphore`, `bounded_semaphore`, `event`, `condition`, `barrier`.
 
-mod common;
+use super::common;
 use common::*;
 
 #[test]

@@ -1,6 +1,6 @@
 //! Every value a script moves crosses processes unchanged.
 
-mod common;
+use super::common;
 use common::*;
 
 const SAMPLES: &str = "

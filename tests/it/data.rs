@@ -1,6 +1,6 @@
 //! Files, JSON and CSV from scripts, in the main process and in workers.
 
-mod common;
+use super::common;
 use common::*;
 
 /// Runs `source` as `script.rhai` from inside its own folder, which also holds `files`.

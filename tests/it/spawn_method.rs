@@ -1,8 +1,12 @@
 //! The primitives' tests again, every worker started with `--start-method
-//! spawn` (a fresh `mphost` that compiles the script again): `common` adds
-//! the flag in crates named `spawn_*`.
-// Each included file declares its own `mod common;`: one copy per file.
+//! spawn` (a fresh `mphost` that compiles the script again). The modules
+//! below are the same files as the crate's, and their `super::common` is
+//! this module's own copy of `common`, which adds the flag because its
+//! module path names `spawn_method`.
 #![allow(clippy::duplicate_mod)]
+
+#[path = "common/mod.rs"]
+mod common;
 
 #[path = "kill_loops.rs"]
 mod kill_loops;

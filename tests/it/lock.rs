@@ -1,6 +1,6 @@
 //! `lock()`.
 
-mod common;
+use super::common;
 use common::*;
 
 #[test]

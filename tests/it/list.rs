@@ -1,6 +1,6 @@
 //! `manager_list()`.
 
-mod common;
+use super::common;
 use common::*;
 
 #[test]

@@ -4,7 +4,7 @@
 //! what a killed process's returned pushes put in is there exactly once, in
 //! order.
 
-mod common;
+use super::common;
 
 use common::{Run, Script, run, run_file, script};
 

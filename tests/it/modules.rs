@@ -1,7 +1,7 @@
 //! What workers inherit: top-level constants through `global::`, the modules
 //! the script imported (its own, beside it, and the shipped `stdlib/`).
 
-mod common;
+use super::common;
 use common::*;
 
 /// Runs `source` as `script.rhai` in a folder that also holds `files`.

@@ -10,7 +10,7 @@
 //! through operations that go to the hub (a queue's `len`), which fail on
 //! an object the hub freed.
 
-mod common;
+use super::common;
 use common::*;
 
 /// Makes sure this process's releases so far have reached the hub, and

@@ -2,7 +2,7 @@
 //! stderr, with pids redacted. Snapshots live in `snapshots/`. Each script
 //! also runs with `--start-method spawn` and must print the same.
 
-mod common;
+use super::common;
 use common::*;
 
 use std::path::Path;

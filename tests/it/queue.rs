@@ -1,6 +1,6 @@
 //! `queue()` and `queue(maxsize)`.
 
-mod common;
+use super::common;
 use common::*;
 
 #[test]

@@ -2,7 +2,7 @@
 //! `FILE:LINE:COL: message`, then the source line and a caret under the
 //! column; exit status 1, never a panic, a backtrace or a hang.
 
-mod common;
+use super::common;
 use common::*;
 
 /// Each script, the column its error is reported at, and what it says.

@@ -1,6 +1,6 @@
 //! The command line: exit codes, ARGS, and how bad input is reported.
 
-mod common;
+use super::common;
 use common::*;
 use std::process::Command;
 

@@ -2,7 +2,7 @@
 //! no extra descriptor and no growth in the hub's memory; 100 MiB values
 //! cross queues and pipes intact.
 
-mod common;
+use super::common;
 use common::*;
 
 use std::time::Duration;

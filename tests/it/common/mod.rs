@@ -59,12 +59,13 @@ pub fn finish(mut child: Child) -> Run {
     }
 }
 
-/// `mphost run`, with `--start-method spawn` in the test crates whose name
-/// starts with `spawn_` (they run other crates' tests with exec'd workers).
+/// `mphost run`, with `--start-method spawn` in the copy of this module
+/// that `spawn_method` includes (it runs other modules' tests with exec'd
+/// workers).
 pub fn mphost_run() -> Command {
     let mut command = Command::new(BIN);
     command.arg("run");
-    if env!("CARGO_CRATE_NAME").starts_with("spawn_") {
+    if module_path!().contains("::spawn_method::") {
         command.args(["--start-method", "spawn"]);
     }
     command

@@ -1,6 +1,6 @@
 //! `pool_map`.
 
-mod common;
+use super::common;
 use common::*;
 
 #[test]

@@ -8,7 +8,7 @@
 //! tmux is required: without it these tests fail, loudly, rather than pass
 //! having checked nothing.
 
-mod common;
+use super::common;
 use common::*;
 
 use std::path::{Path, PathBuf};
@@ -52,7 +52,7 @@ fn tmux(socket: &Path, args: &[&str]) -> Output {
         .args(args)
         .output()
         .unwrap_or_else(|e| {
-            panic!("tests/progress.rs needs tmux on PATH (apt-get install tmux): {e}")
+            panic!("tests/it/progress.rs needs tmux on PATH (apt-get install tmux): {e}")
         })
 }
 
@@ -216,7 +216,7 @@ fn tmux_is_installed() {
     let out = Command::new("tmux").arg("-V").output();
     assert!(
         out.as_ref().is_ok_and(|o| o.status.success()),
-        "tests/progress.rs needs tmux (apt-get install tmux): {out:?}"
+        "tests/it/progress.rs needs tmux (apt-get install tmux): {out:?}"
     );
 }
 

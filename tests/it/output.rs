@@ -1,6 +1,6 @@
 //! `--tag-output` and `--ordered-output`.
 
-mod common;
+use super::common;
 use common::*;
 
 const SCRIPT: &str = "fn slow(tag) { print(`${tag} 1`); sleep(0.3); print(`${tag} 2`); }

@@ -3,7 +3,7 @@
 //! column that line names; for a worker's error, which process and which
 //! item, and the worker's own source line and caret.
 
-mod common;
+use super::common;
 use common::*;
 
 /// `(line N, position C)` at the end of a worker's message.

@@ -1,7 +1,7 @@
 //! `pool(n)`: a pool whose workers outlive each call, its methods, its
 //! `AsyncResult`s and iterators, and what happens when a worker dies.
 
-mod common;
+use super::common;
 use common::*;
 
 #[test]

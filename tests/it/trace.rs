@@ -2,7 +2,7 @@
 //! track per process, its life, its pool tasks and the time it waited;
 //! written however the run ends; a path that cannot be written is one line.
 
-mod common;
+use super::common;
 
 use std::collections::BTreeMap;
 use std::path::Path;

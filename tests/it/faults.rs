@@ -1,6 +1,6 @@
 //! Deaths and signals: nothing hangs, nothing is left behind, output survives.
 
-mod common;
+use super::common;
 use common::*;
 
 use std::io::Read;

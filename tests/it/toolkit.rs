@@ -2,7 +2,7 @@
 //! grouping and sorting, regexes and words, in the main script and in
 //! workers, and their bad inputs, each one line with its position.
 
-mod common;
+use super::common;
 use common::*;
 
 #[test]

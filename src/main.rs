@@ -6,7 +6,7 @@
 //! (shared-memory words between the hub and its children), `oom` (the
 //! allocator's one-line out-of-memory report), `snapshot_test` (`mphost
 //! test`: scripts run as child `mphost run`s against stored snapshots),
-//! `trace` (the clock and what a process records for `--trace`).
+//! `trace_recorder` (the clock and what a process records for `--trace`).
 
 mod cli;
 mod client;
@@ -19,7 +19,7 @@ mod shm;
 mod snapshot_test;
 mod store;
 mod test_fault;
-mod trace;
+mod trace_recorder;
 mod wire;
 
 use std::path::Path;

@@ -22,11 +22,11 @@ mod output;
 mod parking;
 mod pools;
 mod processes;
-mod progress;
+mod progress_bars;
 mod refs;
 mod requests;
 mod signals;
-mod trace;
+mod trace_collector;
 mod waits;
 
 use std::collections::HashMap;
@@ -49,10 +49,10 @@ use jobs::Job;
 use output::{EXIT_OUTPUT_FAILED, FlushError, Output};
 use pools::{JobId, Pool, PoolId};
 use processes::{ExitStatus, Lifecycle, Proc, ProcKind};
-use progress::Progress;
+use progress_bars::Progress;
 use waits::Waits;
 
-pub use trace::TraceFile;
+pub use trace_collector::TraceFile;
 
 const SIGNAL_TOKEN: u64 = u64::MAX;
 
@@ -65,7 +65,7 @@ pub enum HubStartError {
 /// Runs `program` to the end and returns the exit status for `mphost`;
 /// with `trace`, writes the run's trace there at the end.
 pub fn run(program: &Program, trace: Option<TraceFile>) -> Result<i32, HubStartError> {
-    let trace = trace.map(trace::Trace::new);
+    let trace = trace.map(trace_collector::Trace::new);
     // Without the arena (no memfd), locks still work, through the hub.
     let _ = crate::shm::Arena::create();
     let signals = signals::install()?;
@@ -149,7 +149,7 @@ struct Hub<'p> {
     /// Something parked forever or ended: look for a run that cannot move.
     check_stuck: bool,
     /// `--trace`: what the run looked like, written when it ends.
-    trace: Option<trace::Trace>,
+    trace: Option<trace_collector::Trace>,
 }
 
 type HubResult<T> = Result<T, HubError>;

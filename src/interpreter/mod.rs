@@ -20,7 +20,7 @@ use crate::script::{
     unpack_one,
 };
 use crate::shm::{Arena, ProgressWriter};
-use crate::trace::{self, TaskTimer};
+use crate::trace_recorder::{self, TaskTimer};
 use crate::wire::{
     FnRef, Globals, Launch, Outcome, Packed, PoolTask, ProcId, Reply, Request, Stream, TaskReport,
     Value, WorkerRole, WorkerSetup, read_frame,
@@ -199,11 +199,11 @@ pub fn run(role: &Role, identity: Identity, program: &Program) -> i32 {
     client::connect(HUB_FD, identity.id);
     crate::script::set_identity(identity.name, identity.parent_pid);
     if program.info.settings.trace {
-        trace::enable();
+        trace_recorder::enable();
     }
     let code = run_role(role, program);
     // The spans still held; the hub reads them before it hears of the end.
-    trace::flush();
+    trace_recorder::flush();
     code
 }
 
@@ -429,7 +429,7 @@ fn run_process(context: &NativeCallContext, name: &str, target: &FnRef, args: Ve
         }
     };
     let code = i32::from(matches!(outcome, Outcome::Failed(_)));
-    trace::flush();
+    trace_recorder::flush();
     let _ = client::send(&Request::Finished { outcome });
     drop(result);
     code
@@ -488,7 +488,7 @@ fn run_pool_worker(
                 // Nothing in hand: the report goes with the request.
                 let (report, kept) = finished.take().unzip();
                 // Sent with the request: an idle worker may wait there until killed.
-                trace::flush_with_next_call();
+                trace_recorder::flush_with_next_call();
                 let next = client::call(&Request::PoolNext { report });
                 drop(kept);
                 match next {

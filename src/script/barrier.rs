@@ -8,7 +8,7 @@ use rhai::{Dynamic, Engine, EvalAltResult, FnPtr, INT, NativeCallContext};
 use super::convert::{fn_ptr, followed, target};
 use super::objects::{call, call_bool, call_int, create, register_show};
 use super::{script_error, timeout_arg};
-use crate::trace::blocking;
+use crate::trace_recorder::blocking;
 use crate::wire::{Handle, NewObject, ObjectId, ObjectKind, Op, Value};
 
 type Result<T> = std::result::Result<T, Box<EvalAltResult>>;

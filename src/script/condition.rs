@@ -11,7 +11,7 @@ use rhai::{Dynamic, Engine, EvalAltResult, FnPtr, INT, NativeCallContext};
 use super::lock::{LockHandle, new_lock};
 use super::objects::{call, call_bool, create, register_show, register_timed};
 use super::{script_error, timeout_arg};
-use crate::trace::blocking;
+use crate::trace_recorder::blocking;
 use crate::wire::MAX_TIMEOUT_SECS;
 use crate::wire::{Handle, NewObject, ObjectId, ObjectKind, Op};
 

@@ -4,7 +4,7 @@ use super::refs::Holder;
 use rhai::{Engine, EvalAltResult};
 
 use super::objects::{call, call_bool, create, register_show, register_timed};
-use crate::trace::blocking;
+use crate::trace_recorder::blocking;
 use crate::wire::{Handle, NewObject, ObjectId, ObjectKind, Op};
 
 type Result<T> = std::result::Result<T, Box<EvalAltResult>>;

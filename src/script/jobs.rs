@@ -9,7 +9,7 @@ use super::convert::{from_wire, unpack};
 use super::objects::{register_show, register_timed};
 use super::script_error;
 use crate::client::{self, unexpected};
-use crate::trace::blocking;
+use crate::trace_recorder::blocking;
 use crate::wire::{JobAsk, Reply, Request, Value};
 
 type Result<T> = std::result::Result<T, Box<EvalAltResult>>;

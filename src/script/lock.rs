@@ -21,7 +21,7 @@ use super::objects::{call, call_bool, create, register_show, register_timed};
 use super::script_error;
 use crate::client;
 use crate::shm::{self, Arena, LockWord, Released, Try};
-use crate::trace::blocking;
+use crate::trace_recorder::blocking;
 use crate::wire::{Handle, NewObject, ObjectId, ObjectKind, Op};
 
 type Result<T> = std::result::Result<T, Box<EvalAltResult>>;

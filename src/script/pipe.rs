@@ -8,7 +8,7 @@ use rhai::{Array, Dynamic, Engine, EvalAltResult};
 use super::convert::storable;
 use super::objects::{call, call_bool, call_dynamic, create, register_show, register_timed};
 use super::script_error;
-use crate::trace::blocking;
+use crate::trace_recorder::blocking;
 use crate::wire::{Handle, NewObject, ObjectId, ObjectKind, Op};
 
 type Result<T> = std::result::Result<T, Box<EvalAltResult>>;

@@ -16,7 +16,7 @@ use super::jobs::{AsyncResult, ImapIter};
 use super::objects::register_show;
 use super::{script, script_error};
 use crate::client::{self, unexpected};
-use crate::trace::blocking;
+use crate::trace_recorder::blocking;
 use crate::wire::{JobKind, JobSpec, PoolControl, Reply, Request, Value};
 
 type Result<T> = std::result::Result<T, Box<EvalAltResult>>;

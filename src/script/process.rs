@@ -13,7 +13,7 @@ use super::convert::{from_wire, handed, handed_target};
 use super::globals::{capture_eval, capture_native};
 use super::{at_position, script_error, timeout_arg};
 use crate::client::{self, unexpected};
-use crate::trace::blocking;
+use crate::trace_recorder::blocking;
 use crate::wire::{Globals, Handle, ProcId, ProcessInfo, Reply, Request};
 
 type Result<T> = std::result::Result<T, Box<EvalAltResult>>;

@@ -24,7 +24,7 @@ use crate::shm::ring::{
 };
 use crate::shm::{self, Arena, Try};
 use crate::test_fault;
-use crate::trace::blocking;
+use crate::trace_recorder::blocking;
 use crate::wire::{
     Handle, NewObject, ObjectId, ObjectKind, Op, Request, Value, decode_body, encode_body,
 };

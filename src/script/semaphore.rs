@@ -6,7 +6,7 @@ use rhai::{Engine, EvalAltResult, INT};
 
 use super::objects::{call, call_bool, call_int, create, register_show, register_timed};
 use super::script_error;
-use crate::trace::blocking;
+use crate::trace_recorder::blocking;
 use crate::wire::{Handle, NewObject, ObjectId, ObjectKind, Op};
 
 type Result<T> = std::result::Result<T, Box<EvalAltResult>>;

@@ -3,7 +3,7 @@
 //! Everything here lives in `MAP_SHARED` mappings of memfds that the hub
 //! makes before it forks, so a forked child sees the same memory, and an
 //! exec'd worker maps the same memfd, passed as a descriptor. Two kinds:
-//! - `progress`: one word per pool worker, the item it is on, read by the hub
+//! - `crash_item`: one word per pool worker, the item it is on, read by the hub
 //!   when the worker dies mid-chunk;
 //! - `arena` and `lock_word`: the words behind locks and rlocks, so an
 //!   uncontended `acquire`/`release` is one atomic instruction instead of a
@@ -17,15 +17,15 @@
 //! Nothing here sends messages or blocks; the protocols are in the callers.
 
 mod arena;
+mod crash_item;
 mod lock_word;
-mod progress;
 pub mod ring;
 
 #[cfg(test)]
 pub use arena::ARENA_RINGS;
 pub use arena::{Arena, Slots};
+pub use crash_item::{ProgressSlot, ProgressWriter, job_tag};
 pub use lock_word::{LockWord, Released, SharedWord, owner_tag};
-pub use progress::{ProgressSlot, ProgressWriter, job_tag};
 
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use super::objects::{NewObject, Op};
 use super::packed::Packed;
-use super::trace::TraceEvent;
+use super::trace_spans::TraceEvent;
 use super::value::{FnRef, Globals, Handle, ObjectId, Value};
 
 /// The hub's number for an interpreter process; stable for the whole run.

@@ -2,7 +2,7 @@
 //!
 //! `value` is the process-independent form of a script value, `packed` many
 //! of them encoded side by side (a pool job's items), `message` the
-//! requests and replies exchanged with the hub, `trace` the spans a
+//! requests and replies exchanged with the hub, `trace_spans` the spans a
 //! process measures for `--trace`, and `frame` the length-prefixed
 //! encoding (bincode 2 over serde). Nothing outside this module knows the
 //! encoding, so the format can be swapped by changing `frame` alone.
@@ -14,7 +14,7 @@ mod launch;
 mod message;
 mod objects;
 mod packed;
-mod trace;
+mod trace_spans;
 mod value;
 
 pub use frame::{
@@ -27,5 +27,5 @@ pub use message::{
 };
 pub use objects::{DictOp, ListOp, NewObject, ObjectKind, Op};
 pub use packed::{Item, Packed};
-pub use trace::{TraceEvent, TraceSpan};
+pub use trace_spans::{TraceEvent, TraceSpan};
 pub use value::{Counts, FnRef, Globals, Handle, MAX_DEPTH, ObjectId, Value};

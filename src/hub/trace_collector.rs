@@ -6,7 +6,7 @@
 //! by `process_name`/`thread_name` metadata, in creation order): a complete
 //! event over its life, which the hub measures itself (from just before the
 //! fork to the reap, with the exit status), and inside it the spans the
-//! process measured and sent (`crate::trace`): each pool task, each call in
+//! process measured and sent (`crate::trace_recorder`): each pool task, each call in
 //! which it waited. Timestamps are microseconds of `CLOCK_MONOTONIC` since
 //! the hub started.
 //!
@@ -122,7 +122,7 @@ impl Trace {
     pub fn new(file: TraceFile) -> Trace {
         Trace {
             file,
-            origin_ns: crate::trace::now_ns(),
+            origin_ns: crate::trace_recorder::now_ns(),
             ended_ns: None,
             tracks: BTreeMap::new(),
             spans: Vec::new(),
@@ -203,7 +203,7 @@ impl Trace {
     }
 
     fn write_to(&self, out: &mut impl Write) -> std::io::Result<()> {
-        let ended_ns = self.ended_ns.unwrap_or_else(crate::trace::now_ns);
+        let ended_ns = self.ended_ns.unwrap_or_else(crate::trace_recorder::now_ns);
         out.write_all(b"{\"traceEvents\":[\n")?;
         let mut first = true;
         let mut emit = |out: &mut dyn Write, event: &Event| -> std::io::Result<()> {
@@ -358,7 +358,7 @@ struct OtherData {
 impl Hub<'_> {
     /// The time a process is about to be forked, if the run is traced.
     pub(super) fn trace_clock(&self) -> Option<u64> {
-        self.trace.as_ref().map(|_| crate::trace::now_ns())
+        self.trace.as_ref().map(|_| crate::trace_recorder::now_ns())
     }
 
     /// Process `id` was forked as `pid` at `start_ns` (from `trace_clock`).
@@ -384,7 +384,7 @@ impl Hub<'_> {
 
     pub(super) fn trace_ended(&mut self, id: ProcId, status: ExitStatus) {
         if let Some(track) = self.trace.as_mut().and_then(|t| t.tracks.get_mut(&id)) {
-            track.end = Some((crate::trace::now_ns(), status));
+            track.end = Some((crate::trace_recorder::now_ns(), status));
         }
     }
 
@@ -403,7 +403,9 @@ impl Hub<'_> {
     /// The run is ending: processes still running are stopped now.
     pub(super) fn trace_run_ended(&mut self) {
         if let Some(trace) = self.trace.as_mut() {
-            trace.ended_ns.get_or_insert_with(crate::trace::now_ns);
+            trace
+                .ended_ns
+                .get_or_insert_with(crate::trace_recorder::now_ns);
         }
     }
 

@@ -70,7 +70,11 @@ pub fn launch(
                 let mut keep = vec![child_end.as_raw_fd()];
                 keep.extend(Arena::get().map(Arena::fd));
                 keep.extend(role.progress_fd());
-                exec_worker(hub_pid, &keep, &launch, settings.max_memory);
+                // The arena it maps is the hub's shared memory, not its own.
+                let limit = settings
+                    .max_memory
+                    .map(|m| m.saturating_add(crate::shm::ARENA_BYTES as u64));
+                exec_worker(hub_pid, &keep, &launch, limit);
             }
             // A forked child starts with the hub's address space mapped: the
             // limit is on what it adds to that.

@@ -24,7 +24,9 @@ use super::ring::{HubRing, ProcRing, RING_BYTES};
 pub const ARENA_WORDS: usize = 1 << 17;
 pub const ARENA_RINGS: usize = 64;
 const WORDS_BYTES: usize = ARENA_WORDS * std::mem::size_of::<AtomicU64>();
-const ARENA_BYTES: usize = WORDS_BYTES + ARENA_RINGS * RING_BYTES;
+/// The arena's size: an exec'd worker maps it whole, so `--max-memory`
+/// leaves it out of the worker's own address space (it is the hub's, shared).
+pub const ARENA_BYTES: usize = WORDS_BYTES + ARENA_RINGS * RING_BYTES;
 
 static ARENA: OnceLock<Arena> = OnceLock::new();
 

@@ -375,6 +375,32 @@ fn a_pool_worker_that_raises_is_not_killed() {
 }
 
 #[test]
+fn a_small_memory_limit_leaves_room_for_the_shared_arena_under_both_start_methods() {
+    // An exec'd worker maps the hub's arena (locks and queue rings, 65 MiB
+    // of address space): the limit is on the worker's own memory, so even
+    // the README's smallest limit starts workers that use a queue.
+    let s = script(
+        "fn work(q) { let a = []; for i in 0..2000 { a.push(`x${i}`); } q.put(a.len()); }
+         let q = queue(); let p = spawn(work, [q]);
+         print(q.get()); p.join();
+         print(pool_map(|x| x * 2, [1, 2, 3], 2));",
+    );
+    for method in ["fork", "spawn"] {
+        let child = mphost_run()
+            .args(["--max-memory", "16M", "--start-method", method])
+            .arg(&s.path)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start mphost");
+        let r = finish(child);
+        assert_eq!(r.code, Some(0), "{method}: {r:?}");
+        assert_eq!(r.lines(), ["2000", "[2, 4, 6]"], "{method}");
+    }
+}
+
+#[test]
 fn a_worker_out_of_memory_fails_alone_with_one_clear_line() {
     let s = script(
         "fn grow() { let s = \"x\"; loop { s += s; } }

@@ -239,8 +239,9 @@ fn a_killed_processs_objects_are_freed() {
 
 #[test]
 fn queues_given_to_children_are_freed_once_both_sides_let_go() {
-    // Each queue holds a 20 KB item, too big for its ring, so in the hub's
-    // memory: 2,000 rounds of three kept would be 120 MB. One is an
+    // Each queue holds a 20 KB item. Queues kept would keep their rings
+    // (64 in the arena), and the items of all the others would stay in the
+    // hub's memory: 2,000 rounds of three kept would be 120 MB. One is an
     // argument, one is captured by a closure among the arguments, one by
     // the closure the child runs.
     let grown = hub_growth(
@@ -267,8 +268,8 @@ fn queues_given_to_children_are_freed_once_both_sides_let_go() {
 
 #[test]
 fn objects_kept_only_in_stored_values_are_freed_once_nothing_reaches_them() {
-    // Each round leaves seven queues, each holding a 20 KB item (too big
-    // for a ring, so in the hub's memory), reachable only through values
+    // Each round leaves seven queues, each holding a 20 KB item (past the
+    // arena's 64 rings, in the hub's memory), reachable only through values
     // that are then overwritten, taken and dropped, or never reached from
     // a process again: 2,000 rounds kept would be 280 MB.
     let grown = hub_growth(
@@ -303,7 +304,8 @@ fn objects_kept_only_in_stored_values_are_freed_once_nothing_reaches_them() {
 fn objects_that_went_through_a_pool_are_freed_once_nothing_reaches_them() {
     // Each round sends a pool two queues as items, one captured by the
     // function and one as a result made in the worker, each holding a 20 KB
-    // item: 400 rounds kept would be 40 MB. The pool's initializer argument
+    // item (past the arena's 64 rings, in the hub's memory): 400 rounds
+    // kept would be 40 MB. The pool's initializer argument
     // lives as long as the pool, and works in every worker.
     let grown = hub_growth(
         "let big = \"x\"; big.pad(20000, \"y\");
@@ -335,8 +337,9 @@ fn objects_that_went_through_a_pool_are_freed_once_nothing_reaches_them() {
 #[test]
 fn the_items_of_a_chunk_that_failed_are_freed_with_the_job() {
     // Each round's chunk fails at its first item, so the worker never
-    // unpacks the three after it, each a queue holding a 20 KB item: 600
-    // rounds kept until the pool ends would be 36 MB.
+    // unpacks the three after it, each a queue holding a 20 KB item (past
+    // the arena's 64 rings, in the hub's memory): 600 rounds kept until the
+    // pool ends would be 36 MB.
     let grown = hub_growth(
         "let big = \"x\"; big.pad(20000, \"y\");
          fn filled(big) { let q = queue(); q.put(big); q }

@@ -181,8 +181,16 @@ fn bad_toolkit_input_is_one_line_with_its_position() {
             "group_by: 1 keys and 2 values; they must be of one length",
         ),
         (
-            "print(sum_by([\"a\", \"b\"], [1, ()]));",
-            "sum_by: the value of item 1 is a (), not a number",
+            "print(sum_by([\"a\", \"b\"], [1, \"x\"]));",
+            "sum_by: the value of item 1 is a string, not a number",
+        ),
+        (
+            "print(compare([[1]], \"<\", 2));",
+            "compare: item 0 is a array, which does not order",
+        ),
+        (
+            "print(compare([1], \">=\", ()));",
+            "compare: cannot order by a ()",
         ),
         (
             "for b in lines(\"/\", -1) {}",
@@ -394,6 +402,12 @@ fn columns_read_typed_from_csv_and_json_whole_or_in_batches_in_every_process() {
     write_gz(&path("t.csv.gz"), csv);
     std::fs::write(path("h.csv"), "a,b\n").expect("write");
     std::fs::write(path("bad.csv"), "a,b\n1,2\n3\n").expect("write");
+    // Batches of two: the first all empty in `n`, the third floats in `x`.
+    std::fs::write(
+        path("b.csv"),
+        "n,x,k,k\n,1,a,b\n,2,c,d\n5,3,e,f\n7,4.5,g,h\n,6,i,j\n",
+    )
+    .expect("write");
     std::fs::write(
         path("t.jsonl"),
         "{\"s\":\"a\",\"n\":1,\"tags\":[1,{\"k\":true}]}\n\n{\"n\":2.5,\"s\":\"b\",\"extra\":null}\n{\"n\":3,\"n\":4}\n",
@@ -407,6 +421,8 @@ fn columns_read_typed_from_csv_and_json_whole_or_in_batches_in_every_process() {
          print(csv_columns(dir + \"/t.csv.gz\", [\"name\", \"n\"]));
          for b in csv_columns(dir + \"/t.csv\", [\"x\"], 2) {{ print(b); }}
          print(csv_columns(dir + \"/h.csv\"));
+         for b in csv_columns(dir + \"/b.csv\", 2) {{ print([b.n, b.x]); }}
+         print([csv_columns(dir + \"/b.csv\").k, csv_columns(dir + \"/b.csv\", [\"k\"]).k]);
          print(json_columns(dir + \"/t.jsonl\"));
          print(json_columns(dir + \"/t.jsonl\", [\"n\", \"absent\"]));
          for b in json_columns(dir + \"/t.jsonl\", 2) {{ print(b.n); }}
@@ -427,11 +443,15 @@ fn columns_read_typed_from_csv_and_json_whole_or_in_batches_in_every_process() {
     assert_eq!(
         lines,
         [
-            "#{\"id\": [1, 2, 3], \"n\": [10, (), 7], \"name\": [\"ann\", \"bob\", \"ann\"], \"note\": [\"\", \"\", \"\"], \"x\": [2.5, 3.0, -100.0]}".to_string(),
+            "#{\"id\": [1, 2, 3], \"n\": [10, (), 7], \"name\": [\"ann\", \"bob\", \"ann\"], \"note\": [(), (), ()], \"x\": [2.5, 3.0, -100.0]}".to_string(),
             "#{\"n\": [10, (), 7], \"name\": [\"ann\", \"bob\", \"ann\"]}".to_string(),
             "#{\"x\": [2.5, 3.0]}".to_string(),
             "#{\"x\": [-100.0]}".to_string(),
             "#{\"a\": [], \"b\": []}".to_string(),
+            "[[(), ()], [1, 2]]".to_string(),
+            "[[5, 7], [3.0, 4.5]]".to_string(),
+            "[[()], [6.0]]".to_string(),
+            "[[\"b\", \"d\", \"f\", \"h\", \"j\"], [\"b\", \"d\", \"f\", \"h\", \"j\"]]".to_string(),
             "#{\"extra\": [(), (), ()], \"n\": [1, 2.5, 4], \"s\": [\"a\", \"b\", ()], \"tags\": [[1, #{\"k\": true}], (), ()]}".to_string(),
             "#{\"absent\": [(), (), ()], \"n\": [1, 2.5, 4]}".to_string(),
             "[1, 2.5]".to_string(),
@@ -460,6 +480,9 @@ fn whole_column_calls_work_item_by_item_as_numpy_and_pandas_do() {
          print([mul(units, price), add(units, 1), sub(10, units), div([1, 3], 2), mul(2, 3)]);
          print([compare(units, \">=\", 3), compare([\"a\", 1], \"==\", \"a\"), compare([1, 2.5], \"!=\", 2.5), compare([(), 1], \"<\", 2)]);
          print(select([\"a\", \"b\", \"c\"], [true, false, true]));
+         let nan = 0.0 / 0.0;
+         print([compare([nan, 1.0], \">\", 0), compare([nan], \"==\", nan), compare([nan], \"!=\", nan), compare([1, (), [1]], \"==\", ())]);
+         print(sum_by([\"a\", \"b\", \"a\"], [1, (), 2.5]));
          let region = [\"n\", \"s\", \"n\", \"n\"]; let product = [\"x\", \"y\", \"x\", \"z\"];
          let keys = zip_join([region, product, [1, 2, 3, 4]], \"/\");
          print([keys, join([\"a\", 1, (), 2.5], \",\"), join([], \",\")]);
@@ -479,6 +502,8 @@ fn whole_column_calls_work_item_by_item_as_numpy_and_pandas_do() {
             "[[3.0, 6, (), 1.0], [3, 4, (), 5], [8, 7, (), 6], [0.5, 1.5], 6]",
             "[[false, true, false, true], [true, false], [true, false], [false, true]]",
             "[\"a\", \"c\"]",
+            "[[false, true], [false], [true], [false, true, false]]",
+            "#{\"a\": 3.5, \"b\": 0}",
             "[[\"n/x/1\", \"s/y/2\", \"n/x/3\", \"n/z/4\"], \"a,1,,2.5\", \"\"]",
             "#{\"n x\": 4, \"n z\": 4, \"s y\": 2.5}",
             "#{\"n\": 8, \"s\": 2}",

@@ -14,7 +14,7 @@
 //! the line, as the other readers' do. Reading only: nothing here keeps
 //! state between calls.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::marker::PhantomData;
 
@@ -24,7 +24,7 @@ use rhai::{Array, Dynamic, Engine, EvalAltResult, FLOAT, INT, ImmutableString, M
 use serde::de::value::{MapAccessDeserializer, SeqAccessDeserializer};
 use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
-use super::stream::{LineReader, Rows, checked, csv_failure, failed, open};
+use super::stream::{LineReader, Rows, checked, csv_failure, failed, open, positive};
 use crate::script::data::json_reason;
 use crate::script::script_error;
 
@@ -34,9 +34,9 @@ type Result<T> = std::result::Result<T, Box<EvalAltResult>>;
 /// of ids would only grow the table).
 const SHARED_STRINGS: usize = 4096;
 
-/// One copy of each repeated string of a column.
+/// One copy of each repeated string of a column (or of `zip_join`'s keys).
 #[derive(Default)]
-pub(super) struct Strings(HashMap<Box<str>, ImmutableString, RandomState>);
+pub(super) struct Strings(HashSet<ImmutableString, RandomState>);
 
 impl Strings {
     pub(super) fn get(&mut self, s: &str) -> ImmutableString {
@@ -47,17 +47,9 @@ impl Strings {
             return shared.clone();
         }
         let made = ImmutableString::from(s);
-        self.0.insert(s.into(), made.clone());
+        self.0.insert(made.clone());
         made
     }
-}
-
-/// The batch size a script asked for.
-fn batch_rows(call: &str, rows: INT) -> Result<usize> {
-    usize::try_from(rows)
-        .ok()
-        .filter(|&n| n > 0)
-        .ok_or_else(|| script_error(format!("{call}: rows must be positive, not {rows}")))
 }
 
 // ---- CSV -------------------------------------------------------------------
@@ -68,12 +60,18 @@ struct CsvBatches {
     reader: csv::Reader<Box<dyn std::io::BufRead>>,
     /// The columns read: each one's place in a record, and its name.
     picked: Vec<(usize, ImmutableString)>,
+    /// Each picked column's kind so far: a batch is never typed narrower
+    /// than the ones before it.
+    kinds: Vec<Kind>,
     records: Vec<csv::StringRecord>,
     rows: usize,
     done: bool,
 }
 
-impl CsvBatches {
+impl Batches for CsvBatches {
+    const CALL: &'static str = CSV;
+    const LOOP: &'static str = "CsvColumns";
+
     fn open(ask: Ask) -> Result<CsvBatches> {
         let path = ask.path;
         let mut reader = csv::Reader::from_reader(open(CSV, &path)?);
@@ -81,11 +79,16 @@ impl CsvBatches {
             Ok(names) => names.iter().map(Into::into).collect(),
             Err(e) => return Err(csv_failure(CSV, &path, &e)),
         };
-        let picked = match ask.fields {
+        let picked: Vec<(usize, ImmutableString)> = match ask.fields {
             None => header.into_iter().enumerate().collect(),
+            // A name the header repeats is its last column, as in the map
+            // of the whole header.
             Some(fields) => {
-                let place = |name: ImmutableString| match header.iter().position(|h| *h == name) {
+                let place = |name: ImmutableString| match header.iter().rposition(|h| *h == name) {
                     Some(j) => Ok((j, name)),
+                    None if header.is_empty() => Err(script_error(format!(
+                        "{CSV}: {path}: no column '{name}' (the file has no header)"
+                    ))),
                     None => Err(script_error(format!(
                         "{CSV}: {path}: no column '{name}' (the header has {})",
                         header.join(", ")
@@ -97,6 +100,7 @@ impl CsvBatches {
         Ok(CsvBatches {
             path,
             reader,
+            kinds: vec![Kind::Int; picked.len()],
             picked,
             records: Vec::new(),
             rows: ask.rows,
@@ -123,14 +127,20 @@ impl CsvBatches {
             return None;
         }
         let rows = &self.records[..filled];
-        let columns = self.picked.iter().map(|(j, name)| {
-            let cells = rows.iter().map(|r| r.get(*j).unwrap_or(""));
-            (name.as_str().into(), Dynamic::from_array(typed(cells)))
-        });
+        let columns = self
+            .picked
+            .iter()
+            .zip(&mut self.kinds)
+            .map(|((j, name), kind)| {
+                let cells = rows.iter().map(|r| r.get(*j).unwrap_or(""));
+                let (cells, typed_as) = typed(cells, *kind);
+                *kind = typed_as;
+                (name.as_str().into(), Dynamic::from_array(cells))
+            });
         Some(Ok(columns.collect()))
     }
 
-    fn empty(&self) -> Map {
+    fn empty(&mut self) -> Map {
         let columns = self.picked.iter();
         columns
             .map(|(_, name)| (name.as_str().into(), Dynamic::from_array(Array::new())))
@@ -138,37 +148,51 @@ impl CsvBatches {
     }
 }
 
-/// Some text that is a number: a digit in it, and Rust reads it as one
-/// (so `inf` and `nan` stay text).
-fn float_of(cell: &str) -> Option<FLOAT> {
-    cell.bytes()
-        .any(|b| b.is_ascii_digit())
-        .then(|| cell.parse().ok())
-        .flatten()
+/// What a CSV column's cells are read as, narrowest first.
+#[derive(Clone, Copy, PartialEq, PartialOrd)]
+enum Kind {
+    Int,
+    Float,
+    Str,
 }
 
-/// A column's cells as integers, floats or strings, whichever all fit.
-fn typed<'a>(cells: impl Iterator<Item = &'a str> + Clone) -> Array {
-    if cells.clone().any(|c| !c.is_empty()) {
-        let numbers = |parse: fn(&str) -> Option<Dynamic>| -> Option<Array> {
-            let cell = |c: &str| {
-                if c.is_empty() {
-                    Some(Dynamic::UNIT)
-                } else {
-                    parse(c)
-                }
-            };
-            cells.clone().map(cell).collect()
+/// Some text that is a finite number: a digit in it, and Rust reads it as
+/// one (so `inf`, `nan` and `1e999` stay text).
+fn float_of(cell: &str) -> Option<FLOAT> {
+    let number = cell.bytes().any(|b| b.is_ascii_digit());
+    number
+        .then(|| cell.parse().ok())
+        .flatten()
+        .filter(|f: &FLOAT| f.is_finite())
+}
+
+/// A column's cells as integers, floats or strings, the narrowest that
+/// every non-empty cell fits, and no narrower than `at_least`; an empty
+/// cell is `()` whatever the column's kind. Returns the kind it took.
+fn typed<'a>(cells: impl Iterator<Item = &'a str> + Clone, at_least: Kind) -> (Array, Kind) {
+    let read = |parse: &dyn Fn(&str) -> Option<Dynamic>| -> Option<Array> {
+        let cell = |c: &str| match c {
+            "" => Some(Dynamic::UNIT),
+            _ => parse(c),
         };
-        if let Some(ints) = numbers(|c| c.parse::<INT>().ok().map(Dynamic::from_int)) {
-            return ints;
-        }
-        if let Some(floats) = numbers(|c| float_of(c).map(Dynamic::from_float)) {
-            return floats;
-        }
+        cells.clone().map(cell).collect()
+    };
+    if at_least == Kind::Int
+        && let Some(ints) = read(&|c| c.parse::<INT>().ok().map(Dynamic::from_int))
+    {
+        return (ints, Kind::Int);
+    }
+    if at_least <= Kind::Float
+        && let Some(floats) = read(&|c| float_of(c).map(Dynamic::from_float))
+    {
+        return (floats, Kind::Float);
     }
     let mut strings = Strings::default();
-    cells.map(|c| Dynamic::from(strings.get(c))).collect()
+    let cell = |c: &str| match c {
+        "" => Dynamic::UNIT,
+        _ => Dynamic::from(strings.get(c)),
+    };
+    (cells.map(cell).collect(), Kind::Str)
 }
 
 // ---- JSON lines ----------------------------------------------------------------
@@ -236,11 +260,21 @@ impl JsonTable {
     /// Reads one line's object into the next row.
     fn add_line(&mut self, line: &str) -> std::result::Result<(), serde_json::Error> {
         let mut de = serde_json::Deserializer::from_str(line);
+        let known = self.names.len();
         let read = RowSeed(self).deserialize(&mut de).and_then(|()| de.end());
         let row = self.rows;
+        if read.is_err() {
+            // A failed line leaves no trace in the table: no new column,
+            // no cell.
+            for name in self.names.drain(known..) {
+                self.index.remove(name.as_str());
+            }
+            self.columns.truncate(known);
+            self.strings.truncate(known);
+            self.places.clear();
+        }
         for column in &mut self.columns {
             match read {
-                // A failed line leaves no trace in the table.
                 Err(_) => column.truncate(row),
                 Ok(()) if column.len() == row => column.push(Dynamic::UNIT),
                 Ok(()) => {}
@@ -287,7 +321,10 @@ impl<'de> Visitor<'de> for RowSeed<'_> {
         let table = self.0;
         let row = table.rows;
         let mut place = 0;
-        while let Some(read) = map.next_key_seed(KeySeed(&mut *table, place))? {
+        while let Some(read) = map.next_key_seed(KeySeed {
+            table: &mut *table,
+            place,
+        })? {
             place += 1;
             let Some(j) = read else {
                 map.next_value::<IgnoredAny>()?;
@@ -304,9 +341,12 @@ impl<'de> Visitor<'de> for RowSeed<'_> {
     }
 }
 
-/// A field's name, as its column's number (no string made per line), or
-/// `None` for a field not read.
-struct KeySeed<'t>(&'t mut JsonTable, usize);
+/// The name of a line's field number `place`, as its column's number (no
+/// string made per line), or `None` for a field not read.
+struct KeySeed<'t> {
+    table: &'t mut JsonTable,
+    place: usize,
+}
 
 impl<'de> DeserializeSeed<'de> for KeySeed<'_> {
     type Value = Option<usize>;
@@ -327,7 +367,7 @@ impl Visitor<'_> for KeySeed<'_> {
     }
 
     fn visit_str<E>(self, name: &str) -> std::result::Result<Self::Value, E> {
-        Ok(self.0.column(self.1, name))
+        Ok(self.table.column(self.place, name))
     }
 }
 
@@ -389,7 +429,10 @@ struct JsonBatches {
     rows: usize,
 }
 
-impl JsonBatches {
+impl Batches for JsonBatches {
+    const CALL: &'static str = JSON;
+    const LOOP: &'static str = "JsonColumns";
+
     fn open(ask: Ask) -> Result<JsonBatches> {
         Ok(JsonBatches {
             reader: LineReader::open(JSON, ask.path)?,
@@ -414,6 +457,11 @@ impl JsonBatches {
             }
         }
         (self.table.rows > 0).then(|| Ok(self.table.take()))
+    }
+
+    /// The fields asked for, empty (or no fields at all).
+    fn empty(&mut self) -> Map {
+        self.table.take()
     }
 }
 
@@ -445,7 +493,7 @@ impl Ask {
         };
         let rows = match rows {
             None => usize::MAX,
-            Some(rows) => batch_rows(call, rows)?,
+            Some(rows) => positive(call, "rows", rows)?,
         };
         let path = checked(call, path)?;
         Ok(Ask { path, fields, rows })
@@ -481,48 +529,25 @@ trait Batches: Sized + 'static {
     }
 }
 
-impl Batches for CsvBatches {
-    const CALL: &'static str = CSV;
-    const LOOP: &'static str = "CsvColumns";
-
-    fn open(ask: Ask) -> Result<Self> {
-        CsvBatches::open(ask)
-    }
-
-    fn next_batch(&mut self) -> Option<Result<Map>> {
-        self.next_batch()
-    }
-
-    fn empty(&mut self) -> Map {
-        CsvBatches::empty(self)
-    }
-}
-
-impl Batches for JsonBatches {
-    const CALL: &'static str = JSON;
-    const LOOP: &'static str = "JsonColumns";
-
-    fn open(ask: Ask) -> Result<Self> {
-        JsonBatches::open(ask)
-    }
-
-    fn next_batch(&mut self) -> Option<Result<Map>> {
-        self.next_batch()
-    }
-
-    /// The fields asked for, empty (or no fields at all).
-    fn empty(&mut self) -> Map {
-        self.table.take()
-    }
-}
-
 /// What `csv_columns(path, rows)` and `json_columns(path, rows)` return:
 /// a loop over batches, which opens the file when it starts.
-pub struct Columns<B>(Ask, PhantomData<fn() -> B>);
+pub struct Columns<B> {
+    ask: Ask,
+    reader: PhantomData<fn() -> B>,
+}
+
+impl<B> Columns<B> {
+    fn new(ask: Ask) -> Self {
+        Columns {
+            ask,
+            reader: PhantomData,
+        }
+    }
+}
 
 impl<B> Clone for Columns<B> {
     fn clone(&self) -> Self {
-        Columns(self.0.clone(), PhantomData)
+        Columns::new(self.ask.clone())
     }
 }
 
@@ -531,7 +556,7 @@ impl<B: Batches> IntoIterator for Columns<B> {
     type IntoIter = Rows;
 
     fn into_iter(self) -> Rows {
-        match B::open(self.0) {
+        match B::open(self.ask) {
             Ok(mut batches) => Box::new(std::iter::from_fn(move || {
                 batches.next_batch().map(|b| b.map(Dynamic::from_map))
             })),
@@ -553,12 +578,12 @@ fn register_reader<B: Batches>(engine: &mut Engine) {
         B::whole(Ask::new(call, path, Some(fields), None)?)
     });
     engine.register_fn(call, move |path: ImmutableString, rows: INT| {
-        Ask::new(call, path, None, Some(rows)).map(|ask| Columns::<B>(ask, PhantomData))
+        Ask::new(call, path, None, Some(rows)).map(Columns::<B>::new)
     });
     engine.register_fn(
         call,
         move |path: ImmutableString, fields: Array, rows: INT| {
-            Ask::new(call, path, Some(fields), Some(rows)).map(|ask| Columns::<B>(ask, PhantomData))
+            Ask::new(call, path, Some(fields), Some(rows)).map(Columns::<B>::new)
         },
     );
 }

@@ -183,7 +183,13 @@ impl Default for Sum {
 struct Sums(Keyed<Sum>);
 
 impl Sums {
+    /// Adds `value` to the sum of `key`; `()`, a missing value, adds
+    /// nothing (the key is still there, as in pandas).
     fn add(&mut self, i: usize, key: &Dynamic, value: &Dynamic) -> Result<()> {
+        if value.is_unit() {
+            self.0.entry(key);
+            return Ok(());
+        }
         let Some(add) = Number::of(value) else {
             return Err(script_error(format!(
                 "sum_by: the value of item {i} is a {}, not a number",

@@ -137,17 +137,20 @@ impl IntoIterator for Lines {
     }
 }
 
-/// What `lines(path, n)` returns: a loop over arrays of at most `n` lines.
+/// What `lines(path, n)` returns: a loop over arrays of at most `size` lines.
 #[derive(Clone)]
-pub struct LineBatches(ImmutableString, usize);
+pub struct LineBatches {
+    path: ImmutableString,
+    size: usize,
+}
 
 impl IntoIterator for LineBatches {
     type Item = Result<Dynamic>;
     type IntoIter = Rows;
 
     fn into_iter(self) -> Rows {
-        let size = self.1;
-        let mut reader = match LineReader::open("lines", self.0) {
+        let size = self.size;
+        let mut reader = match LineReader::open("lines", self.path) {
             Ok(reader) => reader,
             Err(e) => return failed(e),
         };
@@ -261,6 +264,14 @@ pub(super) fn csv_failure(call: &str, path: &str, e: &csv::Error) -> Box<EvalAlt
     script_error(format!("{call}: {path} line {line}: {why}"))
 }
 
+/// A count a script gave that must be positive (`what` names it).
+pub(super) fn positive(call: &str, what: &str, n: rhai::INT) -> Result<usize> {
+    usize::try_from(n)
+        .ok()
+        .filter(|&n| n > 0)
+        .ok_or_else(|| script_error(format!("{call}: {what} must be positive, not {n}")))
+}
+
 /// Checks that `path` can be opened, so that a missing file is an error
 /// at the call rather than when the loop starts.
 pub(super) fn checked(call: &str, path: ImmutableString) -> Result<ImmutableString> {
@@ -277,11 +288,8 @@ pub fn register(engine: &mut Engine) {
     engine.register_type_with_name::<LineBatches>("LineBatches");
     engine.register_iterator_result::<LineBatches, Dynamic>();
     engine.register_fn("lines", |path: ImmutableString, n: rhai::INT| {
-        let n = usize::try_from(n)
-            .ok()
-            .filter(|&n| n > 0)
-            .ok_or_else(|| script_error(format!("lines: n must be positive, not {n}")))?;
-        checked("lines", path).map(|path| LineBatches(path, n))
+        let size = positive("lines", "n", n)?;
+        checked("lines", path).map(|path| LineBatches { path, size })
     });
     engine.register_type_with_name::<CsvRows>("CsvRows");
     engine.register_iterator_result::<CsvRows, Dynamic>();

@@ -130,9 +130,12 @@ impl Arith {
 }
 
 /// `compare(column, op, value)`: a mask, `true` where the item compares
-/// so. Numbers compare by value, integers with floats; `==` and `!=` take
-/// any two values (of two kinds they are unequal), the orderings only two
-/// of one kind; `()` compares false, except by `!=`.
+/// so. Numbers compare by value, integers with floats, and NaN compares
+/// false (true by `!=`), as in Python. `==` and `!=` take any two values:
+/// of two kinds they are unequal, and a value that is not a number,
+/// string, character or boolean equals only `()` to `()` (so
+/// `compare(a, "==", ())` marks the missing items). The orderings take
+/// two of one kind; a `()` item compares false.
 fn compare(column: Array, op: ImmutableString, value: Dynamic) -> Result<Array> {
     type Test = fn(Ordering) -> bool;
     let test: Test = match op.as_str() {
@@ -148,31 +151,48 @@ fn compare(column: Array, op: ImmutableString, value: Dynamic) -> Result<Array> 
             )));
         }
     };
+    let unequal = op == "!=";
     let equality = matches!(op.as_str(), "==" | "!=");
-    let against = Key::of(&value)
-        .map_err(|kind| script_error(format!("compare: cannot compare with a {kind}")))?;
-    let row = |(i, item): (usize, &Dynamic)| -> Result<Dynamic> {
-        if item.is_unit() {
-            return Ok(Dynamic::from_bool(op == "!="));
+    let against = Key::of(&value);
+    if let (Err(kind), false) = (&against, equality) {
+        return Err(script_error(format!("compare: cannot order by a {kind}")));
+    }
+    let is_nan = |v: &Dynamic| v.as_float().is_ok_and(FLOAT::is_nan);
+    let value_is_nan = is_nan(&value);
+    let row = |(i, item): (usize, &Dynamic)| -> Result<bool> {
+        if value_is_nan || is_nan(item) {
+            return Ok(unequal);
         }
-        let key = Key::of(item).map_err(|kind| {
-            script_error(format!(
-                "compare: item {i} is a {kind}, which does not compare"
-            ))
-        })?;
-        if key.kind() != against.kind() {
-            if !equality {
+        let (key, against) = match (Key::of(item), &against) {
+            (Ok(key), Ok(against)) => (key, against),
+            _ if equality => return Ok((item.is_unit() && value.is_unit()) != unequal),
+            _ if item.is_unit() => return Ok(false),
+            (Err(kind), _) => {
                 return Err(script_error(format!(
-                    "compare: cannot order a {} and a {} (item {i})",
-                    key.kind(),
-                    against.kind()
+                    "compare: item {i} is a {kind}, which does not order"
                 )));
             }
-            return Ok(Dynamic::from_bool(op == "!="));
+            (Ok(_), Err(kind)) => {
+                return Err(script_error(format!("compare: cannot order by a {kind}")));
+            }
+        };
+        if key.kind() == against.kind() {
+            return Ok(test(key.cmp(against)));
         }
-        Ok(Dynamic::from_bool(test(key.cmp(&against))))
+        match equality {
+            true => Ok(unequal),
+            false => Err(script_error(format!(
+                "compare: cannot order a {} and a {} (item {i})",
+                key.kind(),
+                against.kind()
+            ))),
+        }
     };
-    column.iter().enumerate().map(row).collect()
+    column
+        .iter()
+        .enumerate()
+        .map(|r| row(r).map(Dynamic::from_bool))
+        .collect()
 }
 
 /// `select(column, mask)`: the items whose place in `mask` is `true`.

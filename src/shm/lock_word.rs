@@ -21,7 +21,7 @@
 use std::ops::Deref;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::wire::ProcId;
+use super::ProcessNumber;
 
 const OWNER_MASK: u64 = 0xFFFF_FFFF;
 const DEPTH_ONE: u64 = 1 << 32;
@@ -38,7 +38,7 @@ fn depth(word: u64) -> u64 {
 
 /// The owner field for process `who`. Ids past `u32::MAX` (four billion
 /// processes in one run) share the last value.
-pub fn owner_tag(who: ProcId) -> u32 {
+pub fn owner_tag(who: ProcessNumber) -> u32 {
     u32::try_from(who).unwrap_or(u32::MAX)
 }
 
@@ -105,7 +105,7 @@ impl<'a> LockWord<'a> {
 
     /// Takes it for `who`, `depth` times over, if it is free or (an rlock)
     /// already `who`'s; false when another process holds it.
-    pub fn try_acquire(&self, who: ProcId, depth_added: u64) -> bool {
+    pub fn try_acquire(&self, who: ProcessNumber, depth_added: u64) -> bool {
         let who = owner_tag(who);
         let mut current = self.word.load(Ordering::Relaxed);
         loop {
@@ -136,7 +136,7 @@ impl<'a> LockWord<'a> {
 
     /// The hub's acquire: takes it, or marks that a process waits for it
     /// (the caller then parks); true when taken.
-    pub fn acquire_or_mark_waiting(&self, who: ProcId, depth_added: u64) -> bool {
+    pub fn acquire_or_mark_waiting(&self, who: ProcessNumber, depth_added: u64) -> bool {
         loop {
             if self.try_acquire(who, depth_added) {
                 return true;
@@ -164,7 +164,7 @@ impl<'a> LockWord<'a> {
     /// Releases one level for `who`. A process passes `by_hub: false` and
     /// gets `ThroughHub` when others wait; the hub passes `true` and keeps
     /// the `waiting` mark for the waiters it is about to serve.
-    pub fn release(&self, who: ProcId, by_hub: bool) -> Released {
+    pub fn release(&self, who: ProcessNumber, by_hub: bool) -> Released {
         let who = owner_tag(who);
         let mut current = self.word.load(Ordering::Relaxed);
         loop {
@@ -216,7 +216,7 @@ impl<'a> LockWord<'a> {
         owner(self.load()) != 0
     }
 
-    pub fn is_held_by(&self, who: ProcId) -> bool {
+    pub fn is_held_by(&self, who: ProcessNumber) -> bool {
         owner(self.load()) == owner_tag(who)
     }
 

@@ -1,4 +1,6 @@
-//! Shared memory between the hub and the interpreters it starts.
+//! Shared memory between the hub and the interpreters it starts. It depends
+//! on nothing else in the crate: a process is a plain number here, and what
+//! the memory means (a lock, a queue) is the store's and the bindings'.
 //!
 //! Everything here lives in `MAP_SHARED` mappings of memfds that the hub
 //! makes before it forks, so a forked child sees the same memory, and an
@@ -15,6 +17,11 @@
 //!   not fit.
 //!
 //! Nothing here sends messages or blocks; the protocols are in the callers.
+
+/// A process as shared memory knows it: the hub's number for it, a plain
+/// integer (`wire::ProcId` is the same number), so this module depends on
+/// nothing above it.
+pub type ProcessNumber = u64;
 
 mod arena;
 mod crash_item;

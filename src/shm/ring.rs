@@ -39,8 +39,8 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use super::ProcessNumber;
 use super::lock_word::owner_tag;
-use crate::wire::ProcId;
 
 /// The bytes of one ring: the header's three cache lines, then the data.
 /// A megabyte, so that batches of a few thousand lines (records up to 256
@@ -108,7 +108,7 @@ pub struct Held {
 
 impl Held {
     /// The process it names, if the tag is one the hub hands out.
-    pub fn process(&self) -> Option<ProcId> {
+    pub fn process(&self) -> Option<ProcessNumber> {
         (self.holder != 0 && self.holder < u64::from(HUB_TAG)).then_some(self.holder)
     }
 }
@@ -200,7 +200,7 @@ impl HubRing {
 
     /// Frees the ring if process `who` died inside it.
     #[cfg(test)]
-    pub fn free_if_held_by_process(&self, who: ProcId) -> bool {
+    pub fn free_if_held_by_process(&self, who: ProcessNumber) -> bool {
         self.free_if_held_by(u64::from(owner_tag(who)))
     }
 
@@ -258,7 +258,7 @@ impl ProcRing {
     /// Enters the ring as process `who`, spinning at most `limit` while
     /// another is inside; `None` when it stays held (the holder may be
     /// dead: the caller asks the hub instead).
-    pub fn enter_within(&self, who: ProcId, limit: Duration) -> Option<RingGuard<'_>> {
+    pub fn enter_within(&self, who: ProcessNumber, limit: Duration) -> Option<RingGuard<'_>> {
         let tag = owner_tag(who);
         super::spin(limit, || {
             if self.0.try_lock(tag) {
@@ -271,7 +271,7 @@ impl ProcRing {
     }
 
     /// Enters the ring if nobody is inside, at once.
-    pub fn try_enter(&self, who: ProcId) -> Option<RingGuard<'_>> {
+    pub fn try_enter(&self, who: ProcessNumber) -> Option<RingGuard<'_>> {
         // Lazily: a guard made and dropped would let go of another's lock.
         self.0
             .try_lock(owner_tag(who))
@@ -507,7 +507,7 @@ mod tests {
         vec![(i % 251) as u8; (i as usize * 7) % 300]
     }
 
-    fn enter(ring: &ProcRing, who: ProcId) -> RingGuard<'_> {
+    fn enter(ring: &ProcRing, who: ProcessNumber) -> RingGuard<'_> {
         ring.try_enter(who).expect("nobody else is inside")
     }
 

@@ -8,13 +8,11 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::handles::{Handle, ObjectId, ProcId};
 use super::objects::{NewObject, Op};
 use super::packed::Packed;
 use super::trace_spans::TraceEvent;
-use super::value::{FnRef, Globals, Handle, ObjectId, Value};
-
-/// The hub's number for an interpreter process; stable for the whole run.
-pub type ProcId = u64;
+use super::value::{FnRef, Globals, Value};
 
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Stream {

@@ -1,5 +1,6 @@
-//! Shared objects as the wire sees them: what can be created (`NewObject`),
-//! what can be done to one (`Op`), and the handle a script holds (`Handle`).
+//! Shared objects as the wire sees them: what can be created (`NewObject`)
+//! and what can be done to one (`Op`); their ids, kinds and handles are
+//! `handles`'.
 //!
 //! Every object operation travels as `Request::Object { id, op, .. }`, so a
 //! new primitive adds variants here and a case in the store, not a new
@@ -7,7 +8,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::value::{FnRef, ObjectId, Value};
+use super::handles::ObjectId;
+use super::value::{FnRef, Value};
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 pub enum NewObject {
@@ -36,48 +38,6 @@ pub enum NewObject {
     List(Vec<Value>),
     Pipe {
         duplex: bool,
-    },
-}
-
-/// The kinds of script-visible handle; each is its own Rhai type.
-#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ObjectKind {
-    /// `ring`: the queue's ring in the shared arena (`shm::Arena`), if it
-    /// has one; without, every operation goes through the hub.
-    Queue {
-        maxsize: Option<u64>,
-        joinable: bool,
-        ring: Option<u32>,
-    },
-    /// `slot`: the lock's word in the shared arena (`shm::Arena`), if it
-    /// has one; without, every operation goes through the hub.
-    Lock {
-        slot: Option<u32>,
-    },
-    RLock {
-        slot: Option<u32>,
-    },
-    Semaphore {
-        bounded: bool,
-    },
-    Event,
-    Condition {
-        lock: ObjectId,
-    },
-    Barrier {
-        parties: u64,
-    },
-    Value,
-    Dict,
-    /// `ring`: where processes may push without a message (`shm::ring`).
-    List {
-        ring: Option<u32>,
-    },
-    /// One end of a pipe: `end` is 0 or 1.
-    PipeEnd {
-        end: u8,
-        can_send: bool,
-        can_recv: bool,
     },
 }
 

@@ -18,7 +18,8 @@ use std::ops::Range;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::frame::{FrameError, append_body, decode_body};
-use super::value::{ObjectId, Value};
+use super::handles::ObjectId;
+use super::value::Value;
 
 /// One item as `Packed::item` reads it.
 #[derive(Debug, PartialEq)]

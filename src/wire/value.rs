@@ -9,10 +9,7 @@ use std::cell::Cell;
 
 use serde::{Deserialize, Deserializer, Serialize, de::Error as _};
 
-use super::objects::ObjectKind;
-
-/// Identifies a shared object (queue, lock, list, ...) owned by the hub.
-pub type ObjectId = u64;
+use super::handles::{Handle, ObjectId};
 
 /// The deepest nesting of arrays and maps a value may have to cross. A
 /// deeper one is refused when sent and when decoded, so neither side
@@ -133,12 +130,4 @@ impl Globals {
     pub fn object_ids(&self, out: &mut Vec<ObjectId>) {
         self.constants.iter().for_each(|(_, v)| v.object_ids(out));
     }
-}
-
-/// A reference to something the hub owns. Handles are plain ids, which is what
-/// lets them travel through queues, lists and arguments to any process.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
-pub enum Handle {
-    Process { id: u64, name: String },
-    Object { id: ObjectId, kind: ObjectKind },
 }

@@ -19,7 +19,6 @@
 //! process, until its error is printed uncaught, so a `try`/`catch` sees only
 //! the line. Pure text: nothing here writes anywhere.
 
-use std::cell::RefCell;
 use std::path::Path;
 
 use rhai::{EvalAltResult, ParseError, Position};
@@ -28,11 +27,6 @@ use crate::wire::Value;
 
 /// The longest string item an error report quotes.
 const ITEM_QUOTE_LIMIT: usize = 40;
-
-thread_local! {
-    /// The last pool error this process received, with the worker's report.
-    static REMOTE: RefCell<Option<(String, String)>> = const { RefCell::new(None) };
-}
 
 /// The innermost error of a chain of function calls, and its position: the
 /// place where things went wrong, not where the outermost call was made.
@@ -120,7 +114,10 @@ pub enum Code {
 pub fn explained(line: String, error: &EvalAltResult, top_level: Code) -> String {
     let mut report = line;
     append(&mut report, script_snippet(error, top_level));
-    append(&mut report, remote_report(&root_cause(error).0));
+    append(
+        &mut report,
+        crate::script::remote_report(&root_cause(error).0),
+    );
     report
 }
 
@@ -135,7 +132,7 @@ pub fn task_report(
     error: &EvalAltResult,
 ) -> Option<String> {
     let snippet = script_snippet(error, Code::Prelude);
-    let remote = remote_report(&root_cause(error).0);
+    let remote = crate::script::remote_report(&root_cause(error).0);
     let item = item.render();
     if snippet.is_none() && remote.is_none() && item.is_none() {
         return None;
@@ -147,21 +144,6 @@ pub fn task_report(
     append(&mut report, snippet);
     append(&mut report, remote);
     Some(report)
-}
-
-/// A pool error came with its worker's report: kept for `explained`.
-pub fn remember_remote(message: &str, report: &str) {
-    REMOTE.with(|r| *r.borrow_mut() = Some((message.to_string(), report.to_string())));
-}
-
-/// The worker's report of the pool error whose message is `message`.
-fn remote_report(message: &str) -> Option<String> {
-    REMOTE.with(|r| {
-        r.borrow()
-            .as_ref()
-            .filter(|(m, _)| m == message)
-            .map(|(_, report)| report.clone())
-    })
 }
 
 /// The source line and caret of `error`'s position, if it is in the

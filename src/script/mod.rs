@@ -258,10 +258,31 @@ impl From<ClientError> for Box<EvalAltResult> {
             ..
         }) = &e
         {
-            crate::diagnostics::remember_remote(message, report);
+            remember_remote(message, report);
         }
         script_error(e.to_string())
     }
+}
+
+thread_local! {
+    /// The last pool error this process received, with the worker's report.
+    static REMOTE: RefCell<Option<(String, String)>> = const { RefCell::new(None) };
+}
+
+/// Keeps the worker's report of a pool error (`message`), for
+/// `diagnostics` to print if the error goes uncaught.
+fn remember_remote(message: &str, report: &str) {
+    REMOTE.with(|r| *r.borrow_mut() = Some((message.to_string(), report.to_string())));
+}
+
+/// The worker's report of the pool error whose message is `message`.
+pub fn remote_report(message: &str) -> Option<String> {
+    REMOTE.with(|r| {
+        r.borrow()
+            .as_ref()
+            .filter(|(m, _)| m == message)
+            .map(|(_, report)| report.clone())
+    })
 }
 
 /// Reads a timeout argument: seconds as an int or a float, never negative or NaN.

@@ -101,7 +101,7 @@ fn run(args: cli::RunArgs) -> ExitCode {
         trace: args.trace.is_some(),
         progress: !args.no_progress,
     };
-    let program = match script::load(&source, file.clone(), settings) {
+    let program = match script::load(&source, file.clone(), settings, interpreter::register) {
         Ok(p) => p,
         Err(e) => return fail(&diagnostics::parse_error(&file, &source, &e), EXIT_USAGE),
     };

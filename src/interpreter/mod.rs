@@ -136,7 +136,8 @@ pub fn run_launched() -> i32 {
         trace: script.trace,
         progress: false,
     };
-    let program = match crate::script::load(&script.source, script.path.clone(), settings) {
+    let program = match crate::script::load(&script.source, script.path.clone(), settings, register)
+    {
         Ok(program) => program,
         Err(e) => {
             eprintln!(

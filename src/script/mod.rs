@@ -160,14 +160,19 @@ impl ScriptInfo {
     }
 }
 
-/// Makes the engine with every binding registered, compiles `source`, and
-/// makes the result the running script.
+/// Makes the engine with every binding registered, and `worker_entry`
+/// (which registers the function a worker's prelude calls: the
+/// interpreter's, given by whoever loads, so bindings know nothing of
+/// what runs them), compiles `source`, and makes the result the running
+/// script.
 pub fn load(
     source: &str,
     path: PathBuf,
     settings: RunSettings,
+    worker_entry: fn(&mut Engine),
 ) -> Result<Program, Box<rhai::ParseError>> {
     let mut engine = build_engine();
+    worker_entry(&mut engine);
     let script_dir = match path.parent() {
         Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
         _ => PathBuf::from("."),
@@ -227,7 +232,6 @@ fn build_engine() -> Engine {
     with_block::register(&mut engine);
     jobs::register(&mut engine);
     globals::register(&mut engine);
-    crate::interpreter::register(&mut engine);
     engine
 }
 

@@ -1,13 +1,16 @@
 //! mphost: runs a Rhai script whose functions run in parallel, each in its
 //! own OS process. This file only wires the command line to the parts:
 //! `cli` (flags), `script` (engine and bindings), `hub` (the supervisor),
-//! `interpreter` (what each forked process runs), `client` (a process's link
+//! `interpreter` (what each forked process runs; the hub is given its entry
+//! here), `child` (a child's role, identity and descriptors, which the hub
+//! makes and the interpreter reads), `client` (a process's link
 //! to the hub), `wire` (what crosses between them), `store` (shared objects), `shm`
 //! (shared-memory words between the hub and its children), `oom` (the
 //! allocator's one-line out-of-memory report), `snapshot_test` (`mphost
 //! test`: scripts run as child `mphost run`s against stored snapshots),
 //! `trace_recorder` (the clock and what a process records for `--trace`).
 
+mod child;
 mod cli;
 mod client;
 mod diagnostics;
@@ -115,7 +118,7 @@ fn run(args: cli::RunArgs) -> ExitCode {
         Ok(trace) => trace,
         Err(e) => return fail(&format!("mphost: {e}"), EXIT_USAGE),
     };
-    match hub::run(&program, trace) {
+    match hub::run(&program, trace, interpreter::run) {
         Ok(code) => ExitCode::from(status_byte(code)),
         Err(e) => fail(&format!("mphost: {e}"), 1),
     }

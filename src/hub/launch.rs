@@ -25,7 +25,7 @@ use nix::sys::signal::{SigHandler, SigSet, SigmaskHow, Signal, signal, sigprocma
 use nix::sys::socket::{AddressFamily, SockFlag, SockType, socketpair};
 use nix::unistd::{ForkResult, Pid, fork, getppid};
 
-use crate::interpreter::{self, HUB_FD, Identity, Role};
+use crate::child::{ChildEntry, HUB_FD, Identity, Role};
 use crate::script::{Program, StartMethod};
 use crate::shm::Arena;
 use crate::wire::{Launch, ScriptText, write_frame};
@@ -36,6 +36,7 @@ pub fn launch(
     identity: Identity,
     program: &Program,
     hub_pid: Pid,
+    entry: ChildEntry,
 ) -> nix::Result<(Pid, OwnedFd)> {
     let (hub_end, child_end) = socketpair(
         AddressFamily::Unix,
@@ -83,7 +84,7 @@ pub fn launch(
             // A panic must not unwind into the hub's code (and its
             // descriptors, closed above): it ends this process with 101.
             let code = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                interpreter::run(role, identity, program)
+                entry(role, identity, program)
             }))
             .unwrap_or(101);
             // SAFETY: `_exit` ends the process without running the hub's destructors.

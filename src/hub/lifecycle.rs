@@ -13,7 +13,7 @@ use super::conn::Conn;
 use super::processes::{ExitStatus, Lifecycle, Proc, ProcKind};
 use super::waits::{self, WaitKey};
 use super::{Hub, HubResult, invalid, launch, signals};
-use crate::interpreter::{Identity, Role};
+use crate::child::{Identity, Role};
 use crate::wire::{FnRef, Globals, Handle, ProcId, Reply, Value};
 
 impl Hub<'_> {
@@ -38,7 +38,7 @@ impl Hub<'_> {
     pub(super) fn start(&mut self, id: ProcId, role: &Role) -> Result<Pid, Errno> {
         let identity = self.identity(id);
         let forked_at = self.trace_clock();
-        let (pid, fd) = launch::launch(role, identity, self.program, self.pid)?;
+        let (pid, fd) = launch::launch(role, identity, self.program, self.pid, self.child_entry)?;
         let flags = EpollFlags::EPOLLIN | EpollFlags::EPOLLRDHUP;
         if let Err(e) = self.epoll.add(fd.as_fd(), EpollEvent::new(flags, id)) {
             launch::abandon(pid);

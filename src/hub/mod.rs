@@ -40,7 +40,7 @@ use nix::sys::signalfd::SignalFd;
 use nix::sys::wait::waitpid;
 use nix::unistd::Pid;
 
-use crate::interpreter::Role;
+use crate::child::{ChildEntry, Role};
 use crate::script::Program;
 use crate::store::{LocalStore, ObjectStore};
 use crate::wire::{ErrorKind, HubError, ObjectId, ProcId, Reply};
@@ -63,8 +63,13 @@ pub enum HubStartError {
 }
 
 /// Runs `program` to the end and returns the exit status for `mphost`;
-/// with `trace`, writes the run's trace there at the end.
-pub fn run(program: &Program, trace: Option<TraceFile>) -> Result<i32, HubStartError> {
+/// with `trace`, writes the run's trace there at the end. Every forked
+/// child runs `child_entry` (the interpreter's, given by `main`).
+pub fn run(
+    program: &Program,
+    trace: Option<TraceFile>,
+    child_entry: ChildEntry,
+) -> Result<i32, HubStartError> {
     let trace = trace.map(trace_collector::Trace::new);
     // Without the arena (no memfd), locks still work, through the hub.
     let _ = crate::shm::Arena::create();
@@ -106,6 +111,7 @@ pub fn run(program: &Program, trace: Option<TraceFile>) -> Result<i32, HubStartE
         main_status: None,
         check_stuck: false,
         trace,
+        child_entry,
     };
     let main = hub.add_proc(
         "MainProcess".into(),
@@ -120,6 +126,8 @@ pub fn run(program: &Program, trace: Option<TraceFile>) -> Result<i32, HubStartE
 
 struct Hub<'p> {
     program: &'p Program,
+    /// What a forked child runs.
+    child_entry: ChildEntry,
     pid: Pid,
     epoll: Epoll,
     signals: SignalFd,

@@ -16,7 +16,7 @@ use super::jobs::{Answer, Chunking, Failure, Job};
 use super::processes::{ExitStatus, Lifecycle, Proc, ProcKind};
 use super::waits::WaitKey;
 use super::{Hub, HubResult, invalid};
-use crate::interpreter::Role;
+use crate::child::Role;
 use crate::shm::{ProgressSlot, job_tag};
 use crate::wire::{
     ErrorKind, Globals, HubError, JobAsk, JobKind, JobSpec, ObjectId, Packed, PoolControl,

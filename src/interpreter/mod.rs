@@ -12,6 +12,7 @@ use rhai::{
     NativeCallContext, Scope,
 };
 
+use crate::child::{ARENA_FD, HUB_FD, Identity, LAUNCH_FD, Role};
 use crate::client;
 use crate::diagnostics::{self, Code, ItemNote};
 use crate::script::{
@@ -22,70 +23,9 @@ use crate::script::{
 use crate::shm::{Arena, ProgressWriter};
 use crate::trace_recorder::{self, TaskTimer};
 use crate::wire::{
-    FnRef, Globals, Launch, Outcome, Packed, PoolTask, ProcId, Reply, Request, Stream, TaskReport,
-    Value, WorkerRole, WorkerSetup, read_frame,
+    FnRef, Globals, Launch, Outcome, Packed, PoolTask, Reply, Request, Stream, TaskReport, Value,
+    WorkerRole, read_frame,
 };
-
-/// The descriptor on which every interpreter finds its socket to the hub.
-pub const HUB_FD: i32 = 3;
-/// Where an exec'd worker finds its `Launch` frame.
-pub const LAUNCH_FD: i32 = 4;
-/// Where an exec'd worker finds the lock arena's memfd (when the hub has one).
-pub const ARENA_FD: i32 = 5;
-
-pub enum Role {
-    Main,
-    Process {
-        name: String,
-        target: FnRef,
-        args: Vec<Value>,
-        globals: Globals,
-    },
-    PoolWorker {
-        /// Where the worker records the item it is starting.
-        progress: ProgressWriter,
-        setup: WorkerSetup,
-    },
-}
-
-/// Who an interpreter is, for `current_process()` and `parent_pid()`.
-pub struct Identity {
-    /// The hub's number for this process.
-    pub id: ProcId,
-    pub name: String,
-    pub parent_pid: i32,
-}
-
-impl Role {
-    /// The role as an exec'd worker reads it; `None` for the main process,
-    /// which is always forked.
-    pub fn to_wire(&self) -> Option<WorkerRole> {
-        match self {
-            Role::Main => None,
-            Role::Process {
-                target,
-                args,
-                globals,
-                ..
-            } => Some(WorkerRole::Process {
-                target: target.clone(),
-                args: args.clone(),
-                globals: globals.clone(),
-            }),
-            Role::PoolWorker { setup, .. } => Some(WorkerRole::PoolWorker {
-                setup: setup.clone(),
-            }),
-        }
-    }
-
-    /// The progress slot's descriptor, for a pool worker.
-    pub fn progress_fd(&self) -> Option<i32> {
-        match self {
-            Role::PoolWorker { progress, .. } => Some(progress.fd()),
-            _ => None,
-        }
-    }
-}
 
 /// The entry of an exec'd worker (`mphost __worker`, `--start-method
 /// spawn`): reads its `Launch` from `LAUNCH_FD`, compiles the script again

@@ -1,5 +1,5 @@
 //! Which processes and which stored values can reach each shared object, so
-//! that the hub frees an object once nothing can (README, "Guarantees":
+//! that the hub frees an object once nothing can (docs/src/guarantees.md:
 //! when objects are freed). Pure bookkeeping: the hub asks the store what
 //! an object's values hold and does the freeing.
 //!

@@ -378,7 +378,7 @@ fn a_pool_worker_that_raises_is_not_killed() {
 fn a_small_memory_limit_leaves_room_for_the_shared_arena_under_both_start_methods() {
     // An exec'd worker maps the hub's arena (locks and queue rings, 65 MiB
     // of address space): the limit is on the worker's own memory, so even
-    // the README's smallest limit starts workers that use a queue.
+    // the guide's smallest limit starts workers that use a queue.
     let s = script(
         "fn work(q) { let a = []; for i in 0..2000 { a.push(`x${i}`); } q.put(a.len()); }
          let q = queue(); let p = spawn(work, [q]);

@@ -1,4 +1,4 @@
-//! The data toolkit (README, "Data toolkit"): counters, statistics,
+//! The data toolkit (docs/src/toolkit.md): counters, statistics,
 //! grouping and sorting, regexes and words, in the main script and in
 //! workers, and their bad inputs, each one line with its position.
 

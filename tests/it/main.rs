@@ -8,6 +8,7 @@ mod common;
 mod bad_input;
 mod cli;
 mod data;
+mod docs;
 mod errors;
 mod faults;
 mod kill_loops;

@@ -1,4 +1,5 @@
-//! The command line: `mphost run`, `mphost check` and `mphost test`, as clap sees them.
+//! The command line: `mphost run`, `mphost check`, `mphost test` and
+//! `mphost man`, as clap sees them.
 //! Parsing only; what each command does is in `main.rs`.
 
 use std::path::PathBuf;
@@ -28,6 +29,12 @@ pub enum Command {
     },
     /// Run scripts and compare their stdout and exit code with stored snapshots.
     Test(TestArgs),
+    /// Write the man pages (mphost.1, mphost-run.1, mphost-check.1,
+    /// mphost-test.1, mphost-man.1) into DIR.
+    Man {
+        /// The folder to write the pages into (made if missing).
+        dir: PathBuf,
+    },
     /// Internal: a worker started by the hub with `--start-method spawn`.
     #[command(name = "__worker", hide = true)]
     Worker,

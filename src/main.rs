@@ -48,6 +48,7 @@ fn main() -> ExitCode {
         cli::Command::Check { file } => check(&file),
         cli::Command::Run(args) => run(args),
         cli::Command::Test(args) => test(args),
+        cli::Command::Man { dir } => man(&dir),
         cli::Command::Worker => ExitCode::from(status_byte(interpreter::run_launched())),
     }
 }
@@ -150,4 +151,40 @@ fn status_byte(code: i32) -> u8 {
 fn fail(message: &str, code: u8) -> ExitCode {
     eprintln!("{message}");
     ExitCode::from(code)
+}
+
+/// `mphost man DIR`: a page for `mphost` and one for each command, rendered
+/// from the clap definitions (the hidden `__worker` has none).
+fn man(dir: &Path) -> ExitCode {
+    use clap::CommandFactory;
+    let root = cli::Cli::command();
+    let mut pages = vec![("mphost".to_string(), root.clone())];
+    for sub in root.get_subcommands().filter(|c| !c.is_hide_set()) {
+        let name = format!("mphost-{}", sub.get_name());
+        let page = sub
+            .clone()
+            .display_name(name.clone())
+            .bin_name(format!("mphost {}", sub.get_name()));
+        pages.push((name, page));
+    }
+    let written = std::fs::create_dir_all(dir).and_then(|()| {
+        for (name, command) in pages {
+            let mut page = Vec::new();
+            clap_mangen::Man::new(command)
+                .title(name.to_uppercase())
+                .render(&mut page)?;
+            std::fs::write(dir.join(format!("{name}.1")), page)?;
+        }
+        Ok(())
+    });
+    match written {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(
+            &format!(
+                "mphost man: cannot write the pages into {}: {e}",
+                dir.display()
+            ),
+            EXIT_USAGE,
+        ),
+    }
 }

@@ -214,3 +214,60 @@ fn an_unknown_start_method_is_a_usage_error() {
     assert_eq!(r.code, Some(2));
     assert!(r.stderr.contains("forkserver"), "{}", r.stderr);
 }
+
+#[test]
+fn the_committed_man_pages_are_what_mphost_man_writes_now() {
+    // docs/man is rendered from the clap definitions: a flag added, renamed
+    // or reworded without `mphost man docs/man` fails here.
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let out = dir.path().join("pages");
+    let r = finish(
+        Command::new(BIN)
+            .args(["man", out.to_str().expect("a UTF-8 path")])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("start mphost man"),
+    );
+    assert_eq!(r.code, Some(0), "{r:?}");
+    let committed = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/man");
+    let mut names: Vec<String> = std::fs::read_dir(&out)
+        .expect("the pages were written")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "mphost-check.1",
+            "mphost-man.1",
+            "mphost-run.1",
+            "mphost-test.1",
+            "mphost.1"
+        ]
+    );
+    for name in names {
+        let now = std::fs::read_to_string(out.join(&name)).expect("read a page");
+        let kept = std::fs::read_to_string(committed.join(&name)).unwrap_or_default();
+        assert!(
+            now == kept,
+            "docs/man/{name} is out of date: run `mphost man docs/man` and commit it"
+        );
+    }
+    let bad = finish(
+        Command::new(BIN)
+            .args(["man", "/proc/no-such-folder/pages"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("start mphost man"),
+    );
+    assert_eq!(bad.code, Some(2), "{bad:?}");
+    assert!(
+        bad.stderr
+            .starts_with("mphost man: cannot write the pages into /proc/no-such-folder/pages: "),
+        "{}",
+        bad.stderr
+    );
+}

@@ -425,7 +425,7 @@ fn copy_tree(from: &Path, to: &Path) {
 }
 
 #[test]
-fn the_readme_tutorial_passes_its_committed_snapshot_and_writes_its_summary() {
+fn the_guide_tutorial_passes_its_committed_snapshot_and_writes_its_summary() {
     // scripts/sales is the guide's tutorial: CSV files read in
     // parallel, a JSON summary, and the script under `mphost test`.
     let dir = tempfile::tempdir().unwrap();

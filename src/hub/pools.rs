@@ -97,7 +97,91 @@ impl PoolState {
     }
 }
 
+/// What a worker asking for work is given, decided on the pool alone.
+enum Next {
+    /// The next chunk, now on the worker's books.
+    Chunk(Chunk),
+    /// Leave: the pool ends, or the worker did its share.
+    Stop,
+    /// Nothing for it now: it waits (or its ahead request gets no more).
+    Wait,
+}
+
 impl Pool {
+    fn new(
+        owner: ProcId,
+        size: usize,
+        max_tasks_per_child: Option<u64>,
+        setup: WorkerSetup,
+        temporary: bool,
+    ) -> Pool {
+        Pool {
+            owner,
+            size: size.max(1),
+            workers: Vec::new(),
+            chunks: VecDeque::new(),
+            held: HashMap::new(),
+            progress: HashMap::new(),
+            tasks_done: HashMap::new(),
+            ready: HashSet::new(),
+            setup_failures: 0,
+            ever_ready: false,
+            max_tasks_per_child,
+            setup,
+            state: PoolState::Open,
+            temporary,
+            released: false,
+        }
+    }
+
+    /// The next chunk for `worker`. `ahead`: the worker is computing a
+    /// quick chunk of that job and asks for more of it, holding at most
+    /// `POOL_AHEAD_MAX` besides; another job's chunks may be slow, so they
+    /// are left for idle workers. `live` says whether a job still wants its
+    /// chunks (a done or forgotten job's are dropped as they come up).
+    fn next_for(
+        &mut self,
+        worker: ProcId,
+        ahead: Option<JobId>,
+        live: impl Fn(JobId) -> bool,
+    ) -> Next {
+        if self.state.is_terminated() {
+            return Next::Stop;
+        }
+        let held = self.held.entry(worker).or_default();
+        let done = self.tasks_done.get(&worker).copied().unwrap_or(0);
+        let promised = done + held.len() as u64;
+        if self.max_tasks_per_child.is_some_and(|max| promised >= max) {
+            return Next::Stop;
+        }
+        // Held: the chunk it computes and those handed ahead.
+        if ahead.is_some() && held.len() > POOL_AHEAD_MAX as usize {
+            return Next::Wait;
+        }
+        while let Some(next) = self.chunks.front() {
+            let wanted = live(next.job);
+            if wanted && ahead.is_some_and(|quick| quick != next.job) {
+                return Next::Wait;
+            }
+            let Some(chunk) = self.chunks.pop_front() else {
+                break;
+            };
+            if !wanted {
+                continue;
+            }
+            held.push_back(Held {
+                job: chunk.job,
+                first: chunk.first,
+                count: chunk.items.len(),
+            });
+            return Next::Chunk(chunk);
+        }
+        match (ahead, &self.state) {
+            (None, PoolState::Closed) => Next::Stop,
+            _ => Next::Wait,
+        }
+    }
+
     /// The object handles it keeps: its queued chunks' items and its
     /// workers' set-up. Returns how many values it looked through.
     pub(super) fn object_ids(&self, out: &mut Vec<ObjectId>) -> usize {
@@ -111,8 +195,18 @@ impl Pool {
     /// of its chunk, item, end of its chunk)`. The other chunks it held are
     /// of the same job, which fails with it.
     fn take_lost(&mut self, worker: ProcId) -> Option<(JobId, usize, usize, usize)> {
-        let mut held = self.held.remove(&worker).filter(|h| !h.is_empty())?;
         let started = self.progress.get(&worker).and_then(ProgressSlot::read);
+        self.lost_at(worker, started)
+    }
+
+    /// `take_lost` once the slot is read: `started` is the `(job tag,
+    /// item)` the worker last recorded, which may be stale or garbage.
+    fn lost_at(
+        &mut self,
+        worker: ProcId,
+        started: Option<(u64, usize)>,
+    ) -> Option<(JobId, usize, usize, usize)> {
+        let mut held = self.held.remove(&worker).filter(|h| !h.is_empty())?;
         let running = started
             .and_then(|(job, i)| {
                 held.iter().position(|h| {
@@ -120,12 +214,14 @@ impl Pool {
                 })
             })
             .unwrap_or(0);
-        let started = started.map(|(_, i)| i);
         let lost = held.swap_remove_back(running)?;
         let end = lost.first + lost.count;
+        // The slot's item counts only when it names this chunk's job: a
+        // worker that died before recording its first item of a new job
+        // left the last job's there.
         let index = started
-            .filter(|i| (lost.first..end).contains(i))
-            .unwrap_or(lost.first);
+            .filter(|&(job, i)| job == job_tag(lost.job) && (lost.first..end).contains(&i))
+            .map_or(lost.first, |(_, i)| i);
         Some((lost.job, lost.first, index, end))
     }
 }
@@ -141,23 +237,7 @@ impl Hub<'_> {
     ) -> HubResult<PoolId> {
         self.next_pool += 1;
         let id = self.next_pool;
-        let pool = Pool {
-            owner,
-            size: workers.max(1),
-            workers: Vec::new(),
-            chunks: VecDeque::new(),
-            held: HashMap::new(),
-            progress: HashMap::new(),
-            tasks_done: HashMap::new(),
-            ready: HashSet::new(),
-            setup_failures: 0,
-            ever_ready: false,
-            max_tasks_per_child,
-            setup,
-            state: PoolState::Open,
-            temporary,
-            released: false,
-        };
+        let pool = Pool::new(owner, workers, max_tasks_per_child, setup, temporary);
         self.pools.insert(id, pool);
         for _ in 0..workers.max(1) {
             if let Err(e) = self.add_pool_worker(id) {
@@ -270,11 +350,8 @@ impl Hub<'_> {
             .restore_list(WaitKey::PoolIdle(pool_id), still_idle);
     }
 
-    /// The next chunk for `worker`, `Stop` when it should leave, `None` to
-    /// wait. `ahead`: the worker is computing a quick chunk of that job and
-    /// asks for more of it, holding at most `AHEAD_MAX`; another job's
-    /// chunks may be slow, so they are left for idle workers. Anything but a
-    /// `Task` ends what it is handed.
+    /// The next chunk for `worker` as its reply (`Pool::next_for`
+    /// decides), `Stop` when it should leave, `None` to wait.
     fn next_task(
         &mut self,
         pool_id: PoolId,
@@ -284,48 +361,22 @@ impl Hub<'_> {
         let Some(pool) = self.pools.get_mut(&pool_id) else {
             return Some(Reply::Stop);
         };
-        if pool.state.is_terminated() {
-            return Some(Reply::Stop);
-        }
-        let held = pool.held.entry(worker).or_default();
-        let done = pool.tasks_done.get(&worker).copied().unwrap_or(0);
-        let promised = done + held.len() as u64;
-        if pool.max_tasks_per_child.is_some_and(|max| promised >= max) {
-            return Some(Reply::Stop);
-        }
-        // Held: the chunk it computes and those handed ahead.
-        if ahead.is_some() && held.len() > POOL_AHEAD_MAX as usize {
-            return None;
-        }
-        while let Some(next) = pool.chunks.front() {
-            let live = self.jobs.get(&next.job).filter(|(_, job)| !job.is_done());
-            if live.is_some() && ahead.is_some_and(|quick| quick != next.job) {
-                return None;
-            }
-            let Some(chunk) = pool.chunks.pop_front() else {
-                break;
-            };
-            let Some((_, job)) = live else {
-                continue;
-            };
-            held.push_back(Held {
-                job: chunk.job,
-                first: chunk.first,
-                count: chunk.items.len(),
-            });
-            return Some(Reply::Task(PoolTask {
-                job: chunk.job,
-                target: job.target.clone(),
-                first: chunk.first,
-                items: chunk.items,
-                spread: job.spread,
-                call: self.trace.is_some().then(|| job.call.clone()),
-            }));
-        }
-        if ahead.is_some() {
-            return None;
-        }
-        (pool.state == PoolState::Closed).then_some(Reply::Stop)
+        let jobs = &self.jobs;
+        let live = |id: JobId| jobs.get(&id).is_some_and(|(_, job)| !job.is_done());
+        let chunk = match pool.next_for(worker, ahead, live) {
+            Next::Chunk(chunk) => chunk,
+            Next::Stop => return Some(Reply::Stop),
+            Next::Wait => return None,
+        };
+        let (_, job) = self.jobs.get(&chunk.job)?;
+        Some(Reply::Task(PoolTask {
+            job: chunk.job,
+            target: job.target.clone(),
+            first: chunk.first,
+            items: chunk.items,
+            spread: job.spread,
+            call: self.trace.is_some().then(|| job.call.clone()),
+        }))
     }
 
     pub(super) fn pool_next(&mut self, from: ProcId, report: Option<TaskReport>) {
@@ -776,5 +827,127 @@ pub(super) fn job_timeout(ask: JobAsk) -> Reply {
             ErrorKind::Timeout,
             "Timeout: the result is not ready",
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The pool's scheduling on its own, without a process: who gets which
+    //! chunk, when a worker stops or waits, what a dead worker leaves.
+
+    use super::*;
+
+    const W1: ProcId = 7;
+    const W2: ProcId = 8;
+
+    fn pool(max_tasks_per_child: Option<u64>) -> Pool {
+        Pool::new(1, 2, max_tasks_per_child, WorkerSetup::default(), false)
+    }
+
+    /// Queues `count` chunks of `size` items of `job`, numbered from 0.
+    fn queue_chunks(pool: &mut Pool, job: JobId, count: usize, size: usize) {
+        for c in 0..count {
+            let mut items = Packed::new();
+            for i in 0..size {
+                items.push_int((c * size + i) as i64).expect("an int packs");
+            }
+            pool.chunks.push_back(Chunk {
+                job,
+                first: c * size,
+                items,
+            });
+        }
+    }
+
+    /// `(job, first)` of a chunk handed out, or what else came back.
+    fn handed(next: Next) -> Result<(JobId, usize), &'static str> {
+        match next {
+            Next::Chunk(c) => Ok((c.job, c.first)),
+            Next::Stop => Err("stop"),
+            Next::Wait => Err("wait"),
+        }
+    }
+
+    #[test]
+    fn chunks_go_out_in_order_and_an_open_pool_with_none_left_makes_workers_wait() {
+        let mut p = pool(None);
+        queue_chunks(&mut p, 1, 3, 10);
+        assert_eq!(handed(p.next_for(W1, None, |_| true)), Ok((1, 0)));
+        assert_eq!(handed(p.next_for(W2, None, |_| true)), Ok((1, 10)));
+        assert_eq!(handed(p.next_for(W1, None, |_| true)), Ok((1, 20)));
+        assert_eq!(handed(p.next_for(W2, None, |_| true)), Err("wait"));
+        p.state = PoolState::Closed;
+        assert_eq!(handed(p.next_for(W2, None, |_| true)), Err("stop"));
+        assert_eq!(p.held[&W1].len(), 2, "W1 holds the two chunks it was given");
+    }
+
+    #[test]
+    fn a_done_jobs_chunks_are_dropped_and_a_terminated_pool_stops_everyone() {
+        let mut p = pool(None);
+        queue_chunks(&mut p, 1, 2, 5);
+        queue_chunks(&mut p, 2, 1, 5);
+        assert_eq!(handed(p.next_for(W1, None, |job| job != 1)), Ok((2, 0)));
+        assert!(p.chunks.is_empty(), "job 1's chunks went without a worker");
+        queue_chunks(&mut p, 3, 1, 5);
+        p.state = PoolState::Terminated {
+            why: TERMINATED.into(),
+        };
+        assert_eq!(handed(p.next_for(W2, None, |_| true)), Err("stop"));
+    }
+
+    #[test]
+    fn ahead_a_worker_gets_only_its_jobs_chunks_and_at_most_the_ahead_limit() {
+        let mut p = pool(None);
+        queue_chunks(&mut p, 1, POOL_AHEAD_MAX as usize + 4, 1);
+        assert_eq!(handed(p.next_for(W1, None, |_| true)), Ok((1, 0)));
+        let mut ahead = 0;
+        while let Next::Chunk(_) = p.next_for(W1, Some(1), |_| true) {
+            ahead += 1;
+        }
+        assert_eq!(
+            ahead, POOL_AHEAD_MAX as usize,
+            "held besides the one it computes"
+        );
+        // Another job first in the queue: not handed ahead, left for idle workers.
+        let mut q = pool(None);
+        queue_chunks(&mut q, 2, 1, 1);
+        queue_chunks(&mut q, 1, 1, 1);
+        assert_eq!(handed(q.next_for(W1, Some(1), |_| true)), Err("wait"));
+        assert_eq!(handed(q.next_for(W2, None, |_| true)), Ok((2, 0)));
+        // Ahead with nothing left: no more, even from a closed pool.
+        q.state = PoolState::Closed;
+        assert_eq!(handed(q.next_for(W1, Some(1), |_| true)), Ok((1, 0)));
+        assert_eq!(handed(q.next_for(W1, Some(1), |_| true)), Err("wait"));
+    }
+
+    #[test]
+    fn a_worker_stops_once_its_tasks_done_and_held_reach_max_tasks_per_child() {
+        let mut p = pool(Some(2));
+        queue_chunks(&mut p, 1, 4, 1);
+        assert!(handed(p.next_for(W1, None, |_| true)).is_ok());
+        assert!(handed(p.next_for(W1, None, |_| true)).is_ok());
+        assert_eq!(handed(p.next_for(W1, None, |_| true)), Err("stop"));
+        assert_eq!(handed(p.next_for(W2, None, |_| true)), Ok((1, 2)));
+    }
+
+    #[test]
+    fn a_dead_worker_loses_the_item_its_slot_names_else_its_oldest_chunks_first() {
+        let mut p = pool(None);
+        queue_chunks(&mut p, 4, 3, 10);
+        for _ in 0..3 {
+            assert!(handed(p.next_for(W1, None, |_| true)).is_ok());
+        }
+        // The slot names item 14 of job 4: in the second chunk it holds.
+        assert_eq!(p.lost_at(W1, Some((job_tag(4), 14))), Some((4, 10, 14, 20)));
+        assert!(
+            p.lost_at(W1, Some((job_tag(4), 14))).is_none(),
+            "taken once"
+        );
+        // A stale or garbage slot: the oldest chunk's first item.
+        queue_chunks(&mut p, 5, 2, 10);
+        assert!(handed(p.next_for(W2, None, |_| true)).is_ok());
+        assert_eq!(p.lost_at(W2, Some((job_tag(9), 3))), Some((5, 0, 0, 10)));
+        // A worker holding nothing leaves nothing.
+        assert_eq!(p.lost_at(W1, None), None);
     }
 }

@@ -19,7 +19,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::ring::{HubRing, ProcRing, RING_BYTES};
 
-/// 131,072 lock words (1 MiB) and 64 rings for queues and lists (64 MiB) of address space,
+/// 131,072 lock words (1 MiB) and 64 rings for queues and lists (32 MiB) of address space,
 /// of which only the pages of slots in use are ever touched.
 pub const ARENA_WORDS: usize = 1 << 17;
 pub const ARENA_RINGS: usize = 64;

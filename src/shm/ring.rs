@@ -43,20 +43,26 @@ use super::ProcessNumber;
 use super::lock_word::owner_tag;
 
 /// The bytes of one ring: the header's three cache lines, then the data.
-/// A megabyte, so that batches of a few thousand lines (records up to 256
-/// KiB) go from process to process without the hub: 64 KiB rings sent a
-/// pipeline's 130 KB batches through the hub's decode and encode (1.8 to
-/// 1.4 s for the pipeline data job). Only the pages a queue's records have
-/// passed through are ever touched; they stay resident while the run lasts
-/// (shared memory, at most 64 MiB with every ring busy). Copying a 256 KiB
-/// record under the lock takes tens of microseconds, within a spinning
-/// process's bound; past it, that process goes through the hub.
-pub const RING_BYTES: usize = 1024 * 1024;
+/// 512 KiB, taking records up to half of it, so that batches of a few
+/// thousand lines go from process to process without the hub: 64 KiB rings
+/// (records up to 16 KiB) sent a pipeline's 130 KB batches through the
+/// hub's decode and encode (1.8 to 1.3-1.6 s for the pipeline data job).
+/// Rings of 1 MiB did as well there but made small items 10-20% slower
+/// (200,000 ints through a queue, a manager list's pushes: the consumer
+/// reads what the producer wrote too long before, out of cache); 512 KiB
+/// keeps those at 0.96-1.0x of 64 KiB rings. Only the pages a queue's
+/// records have passed through are ever touched; they stay resident while
+/// the run lasts (shared memory, at most 32 MiB with every ring busy).
+/// Copying a 256 KiB record under the lock takes tens of microseconds,
+/// within a spinning process's bound; past it, that process goes through
+/// the hub.
+pub const RING_BYTES: usize = 512 * 1024;
 const HEADER_BYTES: usize = std::mem::size_of::<Header>();
 const DATA_BYTES: usize = RING_BYTES - HEADER_BYTES;
 const LEN_BYTES: usize = 4;
-/// The largest record a ring takes: bigger items stay in the hub.
-pub const MAX_RECORD: usize = DATA_BYTES / 4;
+/// The largest record a ring takes: bigger items stay in the hub. Half the
+/// ring, so a batch of 2,000 lines fits beside the one being read.
+pub const MAX_RECORD: usize = DATA_BYTES / 2;
 /// The lock tag the hub uses.
 const HUB_TAG: u32 = u32::MAX;
 /// How many times the hub tries the lock before it reports `Held`: a

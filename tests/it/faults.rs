@@ -376,7 +376,7 @@ fn a_pool_worker_that_raises_is_not_killed() {
 
 #[test]
 fn a_small_memory_limit_leaves_room_for_the_shared_arena_under_both_start_methods() {
-    // An exec'd worker maps the hub's arena (locks and queue rings, 65 MiB
+    // An exec'd worker maps the hub's arena (locks and queue rings, 33 MiB
     // of address space): the limit is on the worker's own memory, so even
     // the guide's smallest limit starts workers that use a queue.
     let s = script(

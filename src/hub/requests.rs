@@ -12,8 +12,7 @@ use super::deferred::DeferredOp;
 use super::processes::ProcKind;
 use super::waits::WaitKey;
 use super::{Hub, HubResult};
-use crate::shm::ring::Held;
-use crate::store::{Applied, Outcome};
+use crate::store::{Applied, Holder, Outcome};
 use crate::wire::WorkerSetup;
 use crate::wire::{Handle, JobKind, JobSpec, NewObject, ObjectId, Op, ProcId, Reply, Request};
 
@@ -292,7 +291,7 @@ impl Hub<'_> {
                         if self.holder_is_dead(holder) {
                             // Free for the next try (a tag no process has
                             // is never reaped).
-                            self.store.free_shared_memory(holder.holder);
+                            self.store.free_shared_memory(holder.word);
                         }
                         if !still_waiting.contains(&who) {
                             still_waiting.push_back(who);
@@ -377,7 +376,7 @@ impl Hub<'_> {
                 break;
             }
             // Tried again at once, in the memory taken over.
-            self.store.free_shared_memory(held.holder);
+            self.store.free_shared_memory(held.word);
             freed = true;
         }
     }
@@ -393,11 +392,11 @@ impl Hub<'_> {
     /// Whether whoever holds a ring (`held`) can never let go: a process
     /// that has ended or exited (not yet reaped), or a tag no process has
     /// (whatever a process wrote into the lock word).
-    fn holder_is_dead(&self, held: Held) -> bool {
-        if held.holder == 0 {
+    fn holder_is_dead(&self, held: Holder) -> bool {
+        if held.word == 0 {
             return false; // let go just now
         }
-        let Some(proc) = held.process().and_then(|id| self.procs.get(&id)) else {
+        let Some(proc) = held.process.and_then(|id| self.procs.get(&id)) else {
             return true;
         };
         match proc.pid() {

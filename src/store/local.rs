@@ -10,7 +10,7 @@ use super::locks::{Mutex, Semaphore};
 use super::pipe::Pipe;
 use super::queue::Queue;
 use super::shared::{apply_dict, apply_list, apply_value};
-use super::{Applied, Forgotten, ObjectStore};
+use super::{Applied, Forgotten, Holder, ObjectStore};
 use crate::shm::ring::{Corrupt, Held, HubRing};
 use crate::shm::{SharedWord, Slots, owner_tag};
 use crate::wire::{
@@ -381,6 +381,17 @@ fn apply_event(flag: &mut bool, id: ObjectId, op: Op) -> Applied {
         Op::Wait if *flag => Applied::done(Value::Bool(true)),
         Op::Wait => Applied::blocked(Op::Wait, id),
         other => Applied::invalid(format!("an event has no operation {other:?}")),
+    }
+}
+
+/// A ring's holder as the store's interface says it (no shared-memory type
+/// leaves the store).
+impl From<Held> for Holder {
+    fn from(held: Held) -> Holder {
+        Holder {
+            word: held.holder,
+            process: held.process(),
+        }
     }
 }
 

@@ -26,7 +26,6 @@ mod shared;
 
 pub use local::LocalStore;
 
-use crate::shm::ring::Held;
 use crate::wire::{ErrorKind, HubError, NewObject, ObjectId, ObjectKind, Op, ProcId, Value};
 
 #[derive(Debug, PartialEq)]
@@ -44,8 +43,20 @@ pub enum Outcome {
     Busy {
         op: Op,
         on: ObjectId,
-        held: Held,
+        held: Holder,
     },
+}
+
+/// Who was inside an object's shared memory when the store found it held.
+/// A store without shared memory never makes one; the hub sees no more of
+/// shared memory than this.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Holder {
+    /// What the memory's lock said, as read (whatever a process wrote
+    /// there): what `free_shared_memory` takes to free it.
+    pub word: u64,
+    /// The process it names, when it names one the hub handed out.
+    pub process: Option<ProcId>,
 }
 
 /// What applying an operation did.
@@ -78,7 +89,8 @@ impl Applied {
         }
     }
 
-    pub fn busy(op: Op, on: ObjectId, held: Held) -> Self {
+    pub fn busy(op: Op, on: ObjectId, held: impl Into<Holder>) -> Self {
+        let held = held.into();
         Applied {
             outcome: Ok(Outcome::Busy { op, on, held }),
             changed: Vec::new(),
@@ -134,7 +146,7 @@ pub trait ObjectStore {
     /// semaphore units it held (after a normal exit they stay taken, as a
     /// semaphore used as a counter needs).
     fn forget_process(&mut self, who: ProcId, abnormally: bool) -> Forgotten;
-    /// `holder` (a dead process's tag, or a lock word as `Held` read it) is
+    /// `holder` (a dead process's tag, or a `Holder`'s `word`) is
     /// gone: free the shared memory it was inside, so the hub can go on.
     /// Called for a dead process before its leftover messages are handled.
     fn free_shared_memory(&mut self, holder: u64);

@@ -6,13 +6,16 @@
 //! rows)` are loops over batches of at most `rows` rows, so a file of any
 //! size is read in bounded memory.
 //!
-//! CSV cells are typed per column (per batch): integers when every
-//! non-empty cell is one, floats when every non-empty cell is a number,
-//! strings otherwise; an empty cell of a number column is `()`. JSON values
-//! keep their JSON types, and a field a line lacks is `()` in that row.
-//! Repeated strings in a column share one copy. Errors name the file and
-//! the line, as the other readers' do. Reading only: nothing here keeps
-//! state between calls.
+//! With a list of fields first, only those are read.
+//!
+//! CSV cells are typed per column: integers when every non-empty cell is
+//! one, floats when every non-empty cell is a finite number, strings
+//! otherwise; an empty cell is `()` in any column, and a batch is never
+//! typed narrower than the batches before it. JSON values keep their JSON
+//! types, and a field a line lacks is `()` in that row. Repeated strings in
+//! a column share one copy. Errors name the file and the line, as the
+//! other readers' do. Reading only: nothing here keeps state between
+//! calls.
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;

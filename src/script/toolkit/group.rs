@@ -93,17 +93,8 @@ fn keys(ctx: &NativeCallContext, call: &str, items: &Array, pick: &Pick) -> Resu
 
 fn group_by(ctx: NativeCallContext, items: Array, f: Dynamic) -> Result<Map> {
     let pick = Pick::of("group_by", "the key", f)?;
-    let mut groups = Map::new();
-    for item in items {
-        let key = pick.apply(&ctx, "group_by", &item)?.to_string();
-        let group = groups
-            .entry(key.into())
-            .or_insert_with(|| Dynamic::from_array(Array::new()));
-        if let Some(mut array) = group.write_lock::<Array>() {
-            array.push(item);
-        }
-    }
-    Ok(groups)
+    let keys = keys(&ctx, "group_by", &items, &pick)?;
+    group_columns(keys, items)
 }
 
 fn count_by(ctx: NativeCallContext, items: Array, f: Dynamic) -> Result<Counter> {

@@ -28,7 +28,6 @@ use serde::de::value::{MapAccessDeserializer, SeqAccessDeserializer};
 use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
 use super::stream::{LineReader, Rows, checked, csv_failure, failed, open, positive};
-use crate::script::data::json_reason;
 use crate::script::script_error;
 
 type Result<T> = std::result::Result<T, Box<EvalAltResult>>;
@@ -446,17 +445,13 @@ impl Batches for JsonBatches {
 
     fn next_batch(&mut self) -> Option<Result<Map>> {
         while self.table.rows < self.rows {
-            let line = match self.reader.next_line() {
+            let line = match self.reader.next_filled_line() {
                 None => break,
                 Some(Ok(line)) => line,
                 Some(Err(e)) => return Some(Err(e)),
             };
-            if line.trim().is_empty() {
-                continue;
-            }
             if let Err(e) = self.table.add_line(&line) {
-                let why = format!("{} at column {}", json_reason(&e), e.column());
-                return Some(Err(self.reader.fail(why)));
+                return Some(Err(self.reader.fail_json(&e)));
             }
         }
         (self.table.rows > 0).then(|| Ok(self.table.take()))

@@ -103,6 +103,22 @@ impl LineReader {
         }
     }
 
+    /// The next line that is not blank (JSON lines skip them), or `None`
+    /// at the end.
+    pub(super) fn next_filled_line(&mut self) -> Option<Result<String>> {
+        loop {
+            match self.next_line()? {
+                Ok(line) if line.trim().is_empty() => continue,
+                read => return Some(read),
+            }
+        }
+    }
+
+    /// A line that is not the JSON it should be; the loop ends with it.
+    pub(super) fn fail_json(&mut self, e: &serde_json::Error) -> Box<EvalAltResult> {
+        self.fail(format!("{} at column {}", json_reason(e), e.column()))
+    }
+
     /// An error at the current line; the loop ends with it.
     pub(super) fn fail(&mut self, why: impl std::fmt::Display) -> Box<EvalAltResult> {
         self.done = true;
@@ -182,20 +198,12 @@ impl IntoIterator for JsonLines {
             Err(e) => return failed(e),
         };
         Box::new(std::iter::from_fn(move || {
-            loop {
-                let line = match reader.next_line()? {
-                    Ok(line) => line,
-                    Err(e) => return Some(Err(e)),
-                };
-                if line.trim().is_empty() {
-                    continue;
-                }
-                // Straight into a script value: no JSON tree in between.
-                let parsed = serde_json::from_str::<Dynamic>(&line).map_err(|e| {
-                    reader.fail(format!("{} at column {}", json_reason(&e), e.column()))
-                });
-                return Some(parsed);
-            }
+            let line = match reader.next_filled_line()? {
+                Ok(line) => line,
+                Err(e) => return Some(Err(e)),
+            };
+            // Straight into a script value: no JSON tree in between.
+            Some(serde_json::from_str::<Dynamic>(&line).map_err(|e| reader.fail_json(&e)))
         }))
     }
 }

@@ -9,7 +9,7 @@
 //! must go through the hub instead, behind that message.
 //!
 //! And it carries this process's side of the hub's reference counts
-//! (`hub::refs`): object ids that left in a value (`note_pin`) go out in a
+//! (`hub::core::refs`): object ids that left in a value (`note_pin`) go out in a
 //! `Pin` ahead of the next frame, so the hub knows before the value can
 //! reach anyone; ids whose last local handle is gone (`note_release`) go
 //! out in a `Release` behind a later frame, in batches. A release is never

@@ -1,7 +1,7 @@
 //! The recording half of `mphost run --trace`: the clock every process of a
 //! run shares, and what an interpreter process measures about itself (each
 //! pool task it runs, each call in which it waited) before sending it to the
-//! hub, which keeps the trace and writes the file (`hub::trace_collector`).
+//! hub, which keeps the trace and writes the file (`hub::core::trace_collector`).
 //!
 //! Costs nothing unless tracing is on: every entry point first reads one
 //! flag, set only in interpreter processes of a traced run (`enable`). The

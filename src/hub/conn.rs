@@ -5,7 +5,7 @@
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 
-use crate::wire::{FrameDecoder, FrameError, Reply, Request, encode_frame};
+use crate::wire::{FrameDecoder, FrameError, Request};
 
 pub struct Conn {
     fd: OwnedFd,
@@ -74,15 +74,14 @@ impl Conn {
         self.decoder.next()
     }
 
-    /// Queues `reply` and writes what the socket takes now.
-    pub fn queue_reply(&mut self, reply: &Reply) -> Result<(), FrameError> {
-        let frame = encode_frame(reply)?;
+    /// Queues one encoded frame and writes what the socket takes now. A
+    /// peer that closed its end gets nothing.
+    pub fn queue_frame(&mut self, frame: &[u8]) {
         if self.closed {
-            return Ok(());
+            return;
         }
-        self.outgoing.extend_from_slice(&frame);
+        self.outgoing.extend_from_slice(frame);
         self.flush();
-        Ok(())
     }
 
     /// Writes queued bytes until done or the socket is full. A peer that is

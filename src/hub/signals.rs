@@ -20,10 +20,3 @@ pub fn install() -> nix::Result<SignalFd> {
     unsafe { signal(Signal::SIGPIPE, SigHandler::SigIgn) }?;
     SignalFd::with_flags(&mask, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)
 }
-
-/// The conventional name of a signal number, for messages ("SIGKILL").
-pub fn name(signal: i32) -> String {
-    Signal::try_from(signal)
-        .map(|s| s.as_str().to_string())
-        .unwrap_or_else(|_| format!("signal {signal}"))
-}

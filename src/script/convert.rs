@@ -30,7 +30,7 @@ thread_local! {
     /// definition instead.
     static CLOSURES: RefCell<HashMap<String, FnPtr>> = RefCell::new(HashMap::new());
     /// Where the value being converted goes, so what its handles mean to
-    /// the hub's count (`hub::refs`).
+    /// the hub's count (`hub::core::refs`).
     static BOUND_FOR: Cell<BoundFor> = const { Cell::new(BoundFor::Unfollowed) };
     /// While `keeping` runs: the holders of the handles converted.
     static KEPT: RefCell<Option<Vec<Holder>>> = const { RefCell::new(None) };
@@ -207,7 +207,7 @@ pub fn script_type_name(value: &Dynamic) -> String {
 }
 
 /// `sendable` for a spawn's argument: the hub counts each object handle in
-/// it, captured ones too, as handed to the new process (`hub::refs`), so
+/// it, captured ones too, as handed to the new process (`hub::core::refs`), so
 /// the object is not pinned.
 pub fn handed(call: &str, value: &Dynamic) -> Result<Value, Box<rhai::EvalAltResult>> {
     bound_for(BoundFor::Child, || sendable(call, value))
@@ -224,7 +224,7 @@ pub fn handed_target(
 }
 
 /// `sendable` for a value going into an object's store: the hub follows
-/// the handles in it (`hub::refs`), so none is pinned. Such a value must
+/// the handles in it (`hub::core::refs`), so none is pinned. Such a value must
 /// go to the hub, never through shared memory (`Value::carries_objects`).
 pub fn storable(call: &str, value: &Dynamic) -> Result<Value, Box<rhai::EvalAltResult>> {
     followed(|| sendable(call, value))

@@ -83,7 +83,7 @@ impl QueueHandle {
 
     fn put_now(&self, value: Value, timeout: Option<f64>) -> Result<()> {
         // A value holding a handle goes through the hub, which follows
-        // where the handle goes (`hub::refs`).
+        // where the handle goes (`hub::core::refs`).
         if let Some(ring) = self.ring()
             && !client::has_unconfirmed()
             && !value.carries_objects()

@@ -1,5 +1,5 @@
 //! `Holder`: this process's side of the hub's reference count on one shared
-//! object (see `hub::refs`).
+//! object (see `hub::core::refs`).
 //!
 //! Every script handle on an object carries a `Holder`; all the handles on
 //! one object in this process share one record, so copying a handle is an

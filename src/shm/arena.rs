@@ -7,7 +7,7 @@
 //! process, has its memory already mapped in every process: a handle names
 //! its slot, nothing else has to travel. Slots are handed out by the hub
 //! alone, and given back to it when their object is freed (no process can
-//! reach it any more, see `hub::refs`), to be handed out again zeroed; when
+//! reach it any more, see `hub::core::refs`), to be handed out again zeroed; when
 //! the arena is full, new locks get a word in the hub's memory and new queues
 //! no ring, and every operation on those goes through the hub.
 

@@ -5,7 +5,7 @@
 //! Redis-backed store for workers on several machines) can replace
 //! `LocalStore` without touching the hub. It is small on purpose: create an
 //! object, apply an operation, settle a time-out, forget a dead process,
-//! free an object nobody can reach (the hub decides when, see `hub::refs`).
+//! free an object nobody can reach (the hub decides when, see `hub::core::refs`).
 //!
 //! The store never blocks and never talks to a process. An operation that
 //! cannot complete now comes back as `Outcome::Blocked`, naming the object
@@ -123,13 +123,13 @@ pub trait ObjectStore {
         who: ProcId,
         object: NewObject,
     ) -> Result<(ObjectId, ObjectKind), HubError>;
-    /// No process can reach `id` any more (see `hub::refs`): drop it and
+    /// No process can reach `id` any more (see `hub::core::refs`): drop it and
     /// give its shared memory back for a later object. False when there is
     /// no such object.
     fn free(&mut self, id: ObjectId) -> bool;
     /// Appends the object handles that `id` holds in its values (items,
     /// entries, messages, a barrier's action, a condition's lock), one per
-    /// occurrence: what it keeps reachable (see `hub::refs`). Returns how
+    /// occurrence: what it keeps reachable (see `hub::core::refs`). Returns how
     /// many values it looked through, the cost of asking.
     fn handles_in(&self, id: ObjectId, out: &mut Vec<ObjectId>) -> usize;
     fn apply(&mut self, id: ObjectId, who: ProcId, op: Op) -> Applied;

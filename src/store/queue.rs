@@ -11,7 +11,7 @@
 //!
 //! An item holding an object handle never enters the ring: it waits in the
 //! overflow, and the items behind it too, so that the hub sees it leave
-//! (`hub::refs` counts the handle as the getter's from then on).
+//! (`hub::core::refs` counts the handle as the getter's from then on).
 
 use std::collections::VecDeque;
 

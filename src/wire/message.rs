@@ -137,7 +137,7 @@ pub enum Request {
     Trace(Vec<TraceEvent>),
     /// One-way, ahead of the frame that carries them: handles on these
     /// objects left the sender inside a value the hub does not follow (a
-    /// pool's items, a result; see `hub::refs`).
+    /// pool's items, a result; see `hub::core::refs`).
     Pin {
         ids: Vec<ObjectId>,
     },

@@ -11,7 +11,7 @@
 //! is, is `value`'s, and how it is framed on a socket, `frame`'s.
 //!
 //! Beside the bytes it keeps the object handles inside its items, so that
-//! the hub can count who holds them (`hub::refs`) without decoding an item.
+//! the hub can count who holds them (`hub::core::refs`) without decoding an item.
 
 use std::ops::Range;
 

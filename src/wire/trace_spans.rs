@@ -1,7 +1,7 @@
 //! What an interpreter tells the hub for `mphost run --trace`: spans it
 //! measured itself (a pool task it ran, a call in which it waited), in
 //! nanoseconds of `CLOCK_MONOTONIC`, the clock every process of the run
-//! shares. The hub turns them into the trace file (`hub::trace_collector`).
+//! shares. The hub turns them into the trace file (`hub::core::trace_collector`).
 
 use serde::{Deserialize, Serialize};
 

@@ -68,7 +68,7 @@ pub struct Counts {
 impl Value {
     /// Every object handle in this value, one per occurrence, function
     /// values' captured values included: what a store keeps reachable
-    /// while it holds the value (`hub::refs`).
+    /// while it holds the value (`hub::core::refs`).
     pub fn object_ids(&self, out: &mut Vec<ObjectId>) {
         match self {
             Value::Handle(Handle::Object { id, .. }) => out.push(*id),

@@ -198,13 +198,14 @@ fn exec_d_workers_record_their_tasks_too() {
 }
 
 /// A consumer blocks on `q.get()` while the producer sleeps `NAP` seconds
-/// after hearing that the consumer is about to get.
+/// after hearing that the consumer is about to get; the consumer then
+/// naps a second, so that main's `join` blocks however late it comes.
 const NAP: f64 = 0.6;
 
 fn check_a_blocked_get(flags: &[&str]) {
     let source = format!(
         r#"
-fn consume(ready, q) {{ ready.put(1); q.get() }}
+fn consume(ready, q) {{ ready.put(1); let v = q.get(); sleep(1.0); v }}
 let ready = queue();
 let q = queue();
 let c = spawn(consume, [ready, q]);

@@ -3,7 +3,6 @@
 
 use nix::unistd::Pid;
 
-use super::conn::Conn;
 use super::waits::Parked;
 use crate::wire::{FnRef, Globals, Outcome, ProcId, ProcessInfo, Value};
 
@@ -37,7 +36,7 @@ impl ExitStatus {
         match self {
             ExitStatus::Code(c) => format!("exited with code {c}"),
             ExitStatus::Signal(s) => {
-                format!("was killed by signal {s} ({})", super::signals::name(s))
+                format!("was killed by signal {s} ({})", signal_name(s))
             }
         }
     }
@@ -61,12 +60,26 @@ pub enum Lifecycle {
     },
 }
 
+/// The state of a process's socket, as the core knows it: the driver owns
+/// the socket itself.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Link {
+    /// Not connected yet, or no longer read (ended, or cut off after a bad
+    /// message): answers to it go nowhere.
+    None,
+    /// Connected: answers are sent.
+    Open,
+    /// The peer closed its end (it exited, or is about to); its last
+    /// one-way messages still count, answers are dropped unsent.
+    Closed,
+}
+
 pub struct Proc {
     pub id: ProcId,
     pub name: String,
     pub kind: ProcKind,
     pub state: Lifecycle,
-    pub conn: Option<Conn>,
+    pub link: Link,
     /// What the process's function gave, told by the process before exiting.
     pub outcome: Option<Outcome>,
     pub parked: Option<Parked>,
@@ -83,7 +96,7 @@ impl Proc {
             name,
             kind,
             state,
-            conn: None,
+            link: Link::None,
             outcome: None,
             parked: None,
             signaled: false,
@@ -131,4 +144,11 @@ impl Proc {
             None => self.name.clone(),
         }
     }
+}
+
+/// The conventional name of a signal number, for messages ("SIGKILL").
+pub fn signal_name(signal: i32) -> String {
+    nix::sys::signal::Signal::try_from(signal)
+        .map(|s| s.as_str().to_string())
+        .unwrap_or_else(|_| format!("signal {signal}"))
 }

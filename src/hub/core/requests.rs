@@ -5,20 +5,23 @@
 use std::collections::VecDeque;
 use std::time::Instant;
 
-use nix::sys::wait::{Id, WaitPidFlag, WaitStatus, waitid};
-use nix::unistd::Pid;
-
 use super::deferred::DeferredOp;
-use super::processes::ProcKind;
+use super::processes::{Link, ProcKind};
 use super::waits::WaitKey;
-use super::{Hub, HubResult};
+use super::{Core, Host, HubResult};
 use crate::store::{Applied, Holder, Outcome};
 use crate::wire::WorkerSetup;
 use crate::wire::{Handle, JobKind, JobSpec, NewObject, ObjectId, Op, ProcId, Reply, Request};
 
-impl Hub<'_> {
-    pub(super) fn dispatch(&mut self, from: ProcId, request: Request) {
+impl<H: Host> Core<H> {
+    /// A request from process `from`. One from a process whose socket has
+    /// closed that wants an answer is dropped: nobody is left to read it
+    /// (only one-way messages, output and results, still count).
+    pub fn dispatch(&mut self, from: ProcId, request: Request) {
         let wants_reply = request.expects_reply();
+        if wants_reply && self.procs.get(&from).is_none_or(|p| p.link != Link::Open) {
+            return;
+        }
         if let Err(refusal) = request.check_timeout() {
             return match wants_reply {
                 true => self.reply(from, Reply::Error(refusal)),
@@ -191,7 +194,7 @@ impl Hub<'_> {
             // Behind the operations put back before it.
             return self.defer(
                 id,
-                DeferredOp::new(from, op, timeout, reply, Instant::now()),
+                DeferredOp::new(from, op, timeout, reply, self.host.now()),
             );
         }
         let applied = self.store.apply(id, from, op);
@@ -231,7 +234,10 @@ impl Hub<'_> {
                 self.warn(format!("a one-way {op:?} could not complete; dropped"))
             }
             Ok(Outcome::Busy { op, on, .. }) => {
-                self.defer(on, DeferredOp::new(who, op, timeout, reply, Instant::now()));
+                self.defer(
+                    on,
+                    DeferredOp::new(who, op, timeout, reply, self.host.now()),
+                );
             }
             Err(e) if reply => self.reply(who, Reply::Error(e)),
             Err(e) => self.warn(e.message),
@@ -333,7 +339,7 @@ impl Hub<'_> {
         self.free_unfreed();
         let rechecks = self.deferred.take_rechecks();
         self.retry_parked(rechecks);
-        let now = Instant::now();
+        let now = self.host.now();
         for id in self.deferred.objects() {
             self.apply_deferred(id, now);
             // A time-out ends however long the line ahead is held up.
@@ -392,7 +398,7 @@ impl Hub<'_> {
     /// Whether whoever holds a ring (`held`) can never let go: a process
     /// that has ended or exited (not yet reaped), or a tag no process has
     /// (whatever a process wrote into the lock word).
-    fn holder_is_dead(&self, held: Holder) -> bool {
+    fn holder_is_dead(&mut self, held: Holder) -> bool {
         if held.word == 0 {
             return false; // let go just now
         }
@@ -400,7 +406,7 @@ impl Hub<'_> {
             return true;
         };
         match proc.pid() {
-            Some(pid) if proc.is_running() => has_exited(pid),
+            Some(pid) if proc.is_running() => self.host.has_exited(pid),
             _ => true,
         }
     }
@@ -410,11 +416,4 @@ impl Hub<'_> {
         let applied = self.store.timed_out(id, who, op);
         self.settle(who, applied, None, true);
     }
-}
-
-/// Whether child `pid` has exited, without reaping it (the SIGCHLD the
-/// event loop reads next does that).
-fn has_exited(pid: Pid) -> bool {
-    let flags = WaitPidFlag::WEXITED | WaitPidFlag::WNOHANG | WaitPidFlag::WNOWAIT;
-    !matches!(waitid(Id::Pid(pid), flags), Ok(WaitStatus::StillAlive))
 }

@@ -11,10 +11,10 @@
 //!
 //! Only reads what `pools`, `jobs`, `lifecycle` and `parking` own.
 
-use super::Hub;
+use super::{Core, Host};
 use crate::wire::{ObjectId, Request, TaskReport};
 
-impl Hub<'_> {
+impl<H: Host> Core<H> {
     /// The handles in what `request` brings for the hub to keep.
     pub(super) fn note_kept_values(&mut self, request: &Request) {
         let mut kept = Vec::new();

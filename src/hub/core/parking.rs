@@ -3,17 +3,17 @@
 
 use nix::sys::signal::Signal;
 
-use super::processes::{Proc, ProcKind};
+use super::processes::{Link, Proc, ProcKind};
 use super::waits::{self, WaitKey};
-use super::{Hub, invalid, pools};
+use super::{Core, Host, invalid, pools};
 use crate::wire::{JobAsk, Op, ProcId, ProcessInfo, Reply, Value};
-use std::time::Instant;
 
-impl Hub<'_> {
+impl<H: Host> Core<H> {
     // ----- parking --------------------------------------------------------
 
     pub(super) fn park(&mut self, who: ProcId, key: WaitKey, op: Option<Op>, timeout: Option<f64>) {
-        let parked = self.waits.park(who, key, op, timeout);
+        let now = self.host.now();
+        let parked = self.waits.park(who, key, op, timeout, now);
         if parked.deadline.is_none() {
             self.check_stuck = true;
         }
@@ -34,7 +34,7 @@ impl Hub<'_> {
     }
 
     pub(super) fn fire_timers(&mut self) {
-        for (who, ticket) in self.waits.due(Instant::now()) {
+        for (who, ticket) in self.waits.due(self.host.now()) {
             let current = self
                 .procs
                 .get(&who)
@@ -120,7 +120,7 @@ impl Hub<'_> {
         // death may wake the others.
         let can_move = |p: &&Proc| {
             p.signaled
-                || p.conn.as_ref().is_none_or(|c| c.closed)
+                || p.link != Link::Open
                 || p.parked.as_ref().is_none_or(|w| w.deadline.is_some())
         };
         if running.is_empty() || running.iter().any(can_move) {
@@ -161,7 +161,7 @@ impl Hub<'_> {
                 self.warn(format!(
                     "the script has ended but its processes wait forever ({story}); stopping them"
                 ));
-                self.kill_all(Signal::SIGKILL);
+                self.signal_all(Signal::SIGKILL);
             }
         }
     }

@@ -113,7 +113,14 @@ pub struct Job {
 }
 
 impl Job {
-    pub fn new(target: FnRef, spread: bool, kind: JobKind, call: String, items: usize) -> Self {
+    pub fn new(
+        target: FnRef,
+        spread: bool,
+        kind: JobKind,
+        call: String,
+        items: usize,
+        now: Instant,
+    ) -> Self {
         Job {
             target,
             spread,
@@ -127,7 +134,7 @@ impl Job {
             finished: VecDeque::new(),
             given: 0,
             progress: false,
-            started: Instant::now(),
+            started: now,
             watched: false,
         }
     }
@@ -353,6 +360,7 @@ mod tests {
             kind,
             "map".into(),
             n,
+            std::time::Instant::now(),
         )
     }
 

@@ -15,7 +15,7 @@ use nix::sys::signal::Signal;
 use super::jobs::{Answer, Chunking, Failure, Job};
 use super::processes::{ExitStatus, Lifecycle, Proc, ProcKind};
 use super::waits::WaitKey;
-use super::{Hub, HubResult, invalid};
+use super::{Core, Host, HubResult, invalid};
 use crate::child::Role;
 use crate::shm::{ProgressSlot, job_tag};
 use crate::wire::{
@@ -226,7 +226,7 @@ impl Pool {
     }
 }
 
-impl Hub<'_> {
+impl<H: Host> Core<H> {
     pub(super) fn pool_new(
         &mut self,
         owner: ProcId,
@@ -315,6 +315,7 @@ impl Hub<'_> {
             spec.kind,
             spec.call,
             spec.items.len(),
+            self.host.now(),
         )
         .with_progress(spec.progress);
         self.jobs.insert(job_id, (pool_id, job));

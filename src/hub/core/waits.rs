@@ -76,6 +76,7 @@ impl Waits {
         key: WaitKey,
         op: Option<Op>,
         timeout: Option<f64>,
+        now: Instant,
     ) -> Parked {
         self.next_ticket += 1;
         let ticket = self.next_ticket;
@@ -87,7 +88,7 @@ impl Waits {
             } else {
                 secs.clamp(0.0, MAX_TIMEOUT_SECS)
             };
-            Instant::now() + Duration::from_secs_f64(secs)
+            now + Duration::from_secs_f64(secs)
         });
         if let Some(deadline) = deadline {
             self.timers.push(Reverse((deadline, who, ticket)));
@@ -168,7 +169,7 @@ mod tests {
             .into_iter()
             .enumerate()
         {
-            let parked = waits.park(who as ProcId, WaitKey::Join(99), None, Some(secs));
+            let parked = waits.park(who as ProcId, WaitKey::Join(99), None, Some(secs), now);
             let deadline = parked.deadline.expect("a deadline");
             assert!(deadline >= now, "{secs}");
         }

@@ -5,7 +5,7 @@
 //! held is kept here and applied again after the event loop's next turn, by
 //! which time a live holder has let go (a ring is held for one copy) and a
 //! dead one has been found, by the SIGCHLD that turn reads or by the check
-//! `Hub::holder_is_dead` makes, and its memory freed. Operations on an
+//! `Core::holder_is_dead` makes, and its memory freed. Operations on an
 //! object with operations kept here queue behind them, so none overtakes
 //! another: a dead process's leftover one-way pushes stay in order.
 //!

@@ -10,7 +10,7 @@
 //!
 //! What it must not do: start a thread or write to a descriptor. The hub
 //! has one thread so that `fork` is safe, so there is no steady tick: the
-//! event loop calls `Hub::frame_progress` before each flush and wakes itself
+//! event loop calls `Core::frame_progress` before each flush and wakes itself
 //! every `TICK` while a bar is shown. The bars draw into a byte buffer
 //! (indicatif's `TermLike`), which `output::Output` writes to stderr with
 //! the processes' lines: the bars cleared before those lines and drawn again
@@ -29,8 +29,8 @@ use indicatif::{
     MultiProgress, ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle, TermLike,
 };
 
-use super::Hub;
 use super::pools::JobId;
+use super::{Core, Host};
 
 /// How long a job runs before its bar appears: shorter maps show none.
 const DELAY: Duration = Duration::from_millis(500);
@@ -177,14 +177,14 @@ impl Progress {
     }
 }
 
-impl Hub<'_> {
+impl<H: Host> Core<H> {
     /// Brings the progress bars up to date with the jobs and queues their
     /// bytes in the output, around any lines waiting to be written.
-    pub(super) fn frame_progress(&mut self) {
+    pub fn frame_progress(&mut self) {
         if !self.progress.enabled {
             return;
         }
-        let now = Instant::now();
+        let now = self.host.now();
         let mut wanted = Vec::new();
         let mut wake: Option<Instant> = None;
         for (&job_id, (_, job)) in &self.jobs {

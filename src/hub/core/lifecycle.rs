@@ -1,22 +1,17 @@
-//! Processes coming and going: forking interpreters, `spawn`/`start`/`join`/
+//! Processes coming and going: starting interpreters, `spawn`/`start`/`join`/
 //! signals from scripts, reaping, and everything that follows a death
 //! (locks passed on, joiners answered, a pool run failed, the run's end).
 
-use nix::errno::Errno;
-use nix::sys::epoll::{EpollEvent, EpollFlags};
-use nix::sys::signal::{Signal, kill};
-use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
+use nix::sys::signal::Signal;
 use nix::unistd::Pid;
-use std::os::fd::AsFd;
 
-use super::conn::Conn;
-use super::processes::{ExitStatus, Lifecycle, Proc, ProcKind};
+use super::processes::{ExitStatus, Lifecycle, Link, Proc, ProcKind, signal_name};
 use super::waits::{self, WaitKey};
-use super::{Hub, HubResult, invalid, launch, signals};
+use super::{Core, Host, HubResult, StartError, invalid};
 use crate::child::{Identity, Role};
 use crate::wire::{FnRef, Globals, Handle, ProcId, Reply, Value};
 
-impl Hub<'_> {
+impl<H: Host> Core<H> {
     // ----- processes ------------------------------------------------------
 
     /// Records a process that `parent` asked for (none for the main script).
@@ -35,21 +30,15 @@ impl Hub<'_> {
         id
     }
 
-    pub(super) fn start(&mut self, id: ProcId, role: &Role) -> Result<Pid, Errno> {
+    pub(super) fn start(&mut self, id: ProcId, role: &Role) -> Result<Pid, StartError> {
         let identity = self.identity(id);
         let forked_at = self.trace_clock();
-        let (pid, fd) = launch::launch(role, identity, self.program, self.pid, self.child_entry)?;
-        let flags = EpollFlags::EPOLLIN | EpollFlags::EPOLLRDHUP;
-        if let Err(e) = self.epoll.add(fd.as_fd(), EpollEvent::new(flags, id)) {
-            launch::abandon(pid);
-            return Err(e);
-        }
-        let proc = self
-            .procs
-            .get_mut(&id)
-            .expect("started process is recorded");
+        let pid = self.host.start(id, role, identity)?;
+        let Some(proc) = self.procs.get_mut(&id) else {
+            return Ok(pid);
+        };
         proc.state = Lifecycle::Running { pid };
-        proc.conn = Some(Conn::new(fd));
+        proc.link = Link::Open;
         if proc.kind != ProcKind::Main {
             self.output.worker_started(id);
         }
@@ -102,20 +91,9 @@ impl Hub<'_> {
         })
     }
 
-    pub(super) fn on_signals(&mut self) -> Option<i32> {
-        while let Ok(Some(info)) = self.signals.read_signal() {
-            let signo = info.ssi_signo as i32;
-            if signo == libc::SIGCHLD {
-                self.reap();
-            } else {
-                return Some(self.interrupted(signo));
-            }
-        }
-        None
-    }
-
-    /// SIGINT, SIGTERM or SIGHUP: stop everything, say what was cut short.
-    pub(super) fn interrupted(&mut self, signo: i32) -> i32 {
+    /// SIGINT, SIGTERM or SIGHUP: says what was cut short; the exit status
+    /// for the run, which the driver now stops.
+    pub fn interrupted(&mut self, signo: i32) -> i32 {
         let mut running: Vec<&Proc> = self.procs.values().filter(|p| p.is_running()).collect();
         running.sort_by_key(|p| p.id);
         let doing: Vec<String> = running
@@ -132,38 +110,31 @@ impl Hub<'_> {
         };
         self.warn(format!(
             "interrupted by {}; stopping: {what}",
-            signals::name(signo)
+            signal_name(signo)
         ));
-        self.shut_down(128 + signo, false)
+        128 + signo
     }
 
-    pub(super) fn reap(&mut self) {
-        loop {
-            let (pid, status) = match waitpid(None::<Pid>, Some(WaitPidFlag::WNOHANG)) {
-                Ok(WaitStatus::Exited(pid, code)) => (pid, ExitStatus::Code(code)),
-                Ok(WaitStatus::Signaled(pid, sig, _)) => (pid, ExitStatus::Signal(sig as i32)),
-                Ok(WaitStatus::StillAlive) | Err(_) => return,
-                Ok(_) => continue,
-            };
-            if let Some(id) = self.by_pid.remove(&pid) {
-                // Its rings first: its leftover messages may need them.
-                self.store
-                    .free_shared_memory(u64::from(crate::shm::owner_tag(id)));
-                self.read_requests(id);
-                self.ended(id, status);
-            }
-        }
+    /// Child `pid` has exited, and its death is about to be reported: frees
+    /// its shared memory first (the messages it left unread may need it), and
+    /// returns the process it was, if it is one of the run's. The driver then
+    /// reads what it left on its socket and reports `ended`.
+    pub fn exiting(&mut self, pid: Pid) -> Option<ProcId> {
+        let id = self.by_pid.remove(&pid)?;
+        self.store
+            .free_shared_memory(u64::from(crate::shm::owner_tag(id)));
+        Some(id)
     }
 
     /// Everything that follows from a process's end.
-    pub(super) fn ended(&mut self, id: ProcId, status: ExitStatus) {
+    pub fn ended(&mut self, id: ProcId, status: ExitStatus) {
         let Some(proc) = self.procs.get_mut(&id) else {
             return;
         };
         let pid = proc.pid().expect("an ended process had started");
         proc.state = Lifecycle::Ended { pid, status };
-        if let Some(conn) = proc.conn.take() {
-            let _ = self.epoll.delete(conn.fd());
+        if std::mem::replace(&mut proc.link, Link::None) != Link::None {
+            self.host.disconnect(id);
         }
         let parked = proc.parked.take();
         let (kind, label) = (proc.kind, proc.label());
@@ -222,7 +193,7 @@ impl Hub<'_> {
             .and_then(|p| p.parent)
             .and_then(|parent| self.procs.get(&parent))
             .and_then(Proc::pid)
-            .unwrap_or(self.pid);
+            .unwrap_or(self.hub_pid);
         Identity {
             id,
             name: proc.map(|p| p.name.clone()).unwrap_or_default(),
@@ -332,7 +303,7 @@ impl Hub<'_> {
         };
         if let (true, Some(pid)) = (proc.is_running(), proc.pid()) {
             proc.signaled = true;
-            let _ = kill(pid, signal);
+            self.host.signal(pid, signal);
             if matches!(signal, Signal::SIGKILL | Signal::SIGTERM) {
                 self.withdraw_wait(id);
             }

@@ -24,8 +24,8 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use super::Hub;
 use super::processes::ExitStatus;
+use super::{Core, Host};
 use crate::wire::{ProcId, TraceEvent, TraceSpan};
 
 /// The most task and blocked spans a trace keeps (about 40 MB in the hub).
@@ -194,7 +194,8 @@ impl Trace {
     }
 
     /// Writes the whole trace, one event at a time.
-    fn write(self) -> Result<(), TraceError> {
+    /// Writes the file (the driver's call, at the end of the run).
+    pub fn write(self) -> Result<(), TraceError> {
         let path = self.file.path.clone();
         let mut out = BufWriter::new(&self.file.file);
         self.write_to(&mut out)
@@ -355,7 +356,7 @@ struct OtherData {
 }
 
 /// The hub's side: each hook does nothing unless the run is traced.
-impl Hub<'_> {
+impl<H: Host> Core<H> {
     /// The time a process is about to be forked, if the run is traced.
     pub(super) fn trace_clock(&self) -> Option<u64> {
         self.trace.as_ref().map(|_| crate::trace_recorder::now_ns())
@@ -406,26 +407,6 @@ impl Hub<'_> {
             trace
                 .ended_ns
                 .get_or_insert_with(crate::trace_recorder::now_ns);
-        }
-    }
-
-    /// Writes the trace, if the run is traced; the exit status for
-    /// `mphost`: the run's `code`, or `EXIT_TRACE_UNWRITTEN` when the run
-    /// went well but its trace could not be written (said on stderr).
-    pub(super) fn finish_trace(&mut self, code: i32) -> i32 {
-        let Some(trace) = self.trace.take() else {
-            return code;
-        };
-        match trace.write() {
-            Ok(()) => code,
-            Err(e) => {
-                let _ = writeln!(std::io::stderr(), "mphost: {e}");
-                if code == 0 {
-                    EXIT_TRACE_UNWRITTEN
-                } else {
-                    code
-                }
-            }
         }
     }
 }

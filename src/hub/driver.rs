@@ -1,0 +1,349 @@
+//! The hub's driver: the only part of the hub that does I/O. It owns the
+//! epoll loop, the signalfd, every child's socket (`conn`) and `fork`
+//! (`launch`), and is the core's `Host`: it turns what happens into the
+//! core's events (a request read, a socket closed, a child reaped, a stop
+//! signal, a turn of the loop) and carries out what the core asks (send,
+//! signal, start, disconnect), then writes the output the core buffered.
+//!
+//! What it must not do: decide anything about the run. Who is answered,
+//! parked, woken or killed is the core's (`super::core`).
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::os::fd::AsFd;
+use std::time::Instant;
+
+use nix::errno::Errno;
+use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags, EpollTimeout};
+use nix::sys::signal::{Signal, kill};
+use nix::sys::signalfd::SignalFd;
+use nix::sys::wait::{Id, WaitPidFlag, WaitStatus, waitid, waitpid};
+use nix::unistd::Pid;
+
+use super::conn::{Conn, ReadOutcome};
+use super::core::{Core, Host, Output, ProcessExit, Progress, StartError, Trace, TraceFile, Wake};
+use super::writer::{self, EXIT_OUTPUT_FAILED, FlushError};
+use super::{launch, signals};
+use crate::child::{ChildEntry, Identity, Role};
+use crate::script::Program;
+use crate::store::LocalStore;
+use crate::wire::ProcId;
+
+const SIGNAL_TOKEN: u64 = u64::MAX;
+
+#[derive(Debug, thiserror::Error)]
+pub enum HubStartError {
+    #[error("cannot set up the supervisor: {0}")]
+    Setup(#[from] Errno),
+}
+
+/// Runs `program` to the end and returns the exit status for `mphost`;
+/// with `trace`, writes the run's trace there at the end. Every forked
+/// child runs `child_entry` (the interpreter's, given by `main`).
+pub fn run(
+    program: &Program,
+    trace: Option<TraceFile>,
+    child_entry: ChildEntry,
+) -> Result<i32, HubStartError> {
+    let trace = trace.map(Trace::new);
+    // Without the arena (no memfd), locks still work, through the hub.
+    let _ = crate::shm::Arena::create();
+    let signals = signals::install()?;
+    let epoll = Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC)?;
+    epoll.add(
+        signals.as_fd(),
+        EpollEvent::new(EpollFlags::EPOLLIN, SIGNAL_TOKEN),
+    )?;
+    let settings = &program.info.settings;
+    let progress = Progress::new(settings.progress);
+    let mut output = Output::new(settings.tag_output, settings.ordered_output);
+    if progress.shares_stdout() {
+        output.share_bars_with_stdout();
+    }
+    let hub_pid = nix::unistd::getpid();
+    let io = Io {
+        program,
+        child_entry,
+        hub_pid,
+        epoll,
+        conns: HashMap::new(),
+    };
+    let core = Core::new(
+        io,
+        hub_pid,
+        Box::new(LocalStore::default()),
+        output,
+        progress,
+        trace,
+    );
+    let mut driver = Driver { core, signals };
+    driver.core.start_main()?;
+    let code = driver.event_loop();
+    Ok(code)
+}
+
+/// The core's host: children's sockets, `fork`, signals and the clock.
+pub struct Io<'p> {
+    program: &'p Program,
+    /// What a forked child runs.
+    child_entry: ChildEntry,
+    hub_pid: Pid,
+    epoll: Epoll,
+    conns: HashMap<ProcId, Conn>,
+}
+
+impl Host for Io<'_> {
+    fn start(&mut self, id: ProcId, role: &Role, identity: Identity) -> Result<Pid, StartError> {
+        let (pid, fd) =
+            launch::launch(role, identity, self.program, self.hub_pid, self.child_entry)?;
+        let flags = EpollFlags::EPOLLIN | EpollFlags::EPOLLRDHUP;
+        if let Err(e) = self.epoll.add(fd.as_fd(), EpollEvent::new(flags, id)) {
+            launch::abandon(pid);
+            return Err(e);
+        }
+        self.conns.insert(id, Conn::new(fd));
+        Ok(pid)
+    }
+
+    fn send(&mut self, to: ProcId, frame: Vec<u8>) {
+        let Some(conn) = self.conns.get_mut(&to) else {
+            return;
+        };
+        conn.queue_frame(&frame);
+        if conn.wants_write() {
+            self.flush_conn(to);
+        }
+    }
+
+    fn disconnect(&mut self, id: ProcId) {
+        if let Some(conn) = self.conns.remove(&id) {
+            let _ = self.epoll.delete(conn.fd());
+        }
+    }
+
+    fn signal(&mut self, pid: Pid, signal: Signal) {
+        let _ = kill(pid, signal);
+    }
+
+    /// Without reaping it: the SIGCHLD the event loop reads next does that.
+    fn has_exited(&mut self, pid: Pid) -> bool {
+        let flags = WaitPidFlag::WEXITED | WaitPidFlag::WNOHANG | WaitPidFlag::WNOWAIT;
+        !matches!(waitid(Id::Pid(pid), flags), Ok(WaitStatus::StillAlive))
+    }
+
+    fn now(&self) -> Instant {
+        Instant::now()
+    }
+}
+
+impl Io<'_> {
+    /// Writes what `id`'s socket takes now; watches for room for the rest.
+    fn flush_conn(&mut self, id: ProcId) {
+        let Some(conn) = self.conns.get_mut(&id) else {
+            return;
+        };
+        conn.flush();
+        let mut flags = EpollFlags::EPOLLIN | EpollFlags::EPOLLRDHUP;
+        if conn.wants_write() {
+            flags |= EpollFlags::EPOLLOUT;
+        }
+        let _ = self
+            .epoll
+            .modify(conn.fd(), &mut EpollEvent::new(flags, id));
+    }
+}
+
+struct Driver<'p> {
+    core: Core<Io<'p>>,
+    signals: SignalFd,
+}
+
+impl Driver<'_> {
+    fn event_loop(&mut self) -> i32 {
+        let mut events = vec![EpollEvent::empty(); 256];
+        loop {
+            self.core.frame_progress();
+            match writer::flush(self.core.output_mut(), self.signals.as_fd(), None) {
+                Ok(()) => {}
+                Err(FlushError::Interrupted) => {
+                    if let Some(code) = self.on_signals() {
+                        return code;
+                    }
+                    continue;
+                }
+                Err(FlushError::StdoutClosed) => return self.shut_down(128 + libc::SIGPIPE, false),
+                Err(FlushError::Failed(failed)) => {
+                    writer::report_failure(self.core.output_mut(), &failed);
+                    return self.shut_down(EXIT_OUTPUT_FAILED, false);
+                }
+            }
+            if let Some(code) = self.core.finished_code() {
+                return self.shut_down(code, true);
+            }
+            let timeout = match self.core.next_wake() {
+                Wake::Never => EpollTimeout::NONE,
+                Wake::Now => {
+                    // Let a holder on this CPU finish its copy first.
+                    std::thread::yield_now();
+                    EpollTimeout::ZERO
+                }
+                Wake::At(at) => {
+                    let ms = at.saturating_duration_since(Instant::now()).as_millis() + 1;
+                    EpollTimeout::try_from(ms.min(60_000) as u64).unwrap_or(EpollTimeout::MAX)
+                }
+            };
+            let ready = match self.core.host().epoll.wait(&mut events, timeout) {
+                Ok(n) => n,
+                Err(Errno::EINTR) => 0,
+                Err(e) => {
+                    self.core.warn(format!("event loop failed: {e}"));
+                    return self.shut_down(1, false);
+                }
+            };
+            for event in &events[..ready] {
+                let token = event.data();
+                if token == SIGNAL_TOKEN {
+                    if let Some(code) = self.on_signals() {
+                        return code;
+                    }
+                } else {
+                    self.on_socket(token, event.events());
+                }
+            }
+            self.core.turn();
+        }
+    }
+
+    /// Reads the signalfd: reaps children, and stops the run on a stop
+    /// signal (its exit status).
+    fn on_signals(&mut self) -> Option<i32> {
+        while let Ok(Some(info)) = self.signals.read_signal() {
+            let signo = info.ssi_signo as i32;
+            if signo == libc::SIGCHLD {
+                self.reap();
+            } else {
+                let code = self.core.interrupted(signo);
+                return Some(self.shut_down(code, false));
+            }
+        }
+        None
+    }
+
+    /// Reaps every child that has ended and reports each death.
+    fn reap(&mut self) {
+        loop {
+            let (pid, status) = match waitpid(None::<Pid>, Some(WaitPidFlag::WNOHANG)) {
+                Ok(WaitStatus::Exited(pid, code)) => (pid, ProcessExit::Code(code)),
+                Ok(WaitStatus::Signaled(pid, sig, _)) => (pid, ProcessExit::Signal(sig as i32)),
+                Ok(WaitStatus::StillAlive) | Err(_) => return,
+                Ok(_) => continue,
+            };
+            if let Some(id) = self.core.exiting(pid) {
+                self.read_requests(id);
+                self.core.ended(id, status);
+            }
+        }
+    }
+
+    fn on_socket(&mut self, id: ProcId, flags: EpollFlags) {
+        if flags.contains(EpollFlags::EPOLLOUT) {
+            self.core.host_mut().flush_conn(id);
+        }
+        if flags.intersects(
+            EpollFlags::EPOLLIN
+                | EpollFlags::EPOLLHUP
+                | EpollFlags::EPOLLRDHUP
+                | EpollFlags::EPOLLERR,
+        ) {
+            self.read_requests(id);
+        }
+    }
+
+    /// Reads what `id` has sent and gives it to the core.
+    fn read_requests(&mut self, id: ProcId) {
+        let io = self.core.host_mut();
+        let Some(conn) = io.conns.get_mut(&id) else {
+            return;
+        };
+        let read = conn.fill();
+        let mut requests = Vec::new();
+        let mut bad = None;
+        loop {
+            match conn.next_request() {
+                Ok(Some(request)) => requests.push(request),
+                Ok(None) => break,
+                Err(e) => {
+                    bad = Some(e.to_string());
+                    break;
+                }
+            }
+        }
+        let closed = matches!(read, Ok(ReadOutcome::Closed)) || read.is_err();
+        if closed {
+            // A process killed in the middle of a write leaves half a frame:
+            // that is a death, not a protocol violation.
+            let _ = io.epoll.delete(conn.fd());
+            self.core.link_closed(id);
+        }
+        for request in requests {
+            self.core.dispatch(id, request);
+        }
+        if let (Some(reason), false) = (bad, closed) {
+            self.core.protocol_violation(id, &reason);
+        }
+    }
+
+    /// Stops every process and writes the last output. At a normal end
+    /// (`patient`) all of it is written unless a stop signal comes; after an
+    /// interruption the hub gives the output a second, not forever.
+    fn shut_down(&mut self, code: i32, patient: bool) -> i32 {
+        let trace = self.core.end_run();
+        let running = self.core.running_pids();
+        self.core.signal_all(Signal::SIGKILL);
+        for pid in running {
+            let _ = waitpid(pid, None);
+        }
+        let limit = (!patient).then_some(std::time::Duration::from_secs(1));
+        let mut code = code;
+        loop {
+            match writer::flush(self.core.output_mut(), self.signals.as_fd(), limit) {
+                Err(FlushError::Interrupted) => {
+                    let mut stop = false;
+                    while let Ok(Some(info)) = self.signals.read_signal() {
+                        stop |= info.ssi_signo as i32 != libc::SIGCHLD;
+                    }
+                    if stop {
+                        break;
+                    }
+                }
+                // The last words were lost: say so (once), and fail the run.
+                Err(FlushError::Failed(failed)) if code != EXIT_OUTPUT_FAILED => {
+                    writer::report_failure(self.core.output_mut(), &failed);
+                    code = EXIT_OUTPUT_FAILED;
+                }
+                _ => break,
+            }
+        }
+        finish_trace(trace, code)
+    }
+}
+
+/// Writes the trace, if the run is traced; the exit status for `mphost`:
+/// the run's `code`, or `EXIT_TRACE_UNWRITTEN` when the run went well but
+/// its trace could not be written (said on stderr).
+fn finish_trace(trace: Option<Trace>, code: i32) -> i32 {
+    let Some(trace) = trace else {
+        return code;
+    };
+    match trace.write() {
+        Ok(()) => code,
+        Err(e) => {
+            let _ = writeln!(std::io::stderr(), "mphost: {e}");
+            if code == 0 {
+                super::core::EXIT_TRACE_UNWRITTEN
+            } else {
+                code
+            }
+        }
+    }
+}

@@ -28,6 +28,7 @@ impl BarrierHandle {
             kind: ObjectKind::Barrier {
                 parties: self.parties,
             },
+            direct: None,
         }
     }
 

@@ -30,6 +30,7 @@ impl ConditionHandle {
         Handle::Object {
             id: self.id,
             kind: ObjectKind::Condition { lock: self.lock },
+            direct: None,
         }
     }
 

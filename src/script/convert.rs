@@ -380,36 +380,33 @@ pub fn from_wire(value: Value) -> Dynamic {
         Value::Handle(Handle::Process { id, name }) => {
             Dynamic::from(ProcessHandle::new(id, name, None))
         }
-        Value::Handle(Handle::Object { id, kind }) => object_handle(id, kind),
+        Value::Handle(Handle::Object { id, kind, direct }) => object_handle(id, kind, direct),
     }
 }
 
-/// The script-visible handle for a shared object of `kind`.
-fn object_handle(id: ObjectId, kind: ObjectKind) -> Dynamic {
+/// The script-visible handle for a shared object of `kind`, reached
+/// directly at `direct` if the store gave it a place there.
+fn object_handle(id: ObjectId, kind: ObjectKind, direct: Option<u32>) -> Dynamic {
     let held = Holder::delivered(id);
     match kind {
-        ObjectKind::Queue {
-            maxsize,
-            joinable,
-            ring,
-        } => Dynamic::from(QueueHandle {
+        ObjectKind::Queue { maxsize, joinable } => Dynamic::from(QueueHandle {
             held,
             id,
             maxsize,
             joinable,
-            ring,
+            ring: direct,
         }),
-        ObjectKind::Lock { slot } => Dynamic::from(LockHandle {
+        ObjectKind::Lock => Dynamic::from(LockHandle {
             held,
             id,
             reentrant: false,
-            slot,
+            slot: direct,
         }),
-        ObjectKind::RLock { slot } => Dynamic::from(LockHandle {
+        ObjectKind::RLock => Dynamic::from(LockHandle {
             held,
             id,
             reentrant: true,
-            slot,
+            slot: direct,
         }),
         ObjectKind::Semaphore { bounded } => Dynamic::from(SemaphoreHandle { held, id, bounded }),
         ObjectKind::Event => Dynamic::from(EventHandle { held, id }),
@@ -417,7 +414,11 @@ fn object_handle(id: ObjectId, kind: ObjectKind) -> Dynamic {
         ObjectKind::Barrier { parties } => Dynamic::from(BarrierHandle { held, id, parties }),
         ObjectKind::Value => Dynamic::from(ValueHandle { held, id }),
         ObjectKind::Dict => Dynamic::from(DictHandle { held, id }),
-        ObjectKind::List { ring } => Dynamic::from(ListHandle { held, id, ring }),
+        ObjectKind::List => Dynamic::from(ListHandle {
+            held,
+            id,
+            ring: direct,
+        }),
         ObjectKind::PipeEnd {
             end,
             can_send,

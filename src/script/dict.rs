@@ -22,6 +22,7 @@ impl DictHandle {
         Handle::Object {
             id: self.id,
             kind: ObjectKind::Dict,
+            direct: None,
         }
     }
 

@@ -26,6 +26,7 @@ impl EventHandle {
         Handle::Object {
             id: self.id,
             kind: ObjectKind::Event,
+            direct: None,
         }
     }
 }

@@ -31,7 +31,8 @@ impl ListHandle {
     pub fn handle(&self) -> Handle {
         Handle::Object {
             id: self.id,
-            kind: ObjectKind::List { ring: self.ring },
+            kind: ObjectKind::List,
+            direct: self.ring,
         }
     }
 
@@ -91,11 +92,7 @@ fn values(call: &str, items: &Array) -> Result<Vec<Value>> {
 }
 
 fn new_list(items: Vec<Value>) -> Result<ListHandle> {
-    let (id, kind) = create(NewObject::List(items))?;
-    let ring = match kind {
-        ObjectKind::List { ring } => ring,
-        _ => None,
-    };
+    let (id, ring) = create(NewObject::List(items))?;
     Ok(ListHandle {
         held: Holder::delivered(id),
         id,

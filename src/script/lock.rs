@@ -38,13 +38,16 @@ pub struct LockHandle {
 
 impl LockHandle {
     pub fn handle(&self) -> Handle {
-        let slot = self.slot;
         let kind = if self.reentrant {
-            ObjectKind::RLock { slot }
+            ObjectKind::RLock
         } else {
-            ObjectKind::Lock { slot }
+            ObjectKind::Lock
         };
-        Handle::Object { id: self.id, kind }
+        Handle::Object {
+            id: self.id,
+            kind,
+            direct: self.slot,
+        }
     }
 
     fn word(&self) -> Option<LockWord<'static>> {
@@ -130,11 +133,7 @@ impl LockHandle {
 }
 
 pub fn new_lock(reentrant: bool) -> Result<LockHandle> {
-    let (id, kind) = create(NewObject::Lock { reentrant })?;
-    let slot = match kind {
-        ObjectKind::Lock { slot } | ObjectKind::RLock { slot } => slot,
-        _ => None,
-    };
+    let (id, slot) = create(NewObject::Lock { reentrant })?;
     Ok(LockHandle {
         held: Holder::delivered(id),
         id,

@@ -6,14 +6,15 @@ use rhai::{Dynamic, EvalAltResult};
 
 use super::convert::from_wire;
 use crate::client::{self, unexpected};
-use crate::wire::{Handle, NewObject, ObjectId, ObjectKind, Op, Reply, Request, Value};
+use crate::wire::{Handle, NewObject, ObjectId, Op, Reply, Request, Value};
 
 type Result<T> = std::result::Result<T, Box<EvalAltResult>>;
 
-/// Makes an object in the hub and returns its id and kind.
-pub fn create(object: NewObject) -> Result<(ObjectId, ObjectKind)> {
+/// Makes an object in the hub and returns its id and where this process
+/// may reach it directly (`Handle::Object`'s `direct`), if it may.
+pub fn create(object: NewObject) -> Result<(ObjectId, Option<u32>)> {
     match client::call(&Request::Create { object })? {
-        Reply::Handle(Handle::Object { id, kind }) => Ok((id, kind)),
+        Reply::Handle(Handle::Object { id, direct, .. }) => Ok((id, direct)),
         other => Ok(unexpected(other)?),
     }
 }

@@ -30,7 +30,11 @@ impl PipeEnd {
             can_send: self.can_send,
             can_recv: self.can_recv,
         };
-        Handle::Object { id: self.id, kind }
+        Handle::Object {
+            id: self.id,
+            kind,
+            direct: None,
+        }
     }
 
     /// As the script prints it, and a trace names what a wait was on.

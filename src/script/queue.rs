@@ -49,8 +49,8 @@ impl QueueHandle {
             kind: ObjectKind::Queue {
                 maxsize: self.maxsize,
                 joinable: self.joinable,
-                ring: self.ring,
             },
+            direct: self.ring,
         }
     }
 
@@ -210,11 +210,7 @@ fn new_queue(call: &str, maxsize: Option<INT>, joinable: bool) -> Result<QueueHa
         )));
     }
     let maxsize = maxsize.map(|n| n as u64);
-    let (id, kind) = create(NewObject::Queue { maxsize, joinable })?;
-    let ring = match kind {
-        ObjectKind::Queue { ring, .. } => ring,
-        _ => None,
-    };
+    let (id, ring) = create(NewObject::Queue { maxsize, joinable })?;
     Ok(QueueHandle {
         held: Holder::delivered(id),
         id,

@@ -36,6 +36,7 @@ impl SemaphoreHandle {
             kind: ObjectKind::Semaphore {
                 bounded: self.bounded,
             },
+            direct: None,
         }
     }
 }

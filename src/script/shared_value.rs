@@ -22,6 +22,7 @@ impl ValueHandle {
         Handle::Object {
             id: self.id,
             kind: ObjectKind::Value,
+            direct: None,
         }
     }
 }

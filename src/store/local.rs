@@ -10,7 +10,7 @@ use super::locks::{Mutex, Semaphore};
 use super::pipe::Pipe;
 use super::queue::Queue;
 use super::shared::{apply_dict, apply_list, apply_value};
-use super::{Applied, Forgotten, Holder, ObjectStore};
+use super::{Applied, Created, Forgotten, Holder, ObjectStore};
 use crate::shm::ring::{Corrupt, Held, HubRing};
 use crate::shm::{SharedWord, Slots, owner_tag};
 use crate::wire::{
@@ -93,12 +93,8 @@ impl LocalStore {
 }
 
 impl ObjectStore for LocalStore {
-    fn create(
-        &mut self,
-        _who: ProcId,
-        object: NewObject,
-    ) -> Result<(ObjectId, ObjectKind), HubError> {
-        let (object, kind) = match object {
+    fn create(&mut self, _who: ProcId, object: NewObject) -> Result<Created, HubError> {
+        let (object, kind, slot) = match object {
             NewObject::Queue { maxsize, joinable } => {
                 // A joinable queue counts its puts in the hub: no ring.
                 let (slot, ring) = if joinable {
@@ -108,11 +104,8 @@ impl ObjectStore for LocalStore {
                 };
                 (
                     Object::Queue(Queue::new(maxsize, joinable, ring)),
-                    ObjectKind::Queue {
-                        maxsize,
-                        joinable,
-                        ring: slot,
-                    },
+                    ObjectKind::Queue { maxsize, joinable },
+                    slot.map(ArenaSlot::Ring),
                 )
             }
             NewObject::Lock { reentrant } => {
@@ -121,17 +114,19 @@ impl ObjectStore for LocalStore {
                     None => (None, SharedWord::Private(Box::default())),
                 };
                 let kind = if reentrant {
-                    ObjectKind::RLock { slot }
+                    ObjectKind::RLock
                 } else {
-                    ObjectKind::Lock { slot }
+                    ObjectKind::Lock
                 };
-                (Object::Mutex(Mutex::new(reentrant, word)), kind)
+                let slot = slot.map(ArenaSlot::Word);
+                (Object::Mutex(Mutex::new(reentrant, word)), kind, slot)
             }
             NewObject::Semaphore { value, bounded } => (
                 Object::Semaphore(Semaphore::new(value, bounded)),
                 ObjectKind::Semaphore { bounded },
+                None,
             ),
-            NewObject::Event => (Object::Event(false), ObjectKind::Event),
+            NewObject::Event => (Object::Event(false), ObjectKind::Event, None),
             NewObject::Condition { lock } => {
                 if !matches!(self.objects.get(&lock), Some(Object::Mutex(_))) {
                     return Err(HubError::new(
@@ -142,20 +137,24 @@ impl ObjectStore for LocalStore {
                 (
                     Object::Condition(Condition::new(lock)),
                     ObjectKind::Condition { lock },
+                    None,
                 )
             }
             NewObject::Barrier { parties, action } => (
                 Object::Barrier(Barrier::new(parties, action)),
                 ObjectKind::Barrier { parties },
+                None,
             ),
-            NewObject::Value(v) => (Object::Value(v), ObjectKind::Value),
+            NewObject::Value(v) => (Object::Value(v), ObjectKind::Value, None),
             NewObject::Dict(entries) => (
                 Object::Dict(entries.into_iter().collect()),
                 ObjectKind::Dict,
+                None,
             ),
             NewObject::List(items) => {
                 let (slot, ring) = self.take_ring();
-                (Object::List(items, ring), ObjectKind::List { ring: slot })
+                let slot = slot.map(ArenaSlot::Ring);
+                (Object::List(items, ring), ObjectKind::List, slot)
             }
             NewObject::Pipe { duplex } => (
                 Object::Pipe(Pipe::default()),
@@ -165,14 +164,14 @@ impl ObjectStore for LocalStore {
                     can_send: duplex,
                     can_recv: true,
                 },
+                None,
             ),
         };
-        let slot = match kind {
-            ObjectKind::Queue { ring, .. } | ObjectKind::List { ring } => ring.map(ArenaSlot::Ring),
-            ObjectKind::Lock { slot } | ObjectKind::RLock { slot } => slot.map(ArenaSlot::Word),
-            _ => None,
-        };
-        Ok((self.insert(object, slot), kind))
+        let direct = slot.map(|slot| match slot {
+            ArenaSlot::Ring(n) | ArenaSlot::Word(n) => n,
+        });
+        let id = self.insert(object, slot);
+        Ok(Created { id, kind, direct })
     }
 
     fn free(&mut self, id: ObjectId) -> bool {
@@ -433,7 +432,11 @@ mod tests {
             joinable: false,
         };
         match store.create(1, new) {
-            Ok((id, ObjectKind::Queue { ring, .. })) => (id, ring),
+            Ok(Created {
+                id,
+                kind: ObjectKind::Queue { .. },
+                direct,
+            }) => (id, direct),
             other => panic!("not a queue: {other:?}"),
         }
     }
@@ -467,7 +470,11 @@ mod tests {
         let mut store = LocalStore::default();
         let lock =
             |store: &mut LocalStore| match store.create(1, NewObject::Lock { reentrant: false }) {
-                Ok((id, ObjectKind::Lock { slot })) => (id, slot),
+                Ok(Created {
+                    id,
+                    kind: ObjectKind::Lock,
+                    direct,
+                }) => (id, direct),
                 other => panic!("not a lock: {other:?}"),
             };
         let (old, slot) = lock(&mut store);

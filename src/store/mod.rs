@@ -117,12 +117,17 @@ pub struct Forgotten {
     pub changed: Vec<ObjectId>,
 }
 
+/// A new object: its id, its kind, and where processes may reach it
+/// directly (`Handle::Object`'s `direct`), if the store allows it.
+#[derive(Debug, PartialEq)]
+pub struct Created {
+    pub id: ObjectId,
+    pub kind: ObjectKind,
+    pub direct: Option<u32>,
+}
+
 pub trait ObjectStore {
-    fn create(
-        &mut self,
-        who: ProcId,
-        object: NewObject,
-    ) -> Result<(ObjectId, ObjectKind), HubError>;
+    fn create(&mut self, who: ProcId, object: NewObject) -> Result<Created, HubError>;
     /// No process can reach `id` any more (see `hub::core::refs`): drop it and
     /// give its shared memory back for a later object. False when there is
     /// no such object.

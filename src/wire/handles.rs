@@ -1,5 +1,6 @@
 //! What names things across processes: the ids of processes and shared
-//! objects, an object's kind, and the `Handle` a script holds. Values
+//! objects, an object's kind, and the `Handle` a script holds (with the
+//! store's direct-access place, opaque to everything but the script side). Values
 //! (`value`) carry handles and operations (`objects`) name objects, so
 //! both build on this module, which depends on neither.
 
@@ -14,21 +15,12 @@ pub type ObjectId = u64;
 /// The kinds of script-visible handle; each is its own Rhai type.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ObjectKind {
-    /// `ring`: the queue's ring in the shared arena (`shm::Arena`), if it
-    /// has one; without, every operation goes through the hub.
     Queue {
         maxsize: Option<u64>,
         joinable: bool,
-        ring: Option<u32>,
     },
-    /// `slot`: the lock's word in the shared arena (`shm::Arena`), if it
-    /// has one; without, every operation goes through the hub.
-    Lock {
-        slot: Option<u32>,
-    },
-    RLock {
-        slot: Option<u32>,
-    },
+    Lock,
+    RLock,
     Semaphore {
         bounded: bool,
     },
@@ -41,10 +33,7 @@ pub enum ObjectKind {
     },
     Value,
     Dict,
-    /// `ring`: where processes may push without a message (`shm::ring`).
-    List {
-        ring: Option<u32>,
-    },
+    List,
     /// One end of a pipe: `end` is 0 or 1.
     PipeEnd {
         end: u8,
@@ -57,6 +46,18 @@ pub enum ObjectKind {
 /// lets them travel through queues, lists and arguments to any process.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 pub enum Handle {
-    Process { id: ProcId, name: String },
-    Object { id: ObjectId, kind: ObjectKind },
+    Process {
+        id: ProcId,
+        name: String,
+    },
+    Object {
+        id: ObjectId,
+        kind: ObjectKind,
+        /// Where the store lets processes reach the object without a
+        /// message to the hub, if it does: for `LocalStore`, the lock's word
+        /// or the queue's or list's ring in the shared arena (`shm::Arena`).
+        /// `None`: every operation goes through the hub. The hub's core
+        /// passes it on unread.
+        direct: Option<u32>,
+    },
 }

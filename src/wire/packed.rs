@@ -510,6 +510,7 @@ mod tests {
             Value::Handle(Handle::Object {
                 id,
                 kind: ObjectKind::Event,
+                direct: None,
             })
         };
         let values = [

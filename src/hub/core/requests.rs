@@ -9,7 +9,7 @@ use super::deferred::DeferredOp;
 use super::processes::{Link, ProcKind};
 use super::waits::WaitKey;
 use super::{Core, Host, HubResult};
-use crate::store::{Applied, Holder, Outcome};
+use crate::store::{Applied, Created, Holder, Outcome};
 use crate::wire::WorkerSetup;
 use crate::wire::{Handle, JobKind, JobSpec, NewObject, ObjectId, Op, ProcId, Reply, Request};
 
@@ -125,10 +125,10 @@ impl<H: Host> Core<H> {
         // Its first values, and a condition's lock: held while it is.
         let mut inside = Vec::new();
         object.stored_ids(&mut inside);
-        let (id, kind) = self.store.create(from, object)?;
+        let Created { id, kind, direct } = self.store.create(from, object)?;
         self.refs.created(id, from);
         self.refs.stored_in(&inside, id);
-        Ok(Reply::Handle(Handle::Object { id, kind }))
+        Ok(Reply::Handle(Handle::Object { id, kind, direct }))
     }
 
     /// `from` holds no handle on these objects any more.

@@ -14,6 +14,7 @@ mod child;
 mod cli;
 mod client;
 mod diagnostics;
+mod exit_status;
 mod hub;
 mod interpreter;
 mod oom;
@@ -33,8 +34,7 @@ use clap::Parser;
 #[global_allocator]
 static ALLOCATOR: oom::Allocator = oom::Allocator;
 
-/// Exit status for usage errors and scripts that cannot be read or parsed.
-const EXIT_USAGE: u8 = 2;
+use exit_status::USAGE as EXIT_USAGE;
 
 /// Rhai's hashing seed, fixed so that a script compiled in two processes
 /// (`--start-method spawn`) gives its closures the same names in both.

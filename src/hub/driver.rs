@@ -329,7 +329,7 @@ impl Driver<'_> {
 }
 
 /// Writes the trace, if the run is traced; the exit status for `mphost`:
-/// the run's `code`, or `EXIT_TRACE_UNWRITTEN` when the run went well but
+/// the run's `code`, or `exit_status::IO_FAILED` when the run went well but
 /// its trace could not be written (said on stderr).
 fn finish_trace(trace: Option<Trace>, code: i32) -> i32 {
     let Some(trace) = trace else {
@@ -340,7 +340,7 @@ fn finish_trace(trace: Option<Trace>, code: i32) -> i32 {
         Err(e) => {
             let _ = writeln!(std::io::stderr(), "mphost: {e}");
             if code == 0 {
-                super::core::EXIT_TRACE_UNWRITTEN
+                crate::exit_status::IO_FAILED
             } else {
                 code
             }

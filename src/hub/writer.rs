@@ -25,9 +25,8 @@ pub enum FlushError {
     Failed(WriteFailed),
 }
 
-/// The exit status of a run whose stdout or stderr could not be written
-/// (sysexits' `EX_IOERR`).
-pub const EXIT_OUTPUT_FAILED: i32 = 74;
+/// The exit status of a run whose stdout or stderr could not be written.
+pub const EXIT_OUTPUT_FAILED: i32 = crate::exit_status::IO_FAILED;
 
 /// Which stream failed, and how.
 #[derive(Debug, PartialEq, Clone, Copy, thiserror::Error)]

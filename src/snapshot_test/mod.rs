@@ -30,7 +30,7 @@ pub const EXIT_PASSED: u8 = 0;
 /// Exit status when a script failed.
 pub const EXIT_FAILED: u8 = 1;
 /// Exit status for bad paths and bad `--redact` patterns: nothing ran.
-pub const EXIT_USAGE: u8 = 2;
+pub const EXIT_USAGE: u8 = crate::exit_status::USAGE;
 
 /// When diffs and status words are coloured.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

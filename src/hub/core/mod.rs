@@ -54,7 +54,7 @@ use waits::Waits;
 pub use output::Output;
 pub use processes::ExitStatus as ProcessExit;
 pub use progress_bars::Progress;
-pub use trace_collector::{EXIT_TRACE_UNWRITTEN, Trace, TraceFile};
+pub use trace_collector::{Trace, TraceFile};
 
 /// Why a process could not be started.
 pub type StartError = nix::errno::Errno;

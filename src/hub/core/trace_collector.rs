@@ -31,10 +31,6 @@ use crate::wire::{ProcId, TraceEvent, TraceSpan};
 /// The most task and blocked spans a trace keeps (about 40 MB in the hub).
 const MAX_SPANS: usize = 1_000_000;
 
-/// `mphost`'s exit status when the run went well but its trace could not
-/// be written (sysexits' `EX_IOERR`).
-pub const EXIT_TRACE_UNWRITTEN: i32 = 74;
-
 /// A trace file that could not be made or written.
 #[derive(Debug, thiserror::Error)]
 #[error("cannot write the trace {}: {reason}", path.display())]

@@ -125,36 +125,43 @@ pub struct Slots {
     next_ring: u32,
     free_words: Vec<u32>,
     free_rings: Vec<u32>,
+    /// Hands out nothing, arena or not: every object lives in the hub's
+    /// memory only (the hub's unit tests, which share one arena).
+    none: bool,
 }
 
 impl Slots {
+    /// Slots that are never handed out.
+    #[cfg(test)]
+    pub fn none() -> Slots {
+        Slots {
+            none: true,
+            ..Slots::default()
+        }
+    }
+
     /// A fresh lock word, zero (free), and its slot; `None` when there is
     /// no arena or it is full.
     pub fn take_word(&mut self) -> Option<(u32, &'static AtomicU64)> {
-        let arena = Arena::get()?;
-        if let Some(slot) = self.free_words.pop() {
-            let word = arena.word(slot)?;
-            // Its last lock may have been dropped while held.
-            word.store(0, Ordering::Release);
-            return Some((slot, word));
-        }
-        let slot = self.next_word;
+        let arena = Arena::get().filter(|_| !self.none)?;
+        let slot = take_slot(&mut self.free_words, &mut self.next_word, |n| {
+            arena.word(n).is_some()
+        })?;
         let word = arena.word(slot)?;
-        self.next_word += 1;
+        // Its last lock may have been dropped while held (or, for a slot
+        // never handed out, by another store in this process: a test's).
+        word.store(0, Ordering::Release);
         Some((slot, word))
     }
 
     /// A fresh, empty ring and its slot.
     pub fn take_ring(&mut self) -> Option<(u32, HubRing)> {
-        let arena = Arena::get()?;
-        if let Some(slot) = self.free_rings.pop() {
-            let ring = arena.hub_ring(slot)?;
-            ring.reset();
-            return Some((slot, ring));
-        }
-        let slot = self.next_ring;
+        let arena = Arena::get().filter(|_| !self.none)?;
+        let slot = take_slot(&mut self.free_rings, &mut self.next_ring, |n| {
+            arena.hub_ring(n).is_some()
+        })?;
         let ring = arena.hub_ring(slot)?;
-        self.next_ring += 1;
+        ring.reset();
         Some((slot, ring))
     }
 
@@ -172,4 +179,17 @@ impl Slots {
             self.free_rings.push(slot);
         }
     }
+}
+
+/// A slot given back if there is one, else the next never handed out
+/// (`exists`: the arena has it).
+fn take_slot(free: &mut Vec<u32>, next: &mut u32, exists: impl Fn(u32) -> bool) -> Option<u32> {
+    if let Some(slot) = free.pop() {
+        return Some(slot);
+    }
+    let slot = *next;
+    exists(slot).then(|| {
+        *next += 1;
+        slot
+    })
 }

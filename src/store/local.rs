@@ -54,6 +54,16 @@ fn unknown(id: ObjectId) -> Applied {
 }
 
 impl LocalStore {
+    /// A store that keeps every object in the hub's memory, none in the
+    /// shared arena: the hub's unit tests, which share one arena.
+    #[cfg(test)]
+    pub fn in_hub_memory_only() -> LocalStore {
+        LocalStore {
+            slots: Slots::none(),
+            ..LocalStore::default()
+        }
+    }
+
     /// Stores a new object under a fresh id (ids are never reused, so a
     /// stale id names nothing rather than another object).
     fn insert(&mut self, object: Object, slot: Option<ArenaSlot>) -> ObjectId {

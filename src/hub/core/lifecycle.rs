@@ -34,9 +34,10 @@ impl<H: Host> Core<H> {
         let identity = self.identity(id);
         let forked_at = self.trace_clock();
         let pid = self.host.start(id, role, identity)?;
-        let Some(proc) = self.procs.get_mut(&id) else {
-            return Ok(pid);
-        };
+        let proc = self
+            .procs
+            .get_mut(&id)
+            .expect("a process is recorded before it is started");
         proc.state = Lifecycle::Running { pid };
         proc.link = Link::Open;
         if proc.kind != ProcKind::Main {
@@ -119,8 +120,11 @@ impl<H: Host> Core<H> {
     /// its shared memory first (the messages it left unread may need it), and
     /// returns the process it was, if it is one of the run's. The driver then
     /// reads what it left on its socket and reports `ended`.
+    /// It is dead: whatever it left that wants an answer is dropped (nobody
+    /// will read it), even if its socket has not shown its end yet.
     pub fn exiting(&mut self, pid: Pid) -> Option<ProcId> {
         let id = self.by_pid.remove(&pid)?;
+        self.link_closed(id);
         self.store
             .free_shared_memory(u64::from(crate::shm::owner_tag(id)));
         Some(id)

@@ -18,8 +18,11 @@
 //! tests (`tests`) use a host that only records, so every case here runs in
 //! microseconds, without a process.
 //!
-//! What it must not touch: a descriptor, `fork`, `kill`, `waitpid`, the
-//! clock. All of those are the host's.
+//! What it must not touch: a socket, `fork`, `kill`, `waitpid`, stdout or
+//! stderr; the time comes from the host. Two things stay here on purpose:
+//! shared memory it maps for the processes (a pool worker's crash-item slot,
+//! the store's arena), which is memory, not I/O; and the trace's timestamps,
+//! read from the clock the processes share (`trace_recorder::now_ns`).
 
 mod deferred;
 mod holding;
@@ -282,18 +285,19 @@ impl<H: Host> Core<H> {
     }
 
     /// Garbage from a live process is a violation: it is cut off and
-    /// killed. (From one whose socket closed it is only the end of a death:
-    /// the driver does not report it.)
+    /// killed. From one whose socket closed, or that has exited (possibly
+    /// reaped already: its pid must never be signalled), it is only the end
+    /// of a death: it is cut off, nothing more.
     pub fn protocol_violation(&mut self, id: ProcId, reason: &str) {
         let Some(proc) = self.procs.get_mut(&id) else {
             return;
         };
-        if proc.link != Link::None {
-            proc.link = Link::None;
+        let link = std::mem::replace(&mut proc.link, Link::None);
+        if link != Link::None {
             self.host.disconnect(id);
         }
         let (label, running) = (proc.label(), proc.is_running());
-        if running {
+        if running && link == Link::Open {
             self.warn(format!(
                 "{label} sent a bad message ({reason}); stopping it"
             ));

@@ -18,11 +18,13 @@
 //! tests (`tests`) use a host that only records, so every case here runs in
 //! microseconds, without a process.
 //!
-//! What it must not touch: a socket, `fork`, `kill`, `waitpid`, stdout or
-//! stderr; the time comes from the host. Two things stay here on purpose:
-//! shared memory it maps for the processes (a pool worker's crash-item slot,
-//! the store's arena), which is memory, not I/O; and the trace's timestamps,
-//! read from the clock the processes share (`trace_recorder::now_ns`).
+//! What it must not touch: a socket, `fork`, `kill`, `waitpid`, or a write
+//! to stdout, stderr or a file; the time comes from the host. Three things
+//! stay here on purpose: shared memory it maps for the processes (a pool
+//! worker's crash-item slot, the store's arena), which is memory, not I/O;
+//! the trace's timestamps, read from the clock the processes share
+//! (`trace_recorder::now_ns`); and the progress bars' question to the
+//! terminal, its width, when they are drawn (only on a terminal).
 
 mod deferred;
 mod holding;

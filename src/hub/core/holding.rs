@@ -68,7 +68,7 @@ impl<H: Host> Core<H> {
         let mut looked = self.procs.len() + self.deferred.ops().count();
         let parked = self
             .procs
-            .values()
+            .iter()
             .filter_map(|p| p.parked.as_ref()?.op.as_ref());
         for op in parked.chain(self.deferred.ops()) {
             op.carried_ids(&mut kept);
@@ -79,7 +79,7 @@ impl<H: Host> Core<H> {
         for pool in self.pools.values() {
             looked += pool.object_ids(&mut kept);
         }
-        for proc in self.procs.values() {
+        for proc in self.procs.iter() {
             if let Some(outcome) = &proc.outcome {
                 outcome.object_ids(&mut kept);
             }

@@ -14,36 +14,17 @@ use crate::wire::{FnRef, Globals, Handle, ProcId, Reply, Value};
 impl<H: Host> Core<H> {
     // ----- processes ------------------------------------------------------
 
-    /// Records a process that `parent` asked for (none for the main script).
-    pub(super) fn add_proc(
-        &mut self,
-        name: String,
-        kind: ProcKind,
-        state: Lifecycle,
-        parent: Option<ProcId>,
-    ) -> ProcId {
-        self.next_proc += 1;
-        let id = self.next_proc;
-        let mut proc = Proc::new(id, name, kind, state);
-        proc.parent = parent;
-        self.procs.insert(id, proc);
-        id
-    }
-
     pub(super) fn start(&mut self, id: ProcId, role: &Role) -> Result<Pid, StartError> {
         let identity = self.identity(id);
         let forked_at = self.trace_clock();
         let pid = self.host.start(id, role, identity)?;
         let proc = self
             .procs
-            .get_mut(&id)
+            .started(id, pid)
             .expect("a process is recorded before it is started");
-        proc.state = Lifecycle::Running { pid };
-        proc.link = Link::Open;
         if proc.kind != ProcKind::Main {
             self.output.worker_started(id);
         }
-        self.by_pid.insert(pid, id);
         self.trace_started(id, pid.as_raw(), forked_at);
         Ok(pid)
     }
@@ -51,7 +32,7 @@ impl<H: Host> Core<H> {
     pub(super) fn start_spawned(&mut self, id: ProcId) -> HubResult<Pid> {
         let proc = self
             .procs
-            .get_mut(&id)
+            .get_mut(id)
             .ok_or_else(|| invalid("no such process"))?;
         if !matches!(proc.state, Lifecycle::Created { .. }) {
             return Err(invalid(format!("start: {} was already started", proc.name)));
@@ -80,7 +61,7 @@ impl<H: Host> Core<H> {
                     globals,
                     ..
                 },
-            ) = (self.procs.get_mut(&id), role)
+            ) = (self.procs.get_mut(id), role)
             {
                 proc.state = Lifecycle::Created {
                     target,
@@ -95,7 +76,7 @@ impl<H: Host> Core<H> {
     /// SIGINT, SIGTERM or SIGHUP: says what was cut short; the exit status
     /// for the run, which the driver now stops.
     pub fn interrupted(&mut self, signo: i32) -> i32 {
-        let mut running: Vec<&Proc> = self.procs.values().filter(|p| p.is_running()).collect();
+        let mut running: Vec<&Proc> = self.procs.iter().filter(|p| p.is_running()).collect();
         running.sort_by_key(|p| p.id);
         let doing: Vec<String> = running
             .iter()
@@ -123,7 +104,7 @@ impl<H: Host> Core<H> {
     /// It is dead: whatever it left that wants an answer is dropped (nobody
     /// will read it), even if its socket has not shown its end yet.
     pub fn exiting(&mut self, pid: Pid) -> Option<ProcId> {
-        let id = self.by_pid.remove(&pid)?;
+        let id = self.procs.exited(pid)?;
         self.link_closed(id);
         self.store
             .free_shared_memory(u64::from(crate::shm::owner_tag(id)));
@@ -132,7 +113,7 @@ impl<H: Host> Core<H> {
 
     /// Everything that follows from a process's end.
     pub fn ended(&mut self, id: ProcId, status: ExitStatus) {
-        let Some(proc) = self.procs.get_mut(&id) else {
+        let Some(proc) = self.procs.get_mut(id) else {
             return;
         };
         let pid = proc.pid().expect("an ended process had started");
@@ -186,16 +167,16 @@ impl<H: Host> Core<H> {
 
     pub(super) fn proc(&self, id: ProcId) -> HubResult<&Proc> {
         self.procs
-            .get(&id)
+            .get(id)
             .ok_or_else(|| invalid(format!("no such process (#{id})")))
     }
 
     /// Its name, and the pid of the process that asked for it (the hub's for the main script).
     fn identity(&self, id: ProcId) -> Identity {
-        let proc = self.procs.get(&id);
+        let proc = self.procs.get(id);
         let parent_pid = proc
             .and_then(|p| p.parent)
-            .and_then(|parent| self.procs.get(&parent))
+            .and_then(|parent| self.procs.get(parent))
             .and_then(Proc::pid)
             .unwrap_or(self.hub_pid);
         Identity {
@@ -209,7 +190,7 @@ impl<H: Host> Core<H> {
     pub(super) fn children(&self, from: ProcId) -> Reply {
         let mut kids: Vec<&Proc> = self
             .procs
-            .values()
+            .iter()
             .filter(|p| p.parent == Some(from) && p.kind == ProcKind::Spawned && p.is_running())
             .collect();
         kids.sort_by_key(|p| p.id);
@@ -233,14 +214,13 @@ impl<H: Host> Core<H> {
         start: bool,
         globals: Globals,
     ) -> HubResult<Reply> {
-        self.spawned_count += 1;
-        let name = format!("Process-{}", self.spawned_count);
+        let name = self.procs.next_spawned_name();
         // Captured values count: the child turns them into handles too.
         let mut handed = Vec::new();
         target.object_ids(&mut handed);
         args.iter().for_each(|a| a.object_ids(&mut handed));
         globals.object_ids(&mut handed);
-        let id = self.add_proc(
+        let id = self.procs.add(
             name.clone(),
             ProcKind::Spawned,
             Lifecycle::Created {
@@ -279,7 +259,7 @@ impl<H: Host> Core<H> {
 
     pub(super) fn answer_join(&mut self, joiner: ProcId, id: ProcId) {
         self.unpark(joiner);
-        let Some(proc) = self.procs.get(&id) else {
+        let Some(proc) = self.procs.get(id) else {
             return;
         };
         let reply = Reply::Joined {
@@ -302,7 +282,7 @@ impl<H: Host> Core<H> {
     /// withdrawn now: an item or a lock must not go to a process that is
     /// about to die.
     pub(super) fn send_signal(&mut self, id: ProcId, signal: Signal) {
-        let Some(proc) = self.procs.get_mut(&id) else {
+        let Some(proc) = self.procs.get_mut(id) else {
             return;
         };
         if let (true, Some(pid)) = (proc.is_running(), proc.pid()) {

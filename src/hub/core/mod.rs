@@ -53,7 +53,7 @@ use crate::store::ObjectStore;
 use crate::wire::{ErrorKind, HubError, ObjectId, ProcId, Reply, encode_frame};
 use jobs::Job;
 use pools::{JobId, Pool, PoolId};
-use processes::{ExitStatus, Lifecycle, Link, Proc, ProcKind};
+use processes::{ExitStatus, Lifecycle, Link, Proc, ProcKind, ProcessTable};
 use waits::Waits;
 
 pub use output::Output;
@@ -99,11 +99,7 @@ pub struct Core<H: Host> {
     host: H,
     /// The hub's own pid: the main script's parent.
     hub_pid: Pid,
-    procs: HashMap<ProcId, Proc>,
-    by_pid: HashMap<Pid, ProcId>,
-    next_proc: ProcId,
-    spawned_count: u64,
-    pool_worker_count: u64,
+    procs: ProcessTable,
     store: Box<dyn ObjectStore>,
     waits: Waits,
     /// Object operations that found shared memory held, to try again.
@@ -146,11 +142,7 @@ impl<H: Host> Core<H> {
         Core {
             host,
             hub_pid,
-            procs: HashMap::new(),
-            by_pid: HashMap::new(),
-            next_proc: 0,
-            spawned_count: 0,
-            pool_worker_count: 0,
+            procs: ProcessTable::default(),
             store,
             waits: Waits::default(),
             deferred: deferred::Deferred::default(),
@@ -182,7 +174,7 @@ impl<H: Host> Core<H> {
 
     /// Records and starts the main script's process.
     pub fn start_main(&mut self) -> Result<ProcId, StartError> {
-        let main = self.add_proc(
+        let main = self.procs.add(
             "MainProcess".into(),
             ProcKind::Main,
             Lifecycle::Launching,
@@ -205,7 +197,7 @@ impl<H: Host> Core<H> {
         };
         let waiting = self
             .procs
-            .values()
+            .iter()
             .any(|p| p.kind == ProcKind::Spawned && p.is_running());
         (!waiting).then_some(code)
     }
@@ -246,7 +238,7 @@ impl<H: Host> Core<H> {
     /// The pids of the processes still running.
     pub fn running_pids(&self) -> Vec<Pid> {
         self.procs
-            .values()
+            .iter()
             .filter(|p| p.is_running())
             .filter_map(Proc::pid)
             .collect()
@@ -279,7 +271,7 @@ impl<H: Host> Core<H> {
     /// Process `id` closed its end of its socket: it is dead or dying, so
     /// nobody will read an answer; its one-way messages still count.
     pub fn link_closed(&mut self, id: ProcId) {
-        if let Some(proc) = self.procs.get_mut(&id)
+        if let Some(proc) = self.procs.get_mut(id)
             && proc.link == Link::Open
         {
             proc.link = Link::Closed;
@@ -291,7 +283,7 @@ impl<H: Host> Core<H> {
     /// reaped already: its pid must never be signalled), it is only the end
     /// of a death: it is cut off, nothing more.
     pub fn protocol_violation(&mut self, id: ProcId, reason: &str) {
-        let Some(proc) = self.procs.get_mut(&id) else {
+        let Some(proc) = self.procs.get_mut(id) else {
             return;
         };
         let link = std::mem::replace(&mut proc.link, Link::None);
@@ -317,7 +309,7 @@ impl<H: Host> Core<H> {
             Reply::Tasks(tasks) => tasks.iter().for_each(|t| t.object_ids(&mut handles)),
             _ => {}
         }
-        let link = self.procs.get(&to).map_or(Link::None, |p| p.link);
+        let link = self.procs.get(to).map_or(Link::None, |p| p.link);
         if link == Link::None {
             // What it took out of a store goes nowhere.
             self.refs.values_dropped(handles.len());

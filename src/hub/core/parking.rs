@@ -17,27 +17,27 @@ impl<H: Host> Core<H> {
         if parked.deadline.is_none() {
             self.check_stuck = true;
         }
-        if let Some(proc) = self.procs.get_mut(&who) {
+        if let Some(proc) = self.procs.get_mut(who) {
             proc.parked = Some(parked);
         }
     }
 
     pub(super) fn is_parked_on(&self, who: ProcId, key: WaitKey) -> bool {
         self.procs
-            .get(&who)
+            .get(who)
             .and_then(|p| p.parked.as_ref())
             .is_some_and(|p| p.key == key)
     }
 
     pub(super) fn unpark(&mut self, who: ProcId) -> Option<waits::Parked> {
-        self.procs.get_mut(&who).and_then(|p| p.parked.take())
+        self.procs.get_mut(who).and_then(|p| p.parked.take())
     }
 
     pub(super) fn fire_timers(&mut self) {
         for (who, ticket) in self.waits.due(self.host.now()) {
             let current = self
                 .procs
-                .get(&who)
+                .get(who)
                 .and_then(|p| p.parked.as_ref())
                 .is_some_and(|p| p.ticket == ticket);
             if !current {
@@ -56,7 +56,7 @@ impl<H: Host> Core<H> {
                 WaitKey::Join(target) => {
                     let info = self
                         .procs
-                        .get(&target)
+                        .get(target)
                         .map(Proc::info)
                         .unwrap_or(ProcessInfo {
                             pid: None,
@@ -110,7 +110,7 @@ impl<H: Host> Core<H> {
             |p: &&Proc| matches!(p.parked.as_ref().map(|w| w.key), Some(WaitKey::PoolIdle(_)));
         let running: Vec<&Proc> = self
             .procs
-            .values()
+            .iter()
             .filter(|p| p.is_running())
             .filter(|p| !idle(p))
             .collect();
@@ -147,7 +147,7 @@ impl<H: Host> Core<H> {
             .join("; ");
         let main = self
             .procs
-            .values()
+            .iter()
             .find(|p| p.kind == ProcKind::Main && p.is_running())
             .map(|p| p.id);
         match main {

@@ -253,12 +253,11 @@ impl<H: Host> Core<H> {
             return Ok(());
         };
         let (owner, setup) = (pool.owner, pool.setup.clone());
-        self.pool_worker_count += 1;
-        let name = format!("PoolWorker-{}", self.pool_worker_count);
+        let name = self.procs.next_worker_name();
         let slot =
             ProgressSlot::new().map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(0)))?;
         let progress = slot.writer();
-        let id = self.add_proc(
+        let id = self.procs.add(
             name,
             ProcKind::PoolWorker { pool: pool_id },
             Lifecycle::Launching,
@@ -276,7 +275,7 @@ impl<H: Host> Core<H> {
                 pool.workers.retain(|&w| w != id);
                 pool.progress.remove(&id);
             }
-            self.procs.remove(&id);
+            self.procs.remove(id);
             return Err(e);
         }
         // The worker runs its initializer with these.
@@ -381,8 +380,7 @@ impl<H: Host> Core<H> {
     }
 
     pub(super) fn pool_next(&mut self, from: ProcId, report: Option<TaskReport>) {
-        let Some(ProcKind::PoolWorker { pool: pool_id }) = self.procs.get(&from).map(|p| p.kind)
-        else {
+        let Some(ProcKind::PoolWorker { pool: pool_id }) = self.procs.kind(from) else {
             return self.reply(
                 from,
                 Reply::Error(invalid("only a pool worker asks for tasks")),
@@ -404,7 +402,7 @@ impl<H: Host> Core<H> {
 
     /// A worker starting a chunk asks for up to `max` more now.
     pub(super) fn pool_ahead(&mut self, from: ProcId, max: u32, job: JobId) {
-        let Some(ProcKind::PoolWorker { pool }) = self.procs.get(&from).map(|p| p.kind) else {
+        let Some(ProcKind::PoolWorker { pool }) = self.procs.kind(from) else {
             let refusal = invalid("only a pool worker asks for tasks");
             return self.reply(from, Reply::Error(refusal));
         };
@@ -420,7 +418,7 @@ impl<H: Host> Core<H> {
 
     /// A worker that holds its next chunk reports on the one it finished.
     pub(super) fn pool_report(&mut self, from: ProcId, report: TaskReport) {
-        if let Some(ProcKind::PoolWorker { pool }) = self.procs.get(&from).map(|p| p.kind) {
+        if let Some(ProcKind::PoolWorker { pool }) = self.procs.kind(from) {
             self.file_report(pool, from, report);
         }
     }
@@ -433,7 +431,7 @@ impl<H: Host> Core<H> {
             return;
         };
         *pool.tasks_done.entry(worker).or_default() += 1;
-        let label = self.procs.get(&worker).map(Proc::label).unwrap_or_default();
+        let label = self.procs.get(worker).map(Proc::label).unwrap_or_default();
         let Some((_, job)) = self.jobs.get_mut(&held.job) else {
             return;
         };
@@ -470,7 +468,7 @@ impl<H: Host> Core<H> {
         for who in waiters {
             let Some(ask) = self
                 .procs
-                .get(&who)
+                .get(who)
                 .and_then(|p| p.parked.as_ref())
                 .filter(|p| p.key == WaitKey::Job(job_id))
                 .and_then(|p| p.ask)
@@ -571,7 +569,7 @@ impl<H: Host> Core<H> {
             None if timeout == Some(0.0) => self.reply(from, job_timeout(ask)),
             None => {
                 self.park(from, WaitKey::Job(job_id), None, timeout);
-                if let Some(parked) = self.procs.get_mut(&from).and_then(|p| p.parked.as_mut()) {
+                if let Some(parked) = self.procs.parked_mut(from) {
                     parked.ask = Some(ask);
                 }
             }
@@ -614,7 +612,7 @@ impl<H: Host> Core<H> {
                 let pids = pool
                     .workers
                     .iter()
-                    .filter_map(|w| self.procs.get(w).and_then(Proc::pid))
+                    .filter_map(|&w| self.procs.get(w).and_then(Proc::pid))
                     .map(|pid| Value::Int(pid.as_raw() as i64))
                     .collect();
                 self.reply(from, Reply::Values(pids));

@@ -1,6 +1,8 @@
 //! The hub's record of each interpreter process: who it is, what state it is
 //! in, and what it is waiting for. Only the hub reads or writes these.
 
+use std::collections::HashMap;
+
 use nix::unistd::Pid;
 
 use super::waits::Parked;
@@ -143,6 +145,96 @@ impl Proc {
             Some(pid) => format!("{} (pid {pid})", self.name),
             None => self.name.clone(),
         }
+    }
+}
+
+/// Every process of the run, by id and by pid, and the counters that
+/// name them: the one place a process is recorded, started or forgotten.
+#[derive(Default)]
+pub struct ProcessTable {
+    procs: HashMap<ProcId, Proc>,
+    by_pid: HashMap<Pid, ProcId>,
+    last_id: ProcId,
+    spawned: u64,
+    pool_workers: u64,
+}
+
+impl ProcessTable {
+    /// Records a process that `parent` asked for (none for the main script).
+    pub fn add(
+        &mut self,
+        name: String,
+        kind: ProcKind,
+        state: Lifecycle,
+        parent: Option<ProcId>,
+    ) -> ProcId {
+        self.last_id += 1;
+        let id = self.last_id;
+        let mut proc = Proc::new(id, name, kind, state);
+        proc.parent = parent;
+        self.procs.insert(id, proc);
+        id
+    }
+
+    /// "Process-N" for the next spawned process.
+    pub fn next_spawned_name(&mut self) -> String {
+        self.spawned += 1;
+        format!("Process-{}", self.spawned)
+    }
+
+    /// "PoolWorker-N" for the next pool worker.
+    pub fn next_worker_name(&mut self) -> String {
+        self.pool_workers += 1;
+        format!("PoolWorker-{}", self.pool_workers)
+    }
+
+    pub fn get(&self, id: ProcId) -> Option<&Proc> {
+        self.procs.get(&id)
+    }
+
+    pub fn get_mut(&mut self, id: ProcId) -> Option<&mut Proc> {
+        self.procs.get_mut(&id)
+    }
+
+    /// Forgets a process that never started (no death will come for it).
+    pub fn remove(&mut self, id: ProcId) {
+        self.procs.remove(&id);
+    }
+
+    /// Process `id` runs as `pid`, connected.
+    pub fn started(&mut self, id: ProcId, pid: Pid) -> Option<&mut Proc> {
+        let proc = self.procs.get_mut(&id)?;
+        proc.state = Lifecycle::Running { pid };
+        proc.link = Link::Open;
+        self.by_pid.insert(pid, id);
+        Some(proc)
+    }
+
+    /// The process that was `pid`, which has exited: its pid is no longer
+    /// its name (the kernel may give it to another).
+    pub fn exited(&mut self, pid: Pid) -> Option<ProcId> {
+        self.by_pid.remove(&pid)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Proc> {
+        self.procs.values()
+    }
+
+    pub fn len(&self) -> usize {
+        self.procs.len()
+    }
+
+    pub fn is_running(&self, id: ProcId) -> bool {
+        self.get(id).is_some_and(Proc::is_running)
+    }
+
+    pub fn kind(&self, id: ProcId) -> Option<ProcKind> {
+        self.get(id).map(|p| p.kind)
+    }
+
+    /// What `id` is parked on, if it is.
+    pub fn parked_mut(&mut self, id: ProcId) -> Option<&mut Parked> {
+        self.get_mut(id)?.parked.as_mut()
     }
 }
 

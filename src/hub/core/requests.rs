@@ -19,7 +19,7 @@ impl<H: Host> Core<H> {
     /// (only one-way messages, output and results, still count).
     pub fn dispatch(&mut self, from: ProcId, request: Request) {
         let wants_reply = request.expects_reply();
-        if wants_reply && self.procs.get(&from).is_none_or(|p| p.link != Link::Open) {
+        if wants_reply && self.procs.get(from).is_none_or(|p| p.link != Link::Open) {
             return;
         }
         if let Err(refusal) = request.check_timeout() {
@@ -33,14 +33,14 @@ impl<H: Host> Core<H> {
             Request::Output { stream, text } => {
                 let worker = self
                     .procs
-                    .get(&from)
+                    .get(from)
                     .filter(|p| p.kind != ProcKind::Main)
                     .map(|p| p.name.clone());
                 self.output.write(from, worker.as_deref(), stream, &text);
                 return;
             }
             Request::Finished { outcome } => {
-                if let Some(proc) = self.procs.get_mut(&from) {
+                if let Some(proc) = self.procs.get_mut(from) {
                     proc.outcome = Some(outcome);
                 }
                 return;
@@ -272,9 +272,7 @@ impl<H: Host> Core<H> {
                 }
                 match outcome {
                     Ok(Outcome::Blocked { op, on }) => {
-                        if let Some(parked) =
-                            self.procs.get_mut(&who).and_then(|p| p.parked.as_mut())
-                        {
+                        if let Some(parked) = self.procs.parked_mut(who) {
                             parked.op = Some(op);
                             parked.key = WaitKey::Object(on);
                         }
@@ -289,9 +287,7 @@ impl<H: Host> Core<H> {
                     Ok(Outcome::Busy {
                         op, held: holder, ..
                     }) => {
-                        if let Some(parked) =
-                            self.procs.get_mut(&who).and_then(|p| p.parked.as_mut())
-                        {
+                        if let Some(parked) = self.procs.parked_mut(who) {
                             parked.op = Some(op);
                         }
                         if self.holder_is_dead(holder) {
@@ -324,7 +320,7 @@ impl<H: Host> Core<H> {
 
     /// The operation `who` is parked with under `key`, if it still is.
     fn parked_op(&mut self, who: ProcId, key: WaitKey) -> Option<Op> {
-        let parked = self.procs.get_mut(&who)?.parked.as_mut()?;
+        let parked = self.procs.parked_mut(who)?;
         if parked.key != key {
             return None;
         }
@@ -344,7 +340,7 @@ impl<H: Host> Core<H> {
             self.apply_deferred(id, now);
             // A time-out ends however long the line ahead is held up.
             for expired in self.deferred.take_expired(id, now) {
-                if self.procs.get(&expired.who).is_some_and(|p| p.is_running()) {
+                if self.procs.is_running(expired.who) {
                     self.object_timed_out(expired.who, id, expired.op);
                 }
             }
@@ -363,7 +359,7 @@ impl<H: Host> Core<H> {
         while let Some(kept) = self.deferred.pop_front(id) {
             // A dead caller is not answered: its request is dropped, as
             // its unread requests are (its one-way messages still count).
-            if kept.reply && !self.procs.get(&kept.who).is_some_and(|p| p.is_running()) {
+            if kept.reply && !self.procs.is_running(kept.who) {
                 continue;
             }
             let Applied { outcome, changed } = self.store.apply(id, kept.who, kept.op);
@@ -402,7 +398,7 @@ impl<H: Host> Core<H> {
         if held.word == 0 {
             return false; // let go just now
         }
-        let Some(proc) = held.process.and_then(|id| self.procs.get(&id)) else {
+        let Some(proc) = held.process.and_then(|id| self.procs.get(id)) else {
             return true;
         };
         match proc.pid() {

@@ -365,7 +365,7 @@ impl<H: Host> Core<H> {
         };
         let name = self
             .procs
-            .get(&id)
+            .get(id)
             .map(|p| p.name.clone())
             .unwrap_or_default();
         trace.tracks.insert(

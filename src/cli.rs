@@ -38,6 +38,25 @@ pub enum Command {
     /// Internal: a worker started by the hub with `--start-method spawn`.
     #[command(name = "__worker", hide = true)]
     Worker,
+    /// Serve the pool work of every run on a cluster's Redis (cluster mode:
+    /// hidden until it is complete).
+    #[command(name = "worker", hide = true)]
+    ClusterWorker(WorkerArgs),
+}
+
+/// `mphost worker URL`: a host that serves pool work through Redis.
+#[derive(Args, Debug)]
+pub struct WorkerArgs {
+    /// The cluster's Redis: redis://[user:password@]host:port[/db],
+    /// rediss://... (TLS) or unix:///path/to/socket.
+    #[arg(value_name = "URL")]
+    pub url: String,
+    /// Worker processes on this host (default: the number of CPUs).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=4096))]
+    pub workers: Option<u32>,
+    /// This host's name in messages (default: its hostname).
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
 }
 
 /// How worker processes start.
@@ -78,6 +97,22 @@ pub struct RunArgs {
     /// when it is a terminal).
     #[arg(long)]
     pub no_progress: bool,
+    /// Cluster mode (hidden until it is complete): run pool work and keep
+    /// shared objects on the Redis at URL (MPHOST_CLUSTER gives it when the
+    /// flag is absent).
+    #[arg(long, value_name = "URL", env = "MPHOST_CLUSTER", hide = true)]
+    pub cluster: Option<String>,
+    /// Cluster mode: pool workers on this machine besides the remote hosts'.
+    #[arg(long, value_name = "N", requires = "cluster", hide = true)]
+    pub local_workers: Option<u32>,
+    /// Cluster mode: how long a host may go silent before it is declared
+    /// lost.
+    #[arg(long, value_name = "SECONDS", requires = "cluster", hide = true, value_parser = parse_seconds)]
+    pub lease: Option<Duration>,
+    /// Cluster mode: how often a chunk lost with its host is run again
+    /// before its job fails.
+    #[arg(long, value_name = "N", requires = "cluster", hide = true)]
+    pub max_redeliveries: Option<u32>,
     /// The script to run, then the arguments it sees as ARGS. Everything after
     /// the script's name is the script's, flags included (as with `python3 script.py --x`).
     #[arg(

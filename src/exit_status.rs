@@ -9,3 +9,7 @@ pub const USAGE: u8 = 2;
 /// The run's output, or its trace, could not be written (sysexits'
 /// `EX_IOERR`): stdout or stderr failed, or the trace file did.
 pub const IO_FAILED: i32 = 74;
+
+/// A cluster's Redis cannot be used: unreachable, refusing the login, too
+/// old, evicting keys, or lost during the run (sysexits' `EX_UNAVAILABLE`).
+pub const UNAVAILABLE: u8 = 69;

@@ -13,6 +13,7 @@
 mod child;
 mod cli;
 mod client;
+mod cluster;
 mod diagnostics;
 mod exit_status;
 mod hub;
@@ -50,6 +51,38 @@ fn main() -> ExitCode {
         cli::Command::Test(args) => test(args),
         cli::Command::Man { dir } => man(&dir),
         cli::Command::Worker => ExitCode::from(status_byte(interpreter::run_launched())),
+        cli::Command::ClusterWorker(args) => cluster_worker(&args),
+    }
+}
+
+/// Connects to a cluster's Redis and checks it can serve (exit 69 and one
+/// line when not), or refuses a URL that does not parse (exit 2).
+fn open_cluster(text: &str) -> Result<(), ExitCode> {
+    let url = cluster::ClusterUrl::parse(text).map_err(|e| {
+        fail(
+            &format!("mphost: the cluster URL is refused: {e}"),
+            EXIT_USAGE,
+        )
+    })?;
+    match cluster::connect(&url) {
+        Ok(_connection) => Ok(()),
+        Err(e) => Err(fail(&e.to_string(), exit_status::UNAVAILABLE)),
+    }
+}
+
+/// Cluster mode past its checks: not built yet, and said so.
+fn cluster_not_built(what: &str) -> ExitCode {
+    fail(
+        &format!("mphost: {what}: cluster mode reaches Redis but runs nothing through it yet"),
+        EXIT_USAGE,
+    )
+}
+
+/// `mphost worker URL`.
+fn cluster_worker(args: &cli::WorkerArgs) -> ExitCode {
+    match open_cluster(&args.url) {
+        Ok(()) => cluster_not_built("worker"),
+        Err(code) => code,
     }
 }
 
@@ -83,6 +116,12 @@ fn check(path: &Path) -> ExitCode {
 }
 
 fn run(args: cli::RunArgs) -> ExitCode {
+    if let Some(url) = &args.cluster {
+        return match open_cluster(url) {
+            Ok(()) => cluster_not_built("--cluster"),
+            Err(code) => code,
+        };
+    }
     let file = args.file();
     let source = match read_script(&file) {
         Ok(s) => s,

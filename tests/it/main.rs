@@ -7,6 +7,7 @@ mod common;
 
 mod bad_input;
 mod cli;
+mod cluster;
 mod data;
 mod docs;
 mod errors;
@@ -22,6 +23,7 @@ mod pool_map;
 mod process;
 mod progress;
 mod queue;
+mod redis_server;
 mod refs;
 mod scripts;
 mod shared;

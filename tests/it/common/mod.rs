@@ -64,7 +64,8 @@ pub fn finish(mut child: Child) -> Run {
 /// workers).
 pub fn mphost_run() -> Command {
     let mut command = Command::new(BIN);
-    command.arg("run");
+    // A cluster URL in the caller's environment would send every run to it.
+    command.arg("run").env_remove("MPHOST_CLUSTER");
     if module_path!().contains("::spawn_method::") {
         command.args(["--start-method", "spawn"]);
     }

@@ -1,0 +1,150 @@
+//! Opening the connection to a cluster's Redis, and the checks made before
+//! anything runs: it answers, it takes the login, it is 6.2 or newer (the
+//! commands mphost relies on), and it never evicts keys (an evicted key
+//! would be a shared object or a chunk of pool work silently lost).
+
+use std::time::Duration;
+
+use redis::{Connection, ErrorKind, RedisError};
+
+use super::ClusterUrl;
+
+/// How long connecting, or any one reply, may take before Redis counts as
+/// unreachable (a frozen server must not freeze the run).
+const ANSWER_WITHIN: Duration = Duration::from_secs(5);
+
+/// The oldest Redis mphost works with.
+const OLDEST: (u32, u32) = (6, 2);
+
+/// Why a cluster's Redis cannot be used: one line, naming the URL without
+/// its password; `mphost` exits with `exit_status::UNAVAILABLE`.
+#[derive(Debug, thiserror::Error)]
+pub enum ClusterError {
+    #[error("mphost: cannot reach Redis at {url}: {reason}")]
+    Unreachable { url: String, reason: String },
+    #[error("mphost: Redis at {url} refused the login: {reason}")]
+    Login { url: String, reason: String },
+    #[error("mphost: Redis at {url} is version {version}; mphost needs 6.2 or newer")]
+    TooOld { url: String, version: String },
+    #[error(
+        "mphost: Redis at {url} may evict keys (maxmemory-policy {policy}); mphost needs noeviction, or shared objects could vanish"
+    )]
+    Evicts { url: String, policy: String },
+    #[error("mphost: Redis at {url}: TLS (rediss://) is not built into this mphost yet")]
+    NoTls { url: String },
+}
+
+/// Connects to `url`'s Redis and checks it can serve a run.
+pub fn connect(url: &ClusterUrl) -> Result<Connection, ClusterError> {
+    let shown = url.to_string();
+    if url.is_tls() {
+        return Err(ClusterError::NoTls { url: shown });
+    }
+    let failed = |e: RedisError| refusal(&shown, e);
+    let client = redis::Client::open(url.secret_form()).map_err(failed)?;
+    let mut connection = client
+        .get_connection_with_timeout(ANSWER_WITHIN)
+        .map_err(failed)?;
+    connection
+        .set_read_timeout(Some(ANSWER_WITHIN))
+        .and_then(|()| connection.set_write_timeout(Some(ANSWER_WITHIN)))
+        .map_err(failed)?;
+    // A server that wants a password refuses the first command without one.
+    redis::cmd("PING")
+        .query::<String>(&mut connection)
+        .map_err(failed)?;
+    let server: String = redis::cmd("INFO")
+        .arg("server")
+        .query(&mut connection)
+        .map_err(failed)?;
+    let version = info_field(&server, "redis_version").unwrap_or("unknown");
+    if !at_least(version, OLDEST) {
+        return Err(ClusterError::TooOld {
+            url: shown,
+            version: version.to_string(),
+        });
+    }
+    let policy = eviction_policy(&mut connection).map_err(failed)?;
+    if policy != "noeviction" {
+        return Err(ClusterError::Evicts { url: shown, policy });
+    }
+    Ok(connection)
+}
+
+/// The server's `maxmemory-policy`: from `CONFIG GET`, or from `INFO
+/// memory` for a user whose rights do not reach `CONFIG`.
+fn eviction_policy(connection: &mut Connection) -> Result<String, RedisError> {
+    let config: Result<Vec<String>, RedisError> = redis::cmd("CONFIG")
+        .arg("GET")
+        .arg("maxmemory-policy")
+        .query(connection);
+    if let Ok(pair) = config
+        && let [_, policy] = pair.as_slice()
+    {
+        return Ok(policy.clone());
+    }
+    let memory: String = redis::cmd("INFO").arg("memory").query(connection)?;
+    Ok(info_field(&memory, "maxmemory_policy")
+        .unwrap_or("unknown")
+        .to_string())
+}
+
+/// The value of `field` in an `INFO` reply (`field:value` lines).
+fn info_field<'i>(info: &'i str, field: &str) -> Option<&'i str> {
+    info.lines()
+        .filter_map(|line| line.trim_end().split_once(':'))
+        .find(|(key, _)| *key == field)
+        .map(|(_, value)| value)
+}
+
+/// Whether a version like `7.0.15` is at least `oldest` (major, minor).
+fn at_least(version: &str, oldest: (u32, u32)) -> bool {
+    let mut parts = version.split('.').map(|p| p.parse::<u32>().ok());
+    match (parts.next().flatten(), parts.next().flatten()) {
+        (Some(major), Some(minor)) => (major, minor) >= oldest,
+        _ => false,
+    }
+}
+
+/// A failed connection or command as the one line a user reads.
+fn refusal(url: &str, e: RedisError) -> ClusterError {
+    let reason = first_line(&e.to_string());
+    let login = e.kind() == ErrorKind::AuthenticationFailed
+        || matches!(e.code(), Some("NOAUTH" | "WRONGPASS" | "NOPERM"));
+    match login {
+        true => ClusterError::Login {
+            url: url.to_string(),
+            reason,
+        },
+        false => ClusterError::Unreachable {
+            url: url.to_string(),
+            reason,
+        },
+    }
+}
+
+fn first_line(text: &str) -> String {
+    text.lines().next().unwrap_or_default().trim().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_compare_by_major_then_minor() {
+        assert!(at_least("7.0.15", OLDEST));
+        assert!(at_least("6.2.0", OLDEST));
+        assert!(at_least("10.0", OLDEST));
+        assert!(!at_least("6.0.16", OLDEST));
+        assert!(!at_least("5.9", OLDEST));
+        assert!(!at_least("unknown", OLDEST));
+    }
+
+    #[test]
+    fn info_fields_are_found_by_their_whole_name() {
+        let info = "# Server\r\nredis_version:7.0.15\r\nredis_version_x:1\r\n";
+        assert_eq!(info_field(info, "redis_version"), Some("7.0.15"));
+        assert_eq!(info_field(info, "maxmemory_policy"), None);
+    }
+}

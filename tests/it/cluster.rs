@@ -1,0 +1,124 @@
+//! Cluster mode's door: the URL, and the checks made on the cluster's Redis
+//! before anything runs (exit 69 and one line naming the URL, its password
+//! hidden), against a real `redis-server` each test starts.
+
+use std::process::{Command, Stdio};
+
+use crate::common::{BIN, Run, finish, run_file, script};
+use crate::redis_server::RedisServer;
+
+const UNAVAILABLE: Option<i32> = Some(69);
+
+fn worker(url: &str) -> Run {
+    let child = Command::new(BIN)
+        .args(["worker", url])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start mphost worker");
+    finish(child)
+}
+
+fn run_on(url: &str) -> Run {
+    run_file(&script("print(1);"), &["--cluster", url], &[], &[])
+}
+
+/// The one line a failed check prints.
+fn one_line(run: &Run) -> &str {
+    let lines: Vec<&str> = run.stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "one line: {run:#?}");
+    lines[0]
+}
+
+#[test]
+fn a_redis_that_takes_the_run_passes_the_checks() {
+    let server = RedisServer::start();
+    for run in [run_on(&server.url("")), worker(&server.url(""))] {
+        assert_ne!(run.code, UNAVAILABLE, "{run:#?}");
+        assert!(one_line(&run).contains("reaches Redis"), "{run:#?}");
+    }
+}
+
+#[test]
+fn an_unreachable_redis_is_exit_69_naming_the_url() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = format!("unix://{}/none.sock", dir.path().display());
+    for run in [run_on(&url), worker(&url)] {
+        assert_eq!(run.code, UNAVAILABLE, "{run:#?}");
+        let line = one_line(&run);
+        assert!(line.starts_with("mphost: cannot reach Redis at "), "{line}");
+        assert!(line.contains(&url), "{line}");
+    }
+    let tcp = run_on("redis://ann:s3cret@127.0.0.1:1/0");
+    assert_eq!(tcp.code, UNAVAILABLE, "{tcp:#?}");
+    let line = one_line(&tcp);
+    assert!(line.contains("redis://ann:***@127.0.0.1:1/0"), "{line}");
+    assert!(!tcp.stderr.contains("s3cret"), "{line}");
+}
+
+#[test]
+fn a_refused_login_is_exit_69_and_the_password_is_never_shown() {
+    let server = RedisServer::start_with(&["--requirepass", "right-one"]);
+    for query in ["", "pass=wrong-one"] {
+        let run = run_on(&server.url(query));
+        assert_eq!(run.code, UNAVAILABLE, "{run:#?}");
+        let line = one_line(&run);
+        assert!(line.contains("refused the login"), "{line}");
+        assert!(
+            !line.contains("wrong-one") && !line.contains("right-one"),
+            "{line}"
+        );
+    }
+    let run = run_on(&server.url("pass=right-one"));
+    assert_ne!(run.code, UNAVAILABLE, "{run:#?}");
+}
+
+#[test]
+fn a_redis_that_may_evict_keys_is_refused() {
+    let server = RedisServer::start_with(&["--maxmemory-policy", "allkeys-lru"]);
+    let run = worker(&server.url(""));
+    assert_eq!(run.code, UNAVAILABLE, "{run:#?}");
+    let line = one_line(&run);
+    assert!(
+        line.contains("maxmemory-policy allkeys-lru") && line.contains("noeviction"),
+        "{line}"
+    );
+}
+
+#[test]
+fn the_url_may_come_from_mphost_cluster() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = format!("unix://{}/none.sock", dir.path().display());
+    let run = run_file(&script("print(1);"), &[], &[], &[("MPHOST_CLUSTER", &url)]);
+    assert_eq!(run.code, UNAVAILABLE, "{run:#?}");
+    assert!(one_line(&run).contains(&url), "{run:#?}");
+}
+
+#[test]
+fn a_url_that_does_not_parse_is_a_usage_error_that_does_not_repeat_it() {
+    for (url, says) in [
+        (
+            "http://ann:s3cret@host:1",
+            "must be redis://, rediss:// or unix://",
+        ),
+        (
+            "redis://ann:s3cret@host:1/zero",
+            "database must be a number",
+        ),
+        ("unix://", "absolute path"),
+    ] {
+        let run = run_on(url);
+        assert_eq!(run.code, Some(2), "{run:#?}");
+        let line = one_line(&run);
+        assert!(line.contains(says), "{url}: {line}");
+        assert!(!line.contains("s3cret"), "{line}");
+    }
+}
+
+#[test]
+fn cluster_options_need_a_cluster() {
+    let run = run_file(&script("print(1);"), &["--local-workers", "2"], &[], &[]);
+    assert_eq!(run.code, Some(2), "{run:#?}");
+    assert!(run.stderr.contains("--cluster"), "{run:#?}");
+}

@@ -1,0 +1,72 @@
+//! A real `redis-server` for the cluster tests: each test starts its own on
+//! a Unix socket in a temporary folder (no TCP port, no file on disk) and
+//! stops it when dropped. `.ci/run` installs the server when it is missing.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub struct RedisServer {
+    child: Child,
+    dir: tempfile::TempDir,
+}
+
+impl RedisServer {
+    /// A server with its defaults (no password, `noeviction`).
+    pub fn start() -> RedisServer {
+        RedisServer::start_with(&[])
+    }
+
+    /// A server started with these extra `redis-server` options.
+    pub fn start_with(options: &[&str]) -> RedisServer {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let socket = dir.path().join("redis.sock");
+        let child = Command::new("redis-server")
+            .args(["--port", "0", "--save", "", "--appendonly", "no"])
+            .arg("--unixsocket")
+            .arg(&socket)
+            .arg("--dir")
+            .arg(dir.path())
+            .args(options)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!(
+                    "cannot start redis-server ({e}): .ci/run installs it (Debian's redis-server)"
+                )
+            });
+        let server = RedisServer { child, dir };
+        let started = Instant::now();
+        while !server.socket().exists() {
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "redis-server made no socket in 20 s"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        server
+    }
+
+    pub fn socket(&self) -> PathBuf {
+        self.dir.path().join("redis.sock")
+    }
+
+    /// The server's URL, with `query` (such as `pass=secret`) if not empty.
+    pub fn url(&self, query: &str) -> String {
+        let mut url = format!("unix://{}", self.socket().display());
+        if !query.is_empty() {
+            url.push('?');
+            url.push_str(query);
+        }
+        url
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -57,7 +57,7 @@ fn main() -> ExitCode {
 
 /// Connects to a cluster's Redis and checks it can serve (exit 69 and one
 /// line when not), or refuses a URL that does not parse (exit 2).
-fn open_cluster(text: &str) -> Result<(), ExitCode> {
+fn open_cluster(text: &str) -> Result<(cluster::ClusterUrl, redis::Connection), ExitCode> {
     let url = cluster::ClusterUrl::parse(text).map_err(|e| {
         fail(
             &format!("mphost: the cluster URL is refused: {e}"),
@@ -65,12 +65,24 @@ fn open_cluster(text: &str) -> Result<(), ExitCode> {
         )
     })?;
     match cluster::connect(&url) {
-        Ok(_connection) => Ok(()),
+        Ok(connection) => Ok((url, connection)),
         Err(e) => Err(fail(&e.to_string(), exit_status::UNAVAILABLE)),
     }
 }
 
-/// Cluster mode past its checks: not built yet, and said so.
+/// `--cluster`: the run's lease on its keys in the cluster's Redis.
+fn take_lease(args: &cli::RunArgs) -> Result<Option<cluster::RunLease>, ExitCode> {
+    let Some(text) = &args.cluster else {
+        return Ok(None);
+    };
+    let (url, connection) = open_cluster(text)?;
+    let lease = args.lease.unwrap_or(cluster::DEFAULT_LEASE);
+    cluster::RunLease::take(connection, &url, lease, std::time::Instant::now())
+        .map(Some)
+        .map_err(|e| fail(&e.to_string(), exit_status::UNAVAILABLE))
+}
+
+/// A worker host past its checks: not built yet, and said so.
 fn cluster_not_built(what: &str) -> ExitCode {
     fail(
         &format!("mphost: {what}: cluster mode reaches Redis but runs nothing through it yet"),
@@ -81,7 +93,7 @@ fn cluster_not_built(what: &str) -> ExitCode {
 /// `mphost worker URL`.
 fn cluster_worker(args: &cli::WorkerArgs) -> ExitCode {
     match open_cluster(&args.url) {
-        Ok(()) => cluster_not_built("worker"),
+        Ok(_) => cluster_not_built("worker"),
         Err(code) => code,
     }
 }
@@ -116,12 +128,6 @@ fn check(path: &Path) -> ExitCode {
 }
 
 fn run(args: cli::RunArgs) -> ExitCode {
-    if let Some(url) = &args.cluster {
-        return match open_cluster(url) {
-            Ok(()) => cluster_not_built("--cluster"),
-            Err(code) => code,
-        };
-    }
     let file = args.file();
     let source = match read_script(&file) {
         Ok(s) => s,
@@ -158,7 +164,12 @@ fn run(args: cli::RunArgs) -> ExitCode {
         Ok(trace) => trace,
         Err(e) => return fail(&format!("mphost: {e}"), EXIT_USAGE),
     };
-    match hub::run(&program, trace, interpreter::run) {
+    // Last, after every check that costs no Redis.
+    let lease = match take_lease(&args) {
+        Ok(lease) => lease,
+        Err(code) => return code,
+    };
+    match hub::run(&program, trace, lease, interpreter::run) {
         Ok(code) => ExitCode::from(status_byte(code)),
         Err(e) => fail(&format!("mphost: {e}"), 1),
     }

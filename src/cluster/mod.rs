@@ -3,13 +3,18 @@
 //! before it starts (`connect`). A failure is one line naming the URL (its
 //! password never shown) and exit status 69.
 //!
+//! A run's keys live under its lease (`lease`), which the hub's driver
+//! renews and releases.
+//!
 //! What it must not touch: the hub's core or the script's processes. Pool
 //! work and shared objects through Redis are built on top of this, behind
 //! the store interface (`crate::store`); they are not built yet, so a run
-//! given `--cluster` stops after the checks and says so.
+//! given `--cluster` holds its lease but runs everything on its machine.
 
 mod connect;
+mod lease;
 mod url;
 
 pub use connect::connect;
+pub use lease::{DEFAULT_LEASE, RunLease};
 pub use url::ClusterUrl;

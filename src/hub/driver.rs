@@ -25,6 +25,7 @@ use super::core::{Core, Host, Output, ProcessExit, Progress, StartError, Trace, 
 use super::writer::{self, EXIT_OUTPUT_FAILED, FlushError};
 use super::{launch, signals};
 use crate::child::{ChildEntry, Identity, Role};
+use crate::cluster::RunLease;
 use crate::script::Program;
 use crate::store::LocalStore;
 use crate::wire::ProcId;
@@ -38,11 +39,14 @@ pub enum HubStartError {
 }
 
 /// Runs `program` to the end and returns the exit status for `mphost`;
-/// with `trace`, writes the run's trace there at the end. Every forked
-/// child runs `child_entry` (the interpreter's, given by `main`).
+/// with `trace`, writes the run's trace there at the end; with `lease` (a
+/// cluster run), renews the run's lease on its keys in Redis and deletes
+/// them at the end. Every forked child runs `child_entry` (the
+/// interpreter's, given by `main`).
 pub fn run(
     program: &Program,
     trace: Option<TraceFile>,
+    lease: Option<RunLease>,
     child_entry: ChildEntry,
 ) -> Result<i32, HubStartError> {
     let trace = trace.map(Trace::new);
@@ -76,7 +80,11 @@ pub fn run(
         progress,
         trace,
     );
-    let mut driver = Driver { core, signals };
+    let mut driver = Driver {
+        core,
+        signals,
+        lease,
+    };
     driver.core.start_main()?;
     let code = driver.event_loop();
     Ok(code)
@@ -156,6 +164,8 @@ impl Io<'_> {
 struct Driver<'p> {
     core: Core<Io<'p>>,
     signals: SignalFd,
+    /// A cluster run's lease on its keys in Redis.
+    lease: Option<RunLease>,
 }
 
 impl Driver<'_> {
@@ -180,7 +190,16 @@ impl Driver<'_> {
             if let Some(code) = self.core.finished_code() {
                 return self.shut_down(code, true);
             }
-            let timeout = match self.core.next_wake() {
+            if let Some(code) = self.renew_lease() {
+                return code;
+            }
+            let lease_due = self.lease.as_ref().map(RunLease::due);
+            let wake = match (self.core.next_wake(), lease_due) {
+                (Wake::Never, Some(due)) => Wake::At(due),
+                (Wake::At(at), Some(due)) => Wake::At(at.min(due)),
+                (wake, _) => wake,
+            };
+            let timeout = match wake {
                 Wake::Never => EpollTimeout::NONE,
                 Wake::Now => {
                     // Let a holder on this CPU finish its copy first.
@@ -212,6 +231,15 @@ impl Driver<'_> {
             }
             self.core.turn();
         }
+    }
+
+    /// Renews a cluster run's lease when it is due; Redis lost ends the run
+    /// (its exit status).
+    fn renew_lease(&mut self) -> Option<i32> {
+        let lost = self.lease.as_mut()?.renew_if_due(Instant::now()).err()?;
+        self.lease = None;
+        self.core.say(&lost.to_string());
+        Some(self.shut_down(i32::from(crate::exit_status::UNAVAILABLE), false))
     }
 
     /// Reads the signalfd: reaps children, and stops the run on a stop
@@ -303,8 +331,12 @@ impl Driver<'_> {
         for pid in running {
             let _ = waitpid(pid, None);
         }
-        let limit = (!patient).then_some(std::time::Duration::from_secs(1));
         let mut code = code;
+        if let Some(Err(lost)) = self.lease.take().map(RunLease::release) {
+            self.core.say(&lost.to_string());
+            code = i32::from(crate::exit_status::UNAVAILABLE);
+        }
+        let limit = (!patient).then_some(std::time::Duration::from_secs(1));
         loop {
             match writer::flush(self.core.output_mut(), self.signals.as_fd(), limit) {
                 Err(FlushError::Interrupted) => {

@@ -4,7 +4,7 @@
 
 use std::process::{Command, Stdio};
 
-use crate::common::{BIN, Run, finish, run_file, script};
+use crate::common::{BIN, Run, Streaming, eventually, finish, kill, run_file, script};
 use crate::redis_server::RedisServer;
 
 const UNAVAILABLE: Option<i32> = Some(69);
@@ -34,10 +34,67 @@ fn one_line(run: &Run) -> &str {
 #[test]
 fn a_redis_that_takes_the_run_passes_the_checks() {
     let server = RedisServer::start();
-    for run in [run_on(&server.url("")), worker(&server.url(""))] {
-        assert_ne!(run.code, UNAVAILABLE, "{run:#?}");
-        assert!(one_line(&run).contains("reaches Redis"), "{run:#?}");
-    }
+    let run = run_on(&server.url(""));
+    assert_eq!((run.code, run.lines()), (Some(0), vec!["1"]), "{run:#?}");
+    let worker = worker(&server.url(""));
+    assert_ne!(worker.code, UNAVAILABLE, "{worker:#?}");
+    assert!(one_line(&worker).contains("reaches Redis"), "{worker:#?}");
+}
+
+/// A run that prints, naps `secs`, and prints again.
+fn napping(secs: f64) -> String {
+    format!(r#"print("started"); sleep({secs}); print("done");"#)
+}
+
+#[test]
+fn a_runs_keys_live_under_its_lease_and_go_when_it_ends() {
+    let server = RedisServer::start();
+    let url = server.url("");
+    let mut run = Streaming::start_with(&napping(1.0), &["--cluster", &url]);
+    assert_eq!(run.line(), "started");
+    let keys = server.run_keys();
+    assert_eq!(keys.len(), 1, "{keys:?}");
+    assert!(
+        keys[0].starts_with("mph:{") && keys[0].ends_with("}:lease"),
+        "{keys:?}"
+    );
+    let ttl: i64 = server.cli(&["pttl", &keys[0]])[0]
+        .parse()
+        .expect("a number");
+    assert!(ttl > 0, "the lease key expires: {ttl}");
+    assert_eq!(run.line(), "done");
+    assert_eq!(run.wait(), Some(0), "{}", run.stderr());
+    assert_eq!(server.run_keys(), Vec::<String>::new());
+}
+
+#[test]
+fn a_killed_runs_keys_expire_with_its_lease() {
+    let server = RedisServer::start();
+    let url = server.url("");
+    let mut run = Streaming::start_with(&napping(30.0), &["--cluster", &url, "--lease", "0.6"]);
+    assert_eq!(run.line(), "started");
+    assert_eq!(server.run_keys().len(), 1);
+    kill(run.pid(), 9);
+    run.wait();
+    eventually("the killed run's keys expire", || {
+        server.run_keys().is_empty()
+    });
+}
+
+#[test]
+fn losing_redis_during_a_run_ends_it_with_69_and_one_line() {
+    let mut server = RedisServer::start();
+    let url = server.url("");
+    let mut run = Streaming::start_with(&napping(30.0), &["--cluster", &url, "--lease", "0.6"]);
+    assert_eq!(run.line(), "started");
+    server.kill();
+    assert_eq!(run.wait(), UNAVAILABLE, "{}", run.stderr());
+    let lines: Vec<&str> = run.stderr().lines().collect();
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(
+        lines[0].starts_with(&format!("mphost: lost Redis at {url} during the run")),
+        "{lines:?}"
+    );
 }
 
 #[test]

@@ -53,6 +53,32 @@ impl RedisServer {
         self.dir.path().join("redis.sock")
     }
 
+    /// Runs `redis-cli` on the server; its stdout's lines.
+    pub fn cli(&self, args: &[&str]) -> Vec<String> {
+        let out = Command::new("redis-cli")
+            .arg("-s")
+            .arg(self.socket())
+            .args(args)
+            .output()
+            .expect("redis-cli (Debian's redis-tools, which redis-server brings)");
+        assert!(out.status.success(), "redis-cli {args:?}: {out:?}");
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(str::to_string)
+            .collect()
+    }
+
+    /// The keys of every run (`mph:*`).
+    pub fn run_keys(&self) -> Vec<String> {
+        self.cli(&["--scan", "--pattern", "mph:*"])
+    }
+
+    /// Stops the server now, as a crash would.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     /// The server's URL, with `query` (such as `pass=secret`) if not empty.
     pub fn url(&self, query: &str) -> String {
         let mut url = format!("unix://{}", self.socket().display());

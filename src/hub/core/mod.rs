@@ -260,6 +260,12 @@ impl<H: Host> Core<H> {
         self.trace.take()
     }
 
+    /// Queues one whole line for stderr, as it is.
+    pub fn say(&mut self, line: &str) {
+        self.output.stderr.extend_from_slice(line.as_bytes());
+        self.output.stderr.push(b'\n');
+    }
+
     pub fn warn(&mut self, message: String) {
         self.output
             .stderr

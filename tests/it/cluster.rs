@@ -83,11 +83,22 @@ fn a_killed_runs_keys_expire_with_its_lease() {
 
 #[test]
 fn losing_redis_during_a_run_ends_it_with_69_and_one_line() {
+    check_redis_lost(RedisServer::kill);
+}
+
+#[test]
+fn a_redis_restarted_during_a_run_is_lost_too_not_reconnected() {
+    check_redis_lost(RedisServer::restart);
+}
+
+/// A run loses Redis to `fault` while it naps: it ends with 69 and one
+/// line naming the URL, long before its nap would have.
+fn check_redis_lost(fault: fn(&mut RedisServer)) {
     let mut server = RedisServer::start();
     let url = server.url("");
     let mut run = Streaming::start_with(&napping(30.0), &["--cluster", &url, "--lease", "0.6"]);
     assert_eq!(run.line(), "started");
-    server.kill();
+    fault(&mut server);
     assert_eq!(run.wait(), UNAVAILABLE, "{}", run.stderr());
     let lines: Vec<&str> = run.stderr().lines().collect();
     assert_eq!(lines.len(), 1, "{lines:?}");

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 pub struct RedisServer {
     child: Child,
     dir: tempfile::TempDir,
+    options: Vec<String>,
 }
 
 impl RedisServer {
@@ -20,33 +21,35 @@ impl RedisServer {
     /// A server started with these extra `redis-server` options.
     pub fn start_with(options: &[&str]) -> RedisServer {
         let dir = tempfile::tempdir().expect("temp dir");
-        let socket = dir.path().join("redis.sock");
-        let child = Command::new("redis-server")
-            .args(["--port", "0", "--save", "", "--appendonly", "no"])
-            .arg("--unixsocket")
-            .arg(&socket)
-            .arg("--dir")
-            .arg(dir.path())
-            .args(options)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| {
-                panic!(
-                    "cannot start redis-server ({e}): .ci/run installs it (Debian's redis-server)"
-                )
-            });
-        let server = RedisServer { child, dir };
+        let options: Vec<String> = options.iter().map(|o| o.to_string()).collect();
+        let child = spawn_server(&dir, &options);
+        let server = RedisServer {
+            child,
+            dir,
+            options,
+        };
+        server.wait_for_socket();
+        server
+    }
+
+    /// Stops the server and starts a new one on the same socket, as a
+    /// restarted Redis is: same address, none of its connections.
+    pub fn restart(&mut self) {
+        self.kill();
+        let _ = std::fs::remove_file(self.socket());
+        self.child = spawn_server(&self.dir, &self.options);
+        self.wait_for_socket();
+    }
+
+    fn wait_for_socket(&self) {
         let started = Instant::now();
-        while !server.socket().exists() {
+        while !self.socket().exists() {
             assert!(
                 started.elapsed() < Duration::from_secs(20),
                 "redis-server made no socket in 20 s"
             );
             std::thread::sleep(Duration::from_millis(10));
         }
-        server
     }
 
     pub fn socket(&self) -> PathBuf {
@@ -95,4 +98,22 @@ impl Drop for RedisServer {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Starts `redis-server` on `dir`'s socket with `options`.
+fn spawn_server(dir: &tempfile::TempDir, options: &[String]) -> Child {
+    Command::new("redis-server")
+        .args(["--port", "0", "--save", "", "--appendonly", "no"])
+        .arg("--unixsocket")
+        .arg(dir.path().join("redis.sock"))
+        .arg("--dir")
+        .arg(dir.path())
+        .args(options)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| {
+            panic!("cannot start redis-server ({e}): .ci/run installs it (Debian's redis-server)")
+        })
 }

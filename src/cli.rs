@@ -100,7 +100,13 @@ pub struct RunArgs {
     /// Cluster mode (hidden until it is complete): run pool work and keep
     /// shared objects on the Redis at URL (MPHOST_CLUSTER gives it when the
     /// flag is absent).
-    #[arg(long, value_name = "URL", env = "MPHOST_CLUSTER", hide = true)]
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "MPHOST_CLUSTER",
+        hide_env_values = true,
+        hide = true
+    )]
     pub cluster: Option<String>,
     /// Cluster mode: pool workers on this machine besides the remote hosts'.
     #[arg(long, value_name = "N", requires = "cluster", hide = true)]

@@ -72,7 +72,8 @@ fn open_cluster(text: &str) -> Result<(cluster::ClusterUrl, redis::Connection), 
 
 /// `--cluster`: the run's lease on its keys in the cluster's Redis.
 fn take_lease(args: &cli::RunArgs) -> Result<Option<cluster::RunLease>, ExitCode> {
-    let Some(text) = &args.cluster else {
+    // An empty MPHOST_CLUSTER is no cluster.
+    let Some(text) = args.cluster.as_ref().filter(|t| !t.is_empty()) else {
         return Ok(None);
     };
     let (url, connection) = open_cluster(text)?;

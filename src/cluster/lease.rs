@@ -3,6 +3,11 @@
 //! so the keys of a run whose `mphost` was SIGKILLed expire on their own;
 //! a run that ends deletes them. Only Redis's clock decides expiry.
 //!
+//! A key the run makes must be listed in its index (`mph:{RUN}:keys`, a
+//! set) and given the lease's remaining time (`PTTL` of `mph:{RUN}:lease`)
+//! in the same script that makes it: renewals walk the index, never the
+//! keyspace.
+//!
 //! What it must not do: wait on Redis longer than `connect`'s bound. A
 //! renewal that fails means Redis is lost, and the run ends (exit 69).
 
@@ -28,11 +33,13 @@ pub struct RunLease {
     next_renewal: Instant,
 }
 
-/// Redis was lost during the run: the one line to print.
+/// Redis was lost during the run, or the run's lease on it: the one line
+/// to print.
 #[derive(Debug, thiserror::Error)]
-#[error("mphost: lost Redis at {url} during the run: {reason}")]
+#[error("mphost: lost Redis at {url} {when}: {reason}")]
 pub struct LostRedis {
     url: String,
+    when: &'static str,
     reason: String,
 }
 
@@ -44,15 +51,26 @@ impl RunLease {
         lease: Duration,
         now: Instant,
     ) -> Result<RunLease, LostRedis> {
-        let run = run_name();
         let mut taken = RunLease {
             connection,
             url: url.to_string(),
-            prefix: format!("mph:{{{run}}}:"),
+            prefix: format!("mph:{{{}}}:", run_name()),
             lease: lease.max(SHORTEST),
             next_renewal: now,
         };
-        taken.renew(now)?;
+        // NX: a name another run holds is not this run's.
+        let set: Option<String> = redis::cmd("SET")
+            .arg(taken.key("lease"))
+            .arg(1)
+            .arg("NX")
+            .arg("PX")
+            .arg(taken.millis())
+            .query(&mut taken.connection)
+            .map_err(|e| taken.lost("taking the run's lease", &e))?;
+        if set.is_none() {
+            return Err(taken.lost_because("taking the run's lease", "another run has its name"));
+        }
+        taken.next_renewal = now + taken.lease / 3;
         Ok(taken)
     }
 
@@ -61,24 +79,23 @@ impl RunLease {
         self.next_renewal
     }
 
-    /// Renews the lease (on the run's lease key and every other key of the
-    /// run) if it is due.
+    /// Renews the lease, on the lease key and every key the run has listed
+    /// in its index, if it is due. A lease found lapsed (the hub stopped,
+    /// or Redis stalled, for longer than the lease) is lost, never taken
+    /// again: the run's keys may have expired with it.
     pub fn renew_if_due(&mut self, now: Instant) -> Result<(), LostRedis> {
-        match now >= self.next_renewal {
-            true => self.renew(now),
-            false => Ok(()),
+        if now < self.next_renewal {
+            return Ok(());
         }
-    }
-
-    fn renew(&mut self, now: Instant) -> Result<(), LostRedis> {
-        let millis = self.lease.as_millis() as u64;
-        // The lease key, then every key of the run, in one atomic step.
-        redis::Script::new(RENEW)
-            .key(format!("{}lease", self.prefix))
-            .arg(format!("{}*", self.prefix))
-            .arg(millis)
-            .invoke::<()>(&mut self.connection)
-            .map_err(|e| self.lost(&e))?;
+        let renewed: i64 = redis::Script::new(RENEW)
+            .key(self.key("lease"))
+            .key(self.key("keys"))
+            .arg(self.millis())
+            .invoke(&mut self.connection)
+            .map_err(|e| self.lost("during the run", &e))?;
+        if renewed == 0 {
+            return Err(self.lost_because("during the run", "the run's lease had lapsed"));
+        }
         self.next_renewal = now + self.lease / 3;
         Ok(())
     }
@@ -86,48 +103,65 @@ impl RunLease {
     /// The run ended: deletes every key of the run.
     pub fn release(mut self) -> Result<(), LostRedis> {
         redis::Script::new(RELEASE)
-            .arg(format!("{}*", self.prefix))
+            .key(self.key("lease"))
+            .key(self.key("keys"))
             .invoke::<()>(&mut self.connection)
-            .map_err(|e| self.lost(&e))
+            .map_err(|e| self.lost("at the end of the run", &e))
     }
 
-    fn lost(&self, e: &redis::RedisError) -> LostRedis {
+    /// The run's key named `name`.
+    fn key(&self, name: &str) -> String {
+        format!("{}{name}", self.prefix)
+    }
+
+    fn millis(&self) -> u64 {
+        u64::try_from(self.lease.as_millis()).unwrap_or(u64::MAX)
+    }
+
+    fn lost(&self, when: &'static str, e: &redis::RedisError) -> LostRedis {
+        let reason = e.to_string().lines().next().unwrap_or_default().to_string();
+        self.lost_because(when, &reason)
+    }
+
+    fn lost_because(&self, when: &'static str, reason: &str) -> LostRedis {
         LostRedis {
             url: self.url.clone(),
-            reason: e.to_string().lines().next().unwrap_or_default().to_string(),
+            when,
+            reason: reason.to_string(),
         }
     }
 }
 
-/// Sets the lease key with the lease as its TTL, and gives every other key
-/// of the run the same TTL.
+/// Renews the lease key (KEYS[1]) and every key listed in the run's index
+/// (KEYS[2]), and the index; 0 if the lease key was gone. PEXPIRE is not
+/// refused when Redis is full, as SET would be.
 const RENEW: &str = r"
-redis.call('SET', KEYS[1], '1', 'PX', ARGV[2])
-local cursor = '0'
-repeat
-  local page = redis.call('SCAN', cursor, 'MATCH', ARGV[1], 'COUNT', 1000)
-  cursor = page[1]
-  for _, key in ipairs(page[2]) do redis.call('PEXPIRE', key, ARGV[2]) end
-until cursor == '0'
+if redis.call('PEXPIRE', KEYS[1], ARGV[1]) == 0 then return 0 end
+for _, key in ipairs(redis.call('SMEMBERS', KEYS[2])) do
+  redis.call('PEXPIRE', key, ARGV[1])
+end
+redis.call('PEXPIRE', KEYS[2], ARGV[1])
+return 1
 ";
 
-/// Deletes every key of the run.
+/// Deletes the lease key, every key listed in the index, and the index.
 const RELEASE: &str = r"
-local cursor = '0'
-repeat
-  local page = redis.call('SCAN', cursor, 'MATCH', ARGV[1], 'COUNT', 1000)
-  cursor = page[1]
-  for _, key in ipairs(page[2]) do redis.call('UNLINK', key) end
-until cursor == '0'
+for _, key in ipairs(redis.call('SMEMBERS', KEYS[2])) do
+  redis.call('UNLINK', key)
+end
+redis.call('UNLINK', KEYS[1], KEYS[2])
 ";
 
-/// A name no other run on the same Redis has: this host's name, this
-/// process's pid and the time it started, in hex.
+/// A name no other run on the same Redis has: this host's name (letters,
+/// digits, `.` and `-` only), this process's pid and the time it started.
 fn run_name() -> String {
-    let host = nix::unistd::gethostname()
+    let host: String = nix::unistd::gethostname()
         .ok()
         .and_then(|h| h.into_string().ok())
-        .unwrap_or_default();
+        .unwrap_or_default()
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-'))
+        .collect();
     let since_epoch = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default()

@@ -173,10 +173,23 @@ impl Driver<'_> {
         let mut events = vec![EpollEvent::empty(); 256];
         loop {
             self.core.frame_progress();
-            match writer::flush(self.core.output_mut(), self.signals.as_fd(), None) {
+            // A slow reader of stdout must not starve the lease's renewals.
+            let lease_due = self.lease.as_ref().map(RunLease::due);
+            match writer::flush(
+                self.core.output_mut(),
+                self.signals.as_fd(),
+                None,
+                lease_due,
+            ) {
                 Ok(()) => {}
                 Err(FlushError::Interrupted) => {
                     if let Some(code) = self.on_signals() {
+                        return code;
+                    }
+                    continue;
+                }
+                Err(FlushError::Due) => {
+                    if let Some(code) = self.renew_lease() {
                         return code;
                     }
                     continue;
@@ -338,7 +351,7 @@ impl Driver<'_> {
         }
         let limit = (!patient).then_some(std::time::Duration::from_secs(1));
         loop {
-            match writer::flush(self.core.output_mut(), self.signals.as_fd(), limit) {
+            match writer::flush(self.core.output_mut(), self.signals.as_fd(), limit, None) {
                 Err(FlushError::Interrupted) => {
                     let mut stop = false;
                     while let Ok(Some(info)) = self.signals.read_signal() {

@@ -18,6 +18,9 @@ use super::core::Output;
 pub enum FlushError {
     /// A signal is waiting on the signalfd; what is left is still buffered.
     Interrupted,
+    /// The time the loop must act by came (a cluster run's lease renewal);
+    /// what is left is still buffered.
+    Due,
     /// Nobody reads stdout any more.
     StdoutClosed,
     /// A write failed for another reason (a full disk, an I/O error): the
@@ -38,20 +41,24 @@ pub struct WriteFailed {
 
 /// Writes everything `output` buffered. With `limit`, gives up (dropping
 /// what is left) once it has waited that long: for the last words at
-/// shutdown.
+/// shutdown. With `due`, returns `Due` at that time, keeping what is left.
 pub fn flush(
     output: &mut Output,
     signals: BorrowedFd<'_>,
     limit: Option<Duration>,
+    due: Option<Instant>,
 ) -> Result<(), FlushError> {
     let deadline = limit.map(|l| Instant::now() + l);
     let [bars_before, stdout, stderr] = output.lines_to_write();
     // The bars' clear must reach the terminal before any line does.
-    write_all(2, bars_before, signals, deadline)?;
-    let out = write_all(1, stdout, signals, deadline);
-    let err = write_all(2, stderr, signals, deadline);
+    write_all(2, bars_before, signals, deadline, due)?;
+    let out = write_all(1, stdout, signals, deadline, due);
+    if out == Err(FlushError::Due) {
+        return out;
+    }
+    let err = write_all(2, stderr, signals, deadline, due);
     if let Some(bars_after) = output.bars_to_write_after() {
-        write_all(2, bars_after, signals, deadline).ok();
+        write_all(2, bars_after, signals, deadline, due).ok();
     }
     match (out, err) {
         (Err(failed @ FlushError::Failed(_)), _) | (_, Err(failed @ FlushError::Failed(_))) => {
@@ -73,6 +80,7 @@ fn write_all(
     buffer: &mut Vec<u8>,
     signals: BorrowedFd<'_>,
     deadline: Option<Instant>,
+    due: Option<Instant>,
 ) -> Result<(), FlushError> {
     let mut written = 0;
     let result = loop {
@@ -81,11 +89,15 @@ fn write_all(
         }
         // SAFETY: fds 1 and 2 stay open for the hub's whole life.
         let stream = unsafe { BorrowedFd::borrow_raw(fd) };
-        let timeout = match deadline {
-            None => PollTimeout::NONE,
-            Some(at) => match at.checked_duration_since(Instant::now()) {
+        let timeout = match (deadline, due) {
+            (None, None) => PollTimeout::NONE,
+            (Some(at), _) => match at.checked_duration_since(Instant::now()) {
                 Some(left) => PollTimeout::try_from(left).unwrap_or(PollTimeout::MAX),
                 None => break Ok(()),
+            },
+            (None, Some(at)) => match at.checked_duration_since(Instant::now()) {
+                Some(left) => PollTimeout::try_from(left).unwrap_or(PollTimeout::MAX),
+                None => break Err(FlushError::Due),
             },
         };
         // At shutdown (a deadline) signals no longer interrupt: only the
@@ -132,7 +144,7 @@ fn write_all(
         }
     };
     match result {
-        Err(FlushError::Interrupted) => {
+        Err(FlushError::Interrupted | FlushError::Due) => {
             buffer.drain(..written);
         }
         _ => buffer.clear(),

@@ -23,7 +23,7 @@ impl RedisServer {
         let dir = tempfile::tempdir().expect("temp dir");
         let options: Vec<String> = options.iter().map(|o| o.to_string()).collect();
         let child = spawn_server(&dir, &options);
-        let server = RedisServer {
+        let mut server = RedisServer {
             child,
             dir,
             options,
@@ -41,12 +41,17 @@ impl RedisServer {
         self.wait_for_socket();
     }
 
-    fn wait_for_socket(&self) {
+    fn wait_for_socket(&mut self) {
         let started = Instant::now();
         while !self.socket().exists() {
+            let log = || std::fs::read_to_string(self.dir.path().join("redis.log"));
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("redis-server ended ({status}): {:?}", log());
+            }
             assert!(
                 started.elapsed() < Duration::from_secs(20),
-                "redis-server made no socket in 20 s"
+                "redis-server made no socket in 20 s: {:?}",
+                log()
             );
             std::thread::sleep(Duration::from_millis(10));
         }
@@ -108,6 +113,8 @@ fn spawn_server(dir: &tempfile::TempDir, options: &[String]) -> Child {
         .arg(dir.path().join("redis.sock"))
         .arg("--dir")
         .arg(dir.path())
+        .arg("--logfile")
+        .arg(dir.path().join("redis.log"))
         .args(options)
         .stdin(Stdio::null())
         .stdout(Stdio::null())

@@ -113,7 +113,7 @@ pub struct RunArgs {
     pub local_workers: Option<u32>,
     /// Cluster mode: how long a host may go silent before it is declared
     /// lost.
-    #[arg(long, value_name = "SECONDS", requires = "cluster", hide = true, value_parser = parse_seconds)]
+    #[arg(long, value_name = "SECONDS", requires = "cluster", hide = true, value_parser = parse_lease)]
     pub lease: Option<Duration>,
     /// Cluster mode: how often a chunk lost with its host is run again
     /// before its job fails.
@@ -186,6 +186,17 @@ fn parse_seconds(text: &str) -> Result<Duration, String> {
         .ok_or_else(|| format!("'{text}' is not a positive number of seconds"))
 }
 
+/// A lease: seconds, from half a second (renewals are a third of it
+/// apart) to an hour (Redis closes idle connections, by default never, but
+/// a lease of days would only hide a lost host).
+fn parse_lease(text: &str) -> Result<Duration, String> {
+    let lease = parse_seconds(text)?;
+    if !(Duration::from_millis(500)..=Duration::from_secs(3600)).contains(&lease) {
+        return Err(format!("a lease is 0.5 to 3600 seconds, not {text}"));
+    }
+    Ok(lease)
+}
+
 /// `512M`, `2G`, `65536K` or a plain number of bytes; at least 16M.
 fn parse_size(text: &str) -> Result<u64, String> {
     let (digits, unit) = match text.char_indices().last() {
@@ -214,7 +225,7 @@ fn parse_size(text: &str) -> Result<u64, String> {
 
 #[cfg(test)]
 mod tests {
-    use super::{parse_seconds, parse_size};
+    use super::{parse_lease, parse_seconds, parse_size};
     use std::time::Duration;
 
     #[test]
@@ -226,6 +237,15 @@ mod tests {
         assert!(parse_size("12X").is_err());
         assert!(parse_size("G").is_err());
         assert!(parse_size("99999999999G").is_err());
+    }
+
+    #[test]
+    fn leases_are_half_a_second_to_an_hour() {
+        assert_eq!(parse_lease("0.5"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_lease("3600"), Ok(Duration::from_secs(3600)));
+        for bad in ["0.4", "3601", "1e30", "0", "soon"] {
+            assert!(parse_lease(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -32,6 +32,10 @@ pub enum ClusterError {
     Evicts { url: String, policy: String },
     #[error("mphost: Redis at {url}: TLS (rediss://) is not built into this mphost yet")]
     NoTls { url: String },
+    #[error("mphost: Redis at {url} is a Redis Cluster node; mphost needs a single Redis")]
+    RedisCluster { url: String },
+    #[error("mphost: Redis at {url} refused a command mphost needs: {reason}")]
+    NoRights { url: String, reason: String },
 }
 
 /// Connects to `url`'s Redis and checks it can serve a run.
@@ -63,6 +67,13 @@ pub fn connect(url: &ClusterUrl) -> Result<Connection, ClusterError> {
             url: shown,
             version: version.to_string(),
         });
+    }
+    let cluster: String = redis::cmd("INFO")
+        .arg("cluster")
+        .query(&mut connection)
+        .map_err(failed)?;
+    if info_field(&cluster, "cluster_enabled") == Some("1") {
+        return Err(ClusterError::RedisCluster { url: shown });
     }
     let policy = eviction_policy(&mut connection).map_err(failed)?;
     if policy != "noeviction" {
@@ -109,17 +120,15 @@ fn at_least(version: &str, oldest: (u32, u32)) -> bool {
 /// A failed connection or command as the one line a user reads.
 fn refusal(url: &str, e: RedisError) -> ClusterError {
     let reason = first_line(&e.to_string());
-    let login = e.kind() == ErrorKind::AuthenticationFailed
-        || matches!(e.code(), Some("NOAUTH" | "WRONGPASS" | "NOPERM"));
-    match login {
-        true => ClusterError::Login {
-            url: url.to_string(),
-            reason,
-        },
-        false => ClusterError::Unreachable {
-            url: url.to_string(),
-            reason,
-        },
+    let url = url.to_string();
+    if e.kind() == ErrorKind::AuthenticationFailed
+        || matches!(e.code(), Some("NOAUTH" | "WRONGPASS"))
+    {
+        ClusterError::Login { url, reason }
+    } else if e.code() == Some("NOPERM") {
+        ClusterError::NoRights { url, reason }
+    } else {
+        ClusterError::Unreachable { url, reason }
     }
 }
 

@@ -20,8 +20,9 @@ use super::ClusterUrl;
 /// The lease when `--lease` is not given.
 pub const DEFAULT_LEASE: Duration = Duration::from_secs(10);
 
-/// The shortest lease: renewals are a third of it apart.
-const SHORTEST: Duration = Duration::from_millis(300);
+/// The shortest lease (`--lease` allows no shorter): renewals are a third
+/// of it apart.
+const SHORTEST: Duration = Duration::from_millis(500);
 
 pub struct RunLease {
     connection: Connection,

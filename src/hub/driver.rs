@@ -85,7 +85,13 @@ pub fn run(
         signals,
         lease,
     };
-    driver.core.start_main()?;
+    if let Err(e) = driver.core.start_main() {
+        // Nothing ran: the run's keys go now, not when the lease expires.
+        if let Some(lease) = driver.lease.take() {
+            let _ = lease.release();
+        }
+        return Err(e.into());
+    }
     let code = driver.event_loop();
     Ok(code)
 }

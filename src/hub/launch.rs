@@ -202,6 +202,20 @@ fn become_clean_child(hub_pid: Pid, keep: &[i32], max_memory: Option<u64>) {
                 libc::_exit(1);
             }
         }
-        libc::syscall(libc::SYS_close_range, first_free, u32::MAX, 0);
+        if libc::syscall(libc::SYS_close_range, first_free, u32::MAX, 0) != 0 {
+            // Kernels before 5.9 have no close_range: one by one, up to the
+            // limit on descriptors (a cluster run's Redis socket among them).
+            let mut limit = libc::rlimit {
+                rlim_cur: 0,
+                rlim_max: 0,
+            };
+            let top = match libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) {
+                0 => limit.rlim_cur.min(1 << 20) as libc::c_int,
+                _ => 1 << 16,
+            };
+            for fd in first_free..top {
+                libc::close(fd);
+            }
+        }
     }
 }

@@ -201,6 +201,17 @@ fn a_redis_that_may_evict_keys_is_refused() {
 }
 
 #[test]
+fn a_redis_cluster_node_is_refused() {
+    let server = RedisServer::start_with(&["--cluster-enabled", "yes"]);
+    let run = worker(&server.url(""));
+    assert_eq!(run.code, UNAVAILABLE, "{run:#?}");
+    assert!(
+        one_line(&run).contains("is a Redis Cluster node"),
+        "{run:#?}"
+    );
+}
+
+#[test]
 fn the_url_may_come_from_mphost_cluster() {
     let dir = tempfile::tempdir().expect("temp dir");
     let url = format!("unix://{}/none.sock", dir.path().display());

@@ -83,19 +83,22 @@ fn take_lease(args: &cli::RunArgs) -> Result<Option<cluster::RunLease>, ExitCode
         .map_err(|e| fail(&e.to_string(), exit_status::UNAVAILABLE))
 }
 
-/// A worker host past its checks: not built yet, and said so.
-fn cluster_not_built(what: &str) -> ExitCode {
-    fail(
-        &format!("mphost: {what}: cluster mode reaches Redis but runs nothing through it yet"),
-        EXIT_USAGE,
-    )
-}
-
-/// `mphost worker URL`.
+/// `mphost worker URL`: a host of the cluster, until SIGINT or SIGTERM.
+/// It registers and beats; serving pool work is not built yet.
 fn cluster_worker(args: &cli::WorkerArgs) -> ExitCode {
-    match open_cluster(&args.url) {
-        Ok(_) => cluster_not_built("worker"),
-        Err(code) => code,
+    let (url, connection) = match open_cluster(&args.url) {
+        Ok(opened) => opened,
+        Err(code) => return code,
+    };
+    let workers = args.workers.map_or_else(
+        || std::thread::available_parallelism().map_or(1, |n| n.get()),
+        |n| n as usize,
+    );
+    let name = args.name.clone().unwrap_or_else(cluster::default_name);
+    match cluster::serve(connection, &url.to_string(), &name, workers) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e @ cluster::HostError::NameTaken { .. }) => fail(&e.to_string(), EXIT_USAGE),
+        Err(e) => fail(&e.to_string(), exit_status::UNAVAILABLE),
     }
 }
 

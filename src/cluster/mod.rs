@@ -4,7 +4,7 @@
 //! password never shown) and exit status 69.
 //!
 //! A run's keys live under its lease (`lease`), which the hub's driver
-//! renews and releases.
+//! renews and releases; a worker host registers and beats (`host`).
 //!
 //! What it must not touch: the hub's core or the script's processes. Pool
 //! work and shared objects through Redis are built on top of this, behind
@@ -12,9 +12,11 @@
 //! given `--cluster` holds its lease but runs everything on its machine.
 
 mod connect;
+mod host;
 mod lease;
 mod url;
 
 pub use connect::connect;
+pub use host::{HostError, default_name, serve};
 pub use lease::{DEFAULT_LEASE, RunLease};
 pub use url::ClusterUrl;

@@ -36,9 +36,96 @@ fn a_redis_that_takes_the_run_passes_the_checks() {
     let server = RedisServer::start();
     let run = run_on(&server.url(""));
     assert_eq!((run.code, run.lines()), (Some(0), vec!["1"]), "{run:#?}");
-    let worker = worker(&server.url(""));
-    assert_ne!(worker.code, UNAVAILABLE, "{worker:#?}");
-    assert!(one_line(&worker).contains("reaches Redis"), "{worker:#?}");
+}
+
+/// Starts `mphost worker URL` with `flags`.
+fn start_worker(url: &str, flags: &[&str]) -> std::process::Child {
+    Command::new(BIN)
+        .args(["worker", url])
+        .args(flags)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start mphost worker")
+}
+
+/// A field of host `name`'s key.
+fn host_field(server: &RedisServer, name: &str, field: &str) -> String {
+    let key = format!("mph:host:{name}");
+    server.cli(&["hget", &key, field]).concat()
+}
+
+#[test]
+fn a_worker_host_beats_under_its_name_until_stopped() {
+    let server = RedisServer::start();
+    for signal in [SIGTERM, SIGINT] {
+        let host = start_worker(&server.url(""), &["--name", "h1", "--workers", "3"]);
+        eventually("the host registers", || {
+            host_field(&server, "h1", "pid") == host.id().to_string()
+        });
+        assert_eq!(host_field(&server, "h1", "workers"), "3");
+        assert_eq!(
+            host_field(&server, "h1", "version"),
+            env!("CARGO_PKG_VERSION")
+        );
+        let first: u64 = host_field(&server, "h1", "beat").parse().expect("ms");
+        eventually("the host beats again", || {
+            host_field(&server, "h1", "beat")
+                .parse::<u64>()
+                .expect("ms")
+                > first
+        });
+        kill(host.id() as i32, signal);
+        let stopped = finish(host);
+        assert_eq!(stopped.code, Some(0), "{stopped:#?}");
+        assert_eq!(
+            server.cli(&["exists", "mph:host:h1"]),
+            ["0"],
+            "deregistered"
+        );
+    }
+}
+
+#[test]
+fn two_live_workers_cannot_share_a_name_and_by_default_do_not() {
+    let server = RedisServer::start();
+    let url = server.url("");
+    let first = start_worker(&url, &["--name", "same"]);
+    eventually("the first registers", || {
+        !host_field(&server, "same", "pid").is_empty()
+    });
+    let second = finish(start_worker(&url, &["--name", "same"]));
+    assert_eq!(second.code, Some(2), "{second:#?}");
+    assert!(
+        one_line(&second).contains("another worker is serving as same"),
+        "{second:#?}"
+    );
+    let (a, b) = (start_worker(&url, &[]), start_worker(&url, &[]));
+    eventually("both default names register", || {
+        server.cli(&["--scan", "--pattern", "mph:host:*"]).len() == 3
+    });
+    for host in [first, a, b] {
+        kill(host.id() as i32, SIGTERM);
+        assert_eq!(finish(host).code, Some(0));
+    }
+}
+
+#[test]
+fn a_worker_that_loses_redis_exits_69_with_one_line() {
+    let mut server = RedisServer::start();
+    let url = server.url("");
+    let host = start_worker(&url, &["--name", "h2"]);
+    eventually("the host registers", || {
+        !host_field(&server, "h2", "pid").is_empty()
+    });
+    server.kill();
+    let lost = finish(host);
+    assert_eq!(lost.code, UNAVAILABLE, "{lost:#?}");
+    assert!(
+        one_line(&lost).starts_with(&format!("mphost worker: lost Redis at {url}")),
+        "{lost:#?}"
+    );
 }
 
 /// A run that prints, naps `secs`, and prints again.
@@ -65,6 +152,7 @@ fn a_runs_keys_live_under_its_lease_and_go_when_it_ends() {
     assert_eq!(server.run_keys(), Vec::<String>::new());
 }
 
+const SIGINT: i32 = 2;
 const SIGTERM: i32 = 15;
 const SIGCONT: i32 = 18;
 const SIGSTOP: i32 = 19;

@@ -103,14 +103,7 @@ fn stop_signals() -> nix::Result<SignalFd> {
 /// The default name: this machine's name (letters, digits, `.` and `-`)
 /// and this process's pid, so two workers on one machine are two hosts.
 pub fn default_name() -> String {
-    let host: String = nix::unistd::gethostname()
-        .ok()
-        .and_then(|h| h.into_string().ok())
-        .unwrap_or_default()
-        .chars()
-        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-'))
-        .collect();
-    format!("{host}-{}", std::process::id())
+    format!("{}-{}", super::machine_name(), std::process::id())
 }
 
 /// Registers the host unless a live one holds the name: returns that one's

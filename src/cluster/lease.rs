@@ -156,13 +156,7 @@ redis.call('UNLINK', KEYS[1], KEYS[2])
 /// A name no other run on the same Redis has: this host's name (letters,
 /// digits, `.` and `-` only), this process's pid and the time it started.
 fn run_name() -> String {
-    let host: String = nix::unistd::gethostname()
-        .ok()
-        .and_then(|h| h.into_string().ok())
-        .unwrap_or_default()
-        .chars()
-        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-'))
-        .collect();
+    let host = super::machine_name();
     let since_epoch = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default()

@@ -20,3 +20,15 @@ pub use connect::connect;
 pub use host::{HostError, default_name, serve};
 pub use lease::{DEFAULT_LEASE, RunLease};
 pub use url::ClusterUrl;
+
+/// This machine's name, kept to letters, digits, `.` and `-` (it goes
+/// into key names and messages).
+fn machine_name() -> String {
+    nix::unistd::gethostname()
+        .ok()
+        .and_then(|h| h.into_string().ok())
+        .unwrap_or_default()
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-'))
+        .collect()
+}

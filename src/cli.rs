@@ -48,8 +48,9 @@ pub enum Command {
 #[derive(Args, Debug)]
 pub struct WorkerArgs {
     /// The cluster's Redis: redis://[user:password@]host:port[/db],
-    /// rediss://... (TLS) or unix:///path/to/socket.
-    #[arg(value_name = "URL")]
+    /// rediss://... (TLS) or unix:///path/to/socket (MPHOST_CLUSTER gives
+    /// it when absent).
+    #[arg(value_name = "URL", env = "MPHOST_CLUSTER", hide_env_values = true)]
     pub url: String,
     /// Worker processes on this host (default: the number of CPUs).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=4096))]

@@ -312,6 +312,17 @@ fn the_url_may_come_from_mphost_cluster() {
     let run = run_file(&script("print(1);"), &[], &[], &[("MPHOST_CLUSTER", &url)]);
     assert_eq!(run.code, UNAVAILABLE, "{run:#?}");
     assert!(one_line(&run).contains(&url), "{run:#?}");
+    let host = Command::new(BIN)
+        .arg("worker")
+        .env("MPHOST_CLUSTER", &url)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start mphost worker");
+    let host = finish(host);
+    assert_eq!(host.code, UNAVAILABLE, "{host:#?}");
+    assert!(one_line(&host).contains(&url), "{host:#?}");
     let empty = run_file(&script("print(1);"), &[], &[], &[("MPHOST_CLUSTER", "")]);
     assert_eq!(
         (empty.code, empty.lines()),

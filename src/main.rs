@@ -70,17 +70,38 @@ fn open_cluster(text: &str) -> Result<(cluster::ClusterUrl, redis::Connection), 
     }
 }
 
-/// `--cluster`: the run's lease on its keys in the cluster's Redis.
-fn take_lease(args: &cli::RunArgs) -> Result<Option<cluster::RunLease>, ExitCode> {
+/// `--cluster`: the run's lease on its keys in the cluster's Redis, with
+/// the script published for worker hosts (`mph:{RUN}:script`).
+fn take_lease(
+    args: &cli::RunArgs,
+    program: &script::Program,
+) -> Result<Option<cluster::RunLease>, ExitCode> {
     // An empty MPHOST_CLUSTER is no cluster.
     let Some(text) = args.cluster.as_ref().filter(|t| !t.is_empty()) else {
         return Ok(None);
     };
     let (url, connection) = open_cluster(text)?;
     let lease = args.lease.unwrap_or(cluster::DEFAULT_LEASE);
-    cluster::RunLease::take(connection, &url, lease, std::time::Instant::now())
-        .map(Some)
-        .map_err(|e| fail(&e.to_string(), exit_status::UNAVAILABLE))
+    let unavailable = |e: cluster::LostRedis| fail(&e.to_string(), exit_status::UNAVAILABLE);
+    let mut lease = cluster::RunLease::take(connection, &url, lease, std::time::Instant::now())
+        .map_err(unavailable)?;
+    let published = wire::RunScript {
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        script: program.info.script_text(),
+    };
+    let bytes = wire::encode_body(&published).map_err(|e| {
+        fail(
+            &format!("mphost: cannot publish the script: {e}"),
+            EXIT_USAGE,
+        )
+    })?;
+    match lease.put("script", &bytes) {
+        Ok(()) => Ok(Some(lease)),
+        Err(e) => {
+            let _ = lease.release();
+            Err(unavailable(e))
+        }
+    }
 }
 
 /// `mphost worker URL`: a host of the cluster, until SIGINT or SIGTERM.
@@ -169,7 +190,7 @@ fn run(args: cli::RunArgs) -> ExitCode {
         Err(e) => return fail(&format!("mphost: {e}"), EXIT_USAGE),
     };
     // Last, after every check that costs no Redis.
-    let lease = match take_lease(&args) {
+    let lease = match take_lease(&args, &program) {
         Ok(lease) => lease,
         Err(code) => return code,
     };

@@ -75,6 +75,23 @@ impl RunLease {
         Ok(taken)
     }
 
+    /// Stores `value` as the run's key `name`: listed in the run's index and
+    /// given what is left of the lease, in one step, as every key of the
+    /// run must be.
+    pub fn put(&mut self, name: &str, value: &[u8]) -> Result<(), LostRedis> {
+        let stored: i64 = redis::Script::new(PUT)
+            .key(self.key(name))
+            .key(self.key("keys"))
+            .key(self.key("lease"))
+            .arg(value)
+            .invoke(&mut self.connection)
+            .map_err(|e| self.lost("during the run", &e))?;
+        match stored {
+            0 => Err(self.lost_because("during the run", "the run's lease had lapsed")),
+            _ => Ok(()),
+        }
+    }
+
     /// When the lease must next be renewed.
     pub fn due(&self) -> Instant {
         self.next_renewal
@@ -132,6 +149,17 @@ impl RunLease {
         }
     }
 }
+
+/// Stores ARGV[1] at KEYS[1], lists it in the run's index (KEYS[2]) and
+/// gives both what is left of the lease (KEYS[3]); 0 if the lease is gone.
+const PUT: &str = r"
+local left = redis.call('PTTL', KEYS[3])
+if left <= 0 then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', left)
+redis.call('SADD', KEYS[2], KEYS[1])
+redis.call('PEXPIRE', KEYS[2], left)
+return 1
+";
 
 /// Renews the lease key (KEYS[1]) and every key listed in the run's index
 /// (KEYS[2]), and the index; 0 if the lease key was gone. PEXPIRE is not

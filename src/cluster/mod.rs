@@ -18,7 +18,7 @@ mod url;
 
 pub use connect::connect;
 pub use host::{HostError, default_name, serve};
-pub use lease::{DEFAULT_LEASE, RunLease};
+pub use lease::{DEFAULT_LEASE, LostRedis, RunLease};
 pub use url::ClusterUrl;
 
 /// This machine's name, kept to letters, digits, `.` and `-` (it goes

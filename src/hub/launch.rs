@@ -28,7 +28,7 @@ use nix::unistd::{ForkResult, Pid, fork, getppid};
 use crate::child::{ChildEntry, HUB_FD, Identity, Role};
 use crate::script::{Program, StartMethod};
 use crate::shm::Arena;
-use crate::wire::{Launch, ScriptText, write_frame};
+use crate::wire::{Launch, write_frame};
 
 /// Forks a process that runs `role`; returns its pid and the hub's socket end.
 pub fn launch(
@@ -120,13 +120,7 @@ fn launch_of(role: &Role, identity: &Identity, program: &Program) -> Option<Laun
         parent_pid: identity.parent_pid,
         arena: Arena::get().is_some(),
         role: role.to_wire()?,
-        script: ScriptText {
-            path: info.path.clone(),
-            source: info.source.clone(),
-            args: info.settings.args.clone(),
-            workers: info.settings.workers,
-            trace: info.settings.trace,
-        },
+        script: info.script_text(),
     })
 }
 

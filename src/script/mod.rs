@@ -97,6 +97,20 @@ pub struct ScriptInfo {
     functions: HashMap<String, Vec<usize>>,
 }
 
+impl ScriptInfo {
+    /// What another process needs to compile and run this script again: an
+    /// exec'd worker, or a cluster's worker host.
+    pub fn script_text(&self) -> crate::wire::ScriptText {
+        crate::wire::ScriptText {
+            path: self.path.clone(),
+            source: self.source.clone(),
+            args: self.settings.args.clone(),
+            workers: self.settings.workers,
+            trace: self.settings.trace,
+        }
+    }
+}
+
 thread_local! {
     static SCRIPT: RefCell<Option<Rc<ScriptInfo>>> = const { RefCell::new(None) };
 }

@@ -55,6 +55,15 @@ pub struct ScriptText {
     pub trace: bool,
 }
 
+/// A cluster run's script as worker hosts read it (`mph:{RUN}:script`):
+/// the mphost version that made it (a host of another version refuses the
+/// run) and the script. The sources of its modules are to come.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct RunScript {
+    pub version: String,
+    pub script: ScriptText,
+}
+
 /// Everything an exec'd worker needs besides its socket (fd 3), the lock
 /// arena's memfd (fd 5, when `arena`) and, for a pool worker, its progress
 /// slot (the next descriptor).

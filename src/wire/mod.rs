@@ -24,7 +24,7 @@ pub use frame::{
     FrameDecoder, FrameError, decode_body, encode_body, encode_frame, read_frame, write_frame,
 };
 pub use handles::{Handle, ObjectId, ObjectKind, ProcId};
-pub use launch::{Launch, ScriptText, WorkerRole, WorkerSetup};
+pub use launch::{Launch, RunScript, ScriptText, WorkerRole, WorkerSetup};
 pub use message::{
     ErrorKind, HubError, JobAsk, JobKind, JobSpec, MAX_TIMEOUT_SECS, Outcome, POOL_AHEAD_MAX,
     PoolControl, PoolTask, ProcessInfo, Reply, Request, Stream, TaskReport,

@@ -139,13 +139,27 @@ fn a_runs_keys_live_under_its_lease_and_go_when_it_ends() {
     let url = server.url("");
     let mut run = Streaming::start_with(&napping(30.0), &["--cluster", &url]);
     assert_eq!(run.line(), "started");
-    let keys = server.run_keys();
-    assert_eq!(keys.len(), 1, "{keys:?}");
+    let mut keys = server.run_keys();
+    keys.sort();
+    assert_eq!(keys.len(), 3, "the index, the lease, the script: {keys:?}");
+    let run_prefix = keys[0].strip_suffix("keys").expect("the index");
     assert!(
-        keys[0].starts_with("mph:{") && keys[0].ends_with("}:lease"),
+        run_prefix.starts_with("mph:{") && run_prefix.ends_with("}:"),
         "{keys:?}"
     );
-    assert!(lease_left(&server, &keys[0]) > 0, "the lease key expires");
+    assert_eq!(keys[1], format!("{run_prefix}lease"));
+    assert_eq!(keys[2], format!("{run_prefix}script"));
+    for key in &keys {
+        assert!(lease_left(&server, key) > 0, "{key} expires with the lease");
+    }
+    // The script is published for worker hosts, listed in the run's index.
+    assert_eq!(server.cli(&["smembers", &keys[0]]), [keys[2].clone()]);
+    let published = server.cli(&["--raw", "get", &keys[2]]).concat();
+    assert!(published.contains(r#"print("started")"#), "{published:?}");
+    assert!(
+        published.contains(env!("CARGO_PKG_VERSION")),
+        "{published:?}"
+    );
     // Stopped by SIGTERM, the run still deletes its keys.
     kill(run.pid(), SIGTERM);
     assert_eq!(run.wait(), Some(128 + SIGTERM), "{}", run.stderr());
@@ -196,7 +210,7 @@ fn a_reader_slow_on_stdout_does_not_starve_the_lease() {
     let keys = server.run_keys();
     assert_eq!(
         keys.len(),
-        1,
+        3,
         "the lease held while stdout was full: {keys:?}"
     );
     let mut last = run.line();
@@ -213,7 +227,7 @@ fn a_killed_runs_keys_expire_with_its_lease() {
     let url = server.url("");
     let mut run = Streaming::start_with(&napping(30.0), &["--cluster", &url, "--lease", "0.6"]);
     assert_eq!(run.line(), "started");
-    assert_eq!(server.run_keys().len(), 1);
+    assert_eq!(server.run_keys().len(), 3);
     kill(run.pid(), 9);
     run.wait();
     eventually("the killed run's keys expire", || {

@@ -104,8 +104,34 @@ fn take_lease(
     }
 }
 
+/// A cluster run: `--local-workers` of each pool on this machine (by
+/// default the pool default, `workers`), the rest on the hosts; without
+/// `--workers`, a pool's default size is those local workers and every
+/// live host's.
+fn cluster_run(
+    args: &cli::RunArgs,
+    mut lease: cluster::RunLease,
+    workers: usize,
+    program: &mut script::Program,
+) -> Result<hub::ClusterRun, ExitCode> {
+    let local_workers = args.local_workers.map_or(workers, |n| n as usize);
+    if args.workers.is_none() {
+        let hosts = match lease.hosts_capacity() {
+            Ok(hosts) => hosts,
+            Err(e) => {
+                let _ = lease.release();
+                return Err(fail(&e.to_string(), exit_status::UNAVAILABLE));
+            }
+        };
+        script::set_default_workers(program, (local_workers + hosts).max(1));
+    }
+    Ok(hub::ClusterRun {
+        lease,
+        local_workers,
+    })
+}
+
 /// `mphost worker URL`: a host of the cluster, until SIGINT or SIGTERM.
-/// It registers and beats; serving pool work is not built yet.
 fn cluster_worker(args: &cli::WorkerArgs) -> ExitCode {
     let (url, connection) = match open_cluster(&args.url) {
         Ok(opened) => opened,
@@ -116,7 +142,7 @@ fn cluster_worker(args: &cli::WorkerArgs) -> ExitCode {
         |n| n as usize,
     );
     let name = args.name.clone().unwrap_or_else(cluster::default_name);
-    match cluster::serve(connection, &url.to_string(), &name, workers) {
+    match cluster::serve(connection, &url, &name, workers) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e @ cluster::HostError::NameTaken { .. }) => fail(&e.to_string(), EXIT_USAGE),
         Err(e) => fail(&e.to_string(), exit_status::UNAVAILABLE),
@@ -175,7 +201,7 @@ fn run(args: cli::RunArgs) -> ExitCode {
         trace: args.trace.is_some(),
         progress: !args.no_progress,
     };
-    let program = match script::load(&source, file.clone(), settings, interpreter::register) {
+    let mut program = match script::load(&source, file.clone(), settings, interpreter::register) {
         Ok(p) => p,
         Err(e) => return fail(&diagnostics::parse_error(&file, &source, &e), EXIT_USAGE),
     };
@@ -194,7 +220,12 @@ fn run(args: cli::RunArgs) -> ExitCode {
         Ok(lease) => lease,
         Err(code) => return code,
     };
-    match hub::run(&program, trace, lease, interpreter::run) {
+    let cluster = match lease.map(|lease| cluster_run(&args, lease, workers, &mut program)) {
+        Some(Err(code)) => return code,
+        Some(Ok(cluster)) => Some(cluster),
+        None => None,
+    };
+    match hub::run(&program, trace, cluster, interpreter::run) {
         Ok(code) => ExitCode::from(status_byte(code)),
         Err(e) => fail(&format!("mphost: {e}"), 1),
     }

@@ -38,8 +38,10 @@ pub enum ClusterError {
     NoRights { url: String, reason: String },
 }
 
-/// Connects to `url`'s Redis and checks it can serve a run.
-pub fn connect(url: &ClusterUrl) -> Result<Connection, ClusterError> {
+/// Connects to `url`'s Redis, logged in, each reply awaited at most
+/// `ANSWER_WITHIN`; no other check (for a further connection to a Redis
+/// that `connect` has checked).
+pub fn open(url: &ClusterUrl) -> Result<Connection, ClusterError> {
     let shown = url.to_string();
     if url.is_tls() {
         return Err(ClusterError::NoTls { url: shown });
@@ -57,6 +59,14 @@ pub fn connect(url: &ClusterUrl) -> Result<Connection, ClusterError> {
     redis::cmd("PING")
         .query::<String>(&mut connection)
         .map_err(failed)?;
+    Ok(connection)
+}
+
+/// Connects to `url`'s Redis and checks it can serve a run.
+pub fn connect(url: &ClusterUrl) -> Result<Connection, ClusterError> {
+    let mut connection = open(url)?;
+    let shown = url.to_string();
+    let failed = |e: RedisError| refusal(&shown, e);
     let server: String = redis::cmd("INFO")
         .arg("server")
         .query(&mut connection)

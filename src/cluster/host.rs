@@ -5,15 +5,29 @@
 //! on SIGINT or SIGTERM, deregistering, with status 0; Redis lost is one
 //! line and status 69.
 //!
-//! Serving pool work through Redis is not built yet: a host only beats.
+//! Between beats it serves: it waits on the shared `READY` list for a
+//! ticket (a run queued a worker), takes the run's oldest queued worker and
+//! starts it (`remote_worker`), while it has fewer than its `--workers`
+//! running. A run made by another mphost version is refused, once, in one
+//! line, and told so.
 
+use std::collections::HashMap;
+use std::io::{Read, Write};
 use std::os::fd::AsFd;
+use std::os::unix::net::UnixStream;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::signal::{SigSet, SigmaskHow, Signal, sigprocmask};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 use redis::Connection;
+
+use super::ClusterUrl;
+use super::keys::{self, RunKeys};
+use super::remote_worker::{self, RunOnHost};
+use crate::wire::{RemoteStart, RunScript, Up, UpEvent, decode_body, encode_body};
 
 /// How often a host beats: well inside the shortest lease a run may give
 /// its hosts (`--lease` 0.5 s).
@@ -34,27 +48,30 @@ pub enum HostError {
     Signals(nix::errno::Errno),
 }
 
-/// Registers this host as `name` with `workers` worker processes and beats
-/// until SIGINT or SIGTERM.
+/// Registers this host as `name` with `workers` worker processes, and
+/// serves the runs' queued workers until SIGINT or SIGTERM.
 pub fn serve(
     mut connection: Connection,
-    url: &str,
+    url: &ClusterUrl,
     name: &str,
     workers: usize,
 ) -> Result<(), HostError> {
     let signals = stop_signals().map_err(HostError::Signals)?;
-    let key = format!("mph:host:{name}");
+    let shown = url.to_string();
+    let key = keys::host(name);
     let pid = std::process::id().to_string();
     let lost = |e: redis::RedisError| HostError::Lost {
-        url: url.to_string(),
+        url: shown.clone(),
         reason: e.to_string().lines().next().unwrap_or_default().to_string(),
     };
     let holder: Option<String> = redis::Script::new(REGISTER)
         .key(&key)
+        .key(keys::HOSTS)
         .arg(&pid)
         .arg(env!("CARGO_PKG_VERSION"))
         .arg(workers)
         .arg(KEY_LIFE.as_millis() as u64)
+        .arg(name)
         .invoke(&mut connection)
         .map_err(lost)?;
     if let Some(pid) = holder {
@@ -63,33 +80,210 @@ pub fn serve(
             pid,
         });
     }
+    let mut host = Host {
+        url: url.clone(),
+        name: name.to_string(),
+        busy: Arc::new(AtomicUsize::new(0)),
+        runs: HashMap::new(),
+        running: Vec::new(),
+    };
+    let (wake, woken) = UnixStream::pair().map_err(|e| HostError::Signals(errno_of(&e)))?;
+    woken
+        .set_nonblocking(true)
+        .map_err(|e| HostError::Signals(errno_of(&e)))?;
     let beat = redis::Script::new(BEAT_SCRIPT);
-    let mut next = Instant::now() + BEAT;
+    let mut next_beat = Instant::now();
     loop {
-        let left = next.saturating_duration_since(Instant::now());
-        let timeout = PollTimeout::try_from(left).unwrap_or(PollTimeout::MAX);
-        let mut fds = [PollFd::new(signals.as_fd(), PollFlags::POLLIN)];
-        match poll(&mut fds, timeout) {
-            Ok(0) | Err(nix::errno::Errno::EINTR) => {}
-            Ok(_) => break,
-            Err(e) => return Err(HostError::Signals(e)),
-        }
-        if Instant::now() >= next {
+        let now = Instant::now();
+        if now >= next_beat {
             beat.key(&key)
+                .key(keys::HOSTS)
                 .arg(&pid)
                 .arg(KEY_LIFE.as_millis() as u64)
+                .arg(name)
                 .invoke::<()>(&mut connection)
                 .map_err(lost)?;
-            next = Instant::now() + BEAT;
+            next_beat = now + BEAT;
+        }
+        let free = host.busy.load(Ordering::Acquire) < workers;
+        // With a free worker, the wait is on Redis (for a ticket); else on
+        // a worker's end, or the next beat.
+        let left = next_beat.saturating_duration_since(Instant::now());
+        let timeout = if free {
+            PollTimeout::ZERO
+        } else {
+            PollTimeout::try_from(left).unwrap_or(PollTimeout::MAX)
+        };
+        let mut fds = [
+            PollFd::new(signals.as_fd(), PollFlags::POLLIN),
+            PollFd::new(woken.as_fd(), PollFlags::POLLIN),
+        ];
+        match poll(&mut fds, timeout) {
+            Ok(_) | Err(nix::errno::Errno::EINTR) => {}
+            Err(e) => return Err(HostError::Signals(e)),
+        }
+        if fds[0].any().unwrap_or(false) {
+            break;
+        }
+        let mut drained = [0u8; 64];
+        while matches!((&woken).read(&mut drained), Ok(n) if n > 0) {}
+        if !free {
+            continue;
+        }
+        let wait = left.as_secs_f64().max(0.01);
+        let ticket: Option<(String, String)> = redis::cmd("BLPOP")
+            .arg(keys::READY)
+            .arg(wait)
+            .query(&mut connection)
+            .map_err(lost)?;
+        if let Some((_, ticket)) = ticket {
+            host.take(&mut connection, &ticket, &wake).map_err(lost)?;
         }
     }
-    // Stopped by a signal: this host is gone from the cluster.
+    // Stopped by a signal: its workers go (their runs are told), then the
+    // host leaves the cluster.
+    host.stop();
     redis::Script::new(DEREGISTER)
         .key(&key)
+        .key(keys::HOSTS)
         .arg(&pid)
+        .arg(name)
         .invoke::<()>(&mut connection)
         .map_err(lost)
 }
+
+fn errno_of(e: &std::io::Error) -> nix::errno::Errno {
+    nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO))
+}
+
+/// A host's state while it serves.
+struct Host {
+    url: ClusterUrl,
+    name: String,
+    /// Workers running now.
+    busy: Arc<AtomicUsize>,
+    /// Each run seen: what its workers run, or why this host refuses it.
+    runs: HashMap<String, Result<Arc<RunOnHost>, String>>,
+    /// The workers started, to stop them when the host stops.
+    running: Vec<remote_worker::Running>,
+}
+
+impl Host {
+    /// A ticket says a run queued a worker: takes it, if the run is still
+    /// there and nobody took it first, and starts it.
+    fn take(
+        &mut self,
+        redis: &mut Connection,
+        ticket: &str,
+        wake: &UnixStream,
+    ) -> Result<(), redis::RedisError> {
+        // A ticket is what a run wrote; anything else is nobody's.
+        let Some(keys) = RunKeys::from_prefix(ticket) else {
+            return Ok(());
+        };
+        let entry: Option<Vec<u8>> = redis::Script::new(TAKE)
+            .key(keys.starts())
+            .key(keys.lease())
+            .invoke(redis)?;
+        let Some(start) = entry.and_then(|e| decode_body::<RemoteStart>(&e).ok()) else {
+            return Ok(());
+        };
+        let run = match self.run(redis, &keys)? {
+            Ok(run) => run,
+            Err(reason) => {
+                let refusal = Up {
+                    id: start.id,
+                    host: self.name.clone(),
+                    event: UpEvent::Refused { reason },
+                };
+                if let Ok(message) = encode_body(&refusal) {
+                    redis::Script::new(super::lease::PUSH_LISTED)
+                        .key(keys.up())
+                        .key(keys.index())
+                        .key(keys.lease())
+                        .arg(message)
+                        .invoke::<i64>(redis)?;
+                }
+                return Ok(());
+            }
+        };
+        self.running.retain(remote_worker::Running::is_running);
+        self.busy.fetch_add(1, Ordering::AcqRel);
+        let (busy, wake) = (self.busy.clone(), wake.try_clone());
+        let ended = move || {
+            busy.fetch_sub(1, Ordering::AcqRel);
+            if let Ok(mut wake) = wake {
+                let _ = wake.write(&[1]);
+            }
+        };
+        let (id, worker) = (start.id, start.name.clone());
+        match remote_worker::start(&self.url, &self.name, &run, start, ended) {
+            Ok(running) => self.running.push(running),
+            Err(e) => {
+                self.busy.fetch_sub(1, Ordering::AcqRel);
+                eprintln!(
+                    "mphost worker: cannot start {worker} (#{id}) of run {}: {e}",
+                    keys.run()
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// What this host knows of the run: read once, with its mphost version
+    /// checked (another version's run is refused, said once here).
+    fn run(
+        &mut self,
+        redis: &mut Connection,
+        keys: &RunKeys,
+    ) -> Result<Result<Arc<RunOnHost>, String>, redis::RedisError> {
+        if let Some(known) = self.runs.get(keys.run()) {
+            return Ok(known.clone());
+        }
+        if self.runs.len() >= REMEMBERED_RUNS {
+            self.runs.clear();
+        }
+        let bytes: Option<Vec<u8>> = redis::cmd("GET").arg(keys.script()).query(redis)?;
+        let ours = env!("CARGO_PKG_VERSION");
+        let known = match bytes.map(|b| decode_body::<RunScript>(&b)) {
+            None => Err("its script is gone".to_string()),
+            Some(Err(e)) => Err(format!("its script does not read as this mphost's: {e}")),
+            Some(Ok(made)) if made.version != ours => Err(format!(
+                "it was made by mphost {}, and this worker is mphost {ours}",
+                made.version
+            )),
+            Some(Ok(made)) => {
+                let mut script = made.script;
+                // A remote worker's clock is not the run's: no spans.
+                script.trace = false;
+                Ok(Arc::new(RunOnHost {
+                    keys: keys.clone(),
+                    script,
+                }))
+            }
+        };
+        if let Err(reason) = &known {
+            eprintln!("mphost worker: refusing run {}: {reason}", keys.run());
+        }
+        self.runs.insert(keys.run().to_string(), known.clone());
+        Ok(known)
+    }
+
+    /// Kills every worker, and waits (a few seconds at most) until their
+    /// runs were told.
+    fn stop(&mut self) {
+        for running in &self.running {
+            running.kill();
+        }
+        let until = Instant::now() + Duration::from_secs(5);
+        while self.busy.load(Ordering::Acquire) > 0 && Instant::now() < until {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+/// How many runs a host remembers (their scripts) before it forgets all.
+const REMEMBERED_RUNS: usize = 64;
 
 /// SIGINT and SIGTERM, blocked and read from a descriptor.
 fn stop_signals() -> nix::Result<SignalFd> {
@@ -112,9 +306,12 @@ const REGISTER: &str = r"
 local holder = redis.call('HGET', KEYS[1], 'pid')
 if holder and holder ~= ARGV[1] then return holder end
 local now = redis.call('TIME')
-redis.call('HSET', KEYS[1], 'pid', ARGV[1], 'version', ARGV[2], 'workers', ARGV[3],
-  'beat', now[1] * 1000 + math.floor(now[2] / 1000))
+local ms = now[1] * 1000 + math.floor(now[2] / 1000)
+redis.call('HSET', KEYS[1], 'pid', ARGV[1], 'version', ARGV[2], 'workers', ARGV[3], 'beat', ms)
 redis.call('PEXPIRE', KEYS[1], ARGV[4])
+redis.call('ZADD', KEYS[2], ms, ARGV[5])
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ms - ARGV[4])
+if redis.call('PTTL', KEYS[2]) < tonumber(ARGV[4]) then redis.call('PEXPIRE', KEYS[2], ARGV[4]) end
 return false
 ";
 
@@ -124,11 +321,24 @@ if redis.call('HGET', KEYS[1], 'pid') ~= ARGV[1] then
   return redis.error_reply('this host was dropped from the cluster')
 end
 local now = redis.call('TIME')
-redis.call('HSET', KEYS[1], 'beat', now[1] * 1000 + math.floor(now[2] / 1000))
+local ms = now[1] * 1000 + math.floor(now[2] / 1000)
+redis.call('HSET', KEYS[1], 'beat', ms)
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
+redis.call('ZADD', KEYS[2], ms, ARGV[3])
+if redis.call('PTTL', KEYS[2]) < tonumber(ARGV[2]) then redis.call('PEXPIRE', KEYS[2], ARGV[2]) end
 ";
 
 /// Deletes the host's key if it is still this host's.
 const DEREGISTER: &str = r"
-if redis.call('HGET', KEYS[1], 'pid') == ARGV[1] then redis.call('DEL', KEYS[1]) end
+if redis.call('HGET', KEYS[1], 'pid') == ARGV[1] then
+  redis.call('DEL', KEYS[1])
+  redis.call('ZREM', KEYS[2], ARGV[2])
+end
+";
+
+/// Takes the oldest queued worker of a run (KEYS[1]) whose lease (KEYS[2])
+/// is still there.
+const TAKE: &str = r"
+if redis.call('EXISTS', KEYS[2]) == 0 then return false end
+return redis.call('LPOP', KEYS[1])
 ";

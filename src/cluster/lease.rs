@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use redis::Connection;
 
 use super::ClusterUrl;
+use super::keys::RunKeys;
 
 /// The lease when `--lease` is not given.
 pub const DEFAULT_LEASE: Duration = Duration::from_secs(10);
@@ -26,10 +27,12 @@ const SHORTEST: Duration = Duration::from_millis(500);
 
 pub struct RunLease {
     connection: Connection,
+    /// The URL, for the run's further connections (its relay's).
+    cluster: ClusterUrl,
     /// The URL as it may be printed.
     url: String,
-    /// `mph:{RUN}:`, the prefix of every key of the run.
-    prefix: String,
+    /// Every key of the run.
+    keys: RunKeys,
     lease: Duration,
     next_renewal: Instant,
 }
@@ -44,6 +47,17 @@ pub struct LostRedis {
     reason: String,
 }
 
+impl LostRedis {
+    /// Redis lost by a part of the run other than the lease (its relay).
+    pub fn during_run(url: &str, reason: &str) -> LostRedis {
+        LostRedis {
+            url: url.to_string(),
+            when: "during the run",
+            reason: reason.to_string(),
+        }
+    }
+}
+
 impl RunLease {
     /// Takes a lease for a new run on `connection` (checked by `connect`).
     pub fn take(
@@ -54,8 +68,9 @@ impl RunLease {
     ) -> Result<RunLease, LostRedis> {
         let mut taken = RunLease {
             connection,
+            cluster: url.clone(),
             url: url.to_string(),
-            prefix: format!("mph:{{{}}}:", run_name()),
+            keys: RunKeys::new(&run_name()),
             lease: lease.max(SHORTEST),
             next_renewal: now,
         };
@@ -90,6 +105,28 @@ impl RunLease {
             0 => Err(self.lost_because("during the run", "the run's lease had lapsed")),
             _ => Ok(()),
         }
+    }
+
+    /// The run's keys.
+    pub fn keys(&self) -> &RunKeys {
+        &self.keys
+    }
+
+    /// The cluster's URL.
+    pub fn cluster(&self) -> &ClusterUrl {
+        &self.cluster
+    }
+
+    /// How many workers the cluster's hosts offer: those of every host
+    /// that beat within the lease, by Redis's clock.
+    pub fn hosts_capacity(&mut self) -> Result<usize, LostRedis> {
+        let workers: i64 = redis::Script::new(CAPACITY)
+            .key(super::keys::HOSTS)
+            .arg(self.millis())
+            .arg(super::keys::host(""))
+            .invoke(&mut self.connection)
+            .map_err(|e| self.lost("counting the worker hosts", &e))?;
+        Ok(usize::try_from(workers).unwrap_or(0))
     }
 
     /// When the lease must next be renewed.
@@ -129,7 +166,11 @@ impl RunLease {
 
     /// The run's key named `name`.
     fn key(&self, name: &str) -> String {
-        format!("{}{name}", self.prefix)
+        match name {
+            "lease" => self.keys.lease(),
+            "keys" => self.keys.index(),
+            _ => self.keys.named(name),
+        }
     }
 
     fn millis(&self) -> u64 {
@@ -171,6 +212,38 @@ for _, key in ipairs(redis.call('SMEMBERS', KEYS[2])) do
 end
 redis.call('PEXPIRE', KEYS[2], ARGV[1])
 return 1
+";
+
+/// Pushes ARGV[1] onto the list KEYS[1] of a run, listed in the run's
+/// index (KEYS[2]), both given what is left of its lease (KEYS[3]); 0 if
+/// the lease is gone (nobody makes a key that would outlive the run). With
+/// KEYS[4] (the shared `READY`), also pushes ARGV[2] there (a ticket), and
+/// keeps that list at least as long as the lease.
+pub(super) const PUSH_LISTED: &str = r"
+local left = redis.call('PTTL', KEYS[3])
+if left <= 0 then return 0 end
+redis.call('RPUSH', KEYS[1], ARGV[1])
+redis.call('SADD', KEYS[2], KEYS[1])
+redis.call('PEXPIRE', KEYS[1], left)
+redis.call('PEXPIRE', KEYS[2], left)
+if KEYS[4] then
+  redis.call('RPUSH', KEYS[4], ARGV[2])
+  if redis.call('PTTL', KEYS[4]) < left then redis.call('PEXPIRE', KEYS[4], left) end
+end
+return 1
+";
+
+/// The workers of the hosts in KEYS[1] that beat within ARGV[1] ms of
+/// Redis's time; ARGV[2] is the prefix of a host's key.
+const CAPACITY: &str = r"
+local now = redis.call('TIME')
+local ms = now[1] * 1000 + math.floor(now[2] / 1000)
+local total = 0
+for _, name in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], ms - ARGV[1], '+inf')) do
+  local workers = tonumber(redis.call('HGET', ARGV[2] .. name, 'workers'))
+  if workers then total = total + workers end
+end
+return total
 ";
 
 /// Deletes the lease key, every key listed in the index, and the index.

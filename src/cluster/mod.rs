@@ -1,24 +1,32 @@
 //! Cluster mode's door to Redis: the URL a run or a worker host is given
-//! (`url`), and the connection it opens with the checks every run makes
-//! before it starts (`connect`). A failure is one line naming the URL (its
-//! password never shown) and exit status 69.
+//! (`url`), the connection it opens with the checks every run makes
+//! before it starts (`connect`), and every key's name (`keys`). A failure
+//! is one line naming the URL (its password never shown) and exit 69.
 //!
 //! A run's keys live under its lease (`lease`), which the hub's driver
-//! renews and releases; a worker host registers and beats (`host`).
+//! renews and releases. A run's pool workers past its `--local-workers`
+//! are queued for the hosts by the run's relay (`relay`), a process that
+//! makes the blocking Redis calls so the hub never does; a worker host
+//! (`host`) registers, beats, takes queued workers and runs each
+//! (`remote_worker`), carrying its socket's bytes through Redis unread.
 //!
-//! What it must not touch: the hub's core or the script's processes. Pool
-//! work and shared objects through Redis are built on top of this, behind
-//! the store interface (`crate::store`); they are not built yet, so a run
-//! given `--cluster` holds its lease but runs everything on its machine.
+//! What it must not touch: the hub's core. Shared objects stay in the
+//! run's hub, reached by remote workers through the same requests as local
+//! ones; objects in Redis (`RedisStore`), host liveness, fencing and
+//! redelivery are not built yet, so the flags stay hidden.
 
 mod connect;
 mod host;
+mod keys;
 mod lease;
+mod relay;
+mod remote_worker;
 mod url;
 
 pub use connect::connect;
 pub use host::{HostError, default_name, serve};
 pub use lease::{DEFAULT_LEASE, LostRedis, RunLease};
+pub use relay::{Relay, start as start_relay};
 pub use url::ClusterUrl;
 
 /// This machine's name, kept to letters, digits, `.` and `-` (it goes

@@ -74,6 +74,18 @@ impl Conn {
         self.decoder.next()
     }
 
+    /// The next whole message of another kind than a `Request` (the relay's).
+    pub fn next_message<T: serde::de::DeserializeOwned>(
+        &mut self,
+    ) -> Result<Option<T>, FrameError> {
+        self.decoder.next()
+    }
+
+    /// The socket, to close it.
+    pub fn into_fd(self) -> OwnedFd {
+        self.fd
+    }
+
     /// Queues one encoded frame and writes what the socket takes now. A
     /// peer that closed its end gets nothing.
     pub fn queue_frame(&mut self, frame: &[u8]) {

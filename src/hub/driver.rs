@@ -22,42 +22,80 @@ use nix::unistd::Pid;
 
 use super::conn::{Conn, ReadOutcome};
 use super::core::{Core, Host, Output, ProcessExit, Progress, StartError, Trace, TraceFile, Wake};
+use super::remote::{Heard, RemoteWorkers};
 use super::writer::{self, EXIT_OUTPUT_FAILED, FlushError};
 use super::{launch, signals};
 use crate::child::{ChildEntry, Identity, Role};
 use crate::cluster::RunLease;
 use crate::script::Program;
 use crate::store::LocalStore;
-use crate::wire::ProcId;
+use crate::wire::{ProcId, RemoteExit, RemoteStart, WorkerRole};
 
 const SIGNAL_TOKEN: u64 = u64::MAX;
+const RELAY_TOKEN: u64 = u64::MAX - 1;
+
+/// A cluster run: its lease on its keys in Redis, and how many of each
+/// pool's workers run on this machine (the hosts start the rest).
+pub struct ClusterRun {
+    pub lease: RunLease,
+    pub local_workers: usize,
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum HubStartError {
     #[error("cannot set up the supervisor: {0}")]
     Setup(#[from] Errno),
+    #[error("{0}")]
+    Cluster(#[from] crate::cluster::LostRedis),
 }
 
 /// Runs `program` to the end and returns the exit status for `mphost`;
-/// with `trace`, writes the run's trace there at the end; with `lease` (a
-/// cluster run), renews the run's lease on its keys in Redis and deletes
-/// them at the end. Every forked child runs `child_entry` (the
+/// with `trace`, writes the run's trace there at the end; with `cluster`,
+/// renews the run's lease on its keys in Redis (deleting them at the end)
+/// and has the cluster's hosts run the pools' workers past
+/// `local_workers`. Every forked child runs `child_entry` (the
 /// interpreter's, given by `main`).
 pub fn run(
     program: &Program,
     trace: Option<TraceFile>,
-    lease: Option<RunLease>,
+    cluster: Option<ClusterRun>,
     child_entry: ChildEntry,
 ) -> Result<i32, HubStartError> {
     let trace = trace.map(Trace::new);
-    // Without the arena (no memfd), locks still work, through the hub.
-    let _ = crate::shm::Arena::create();
+    let (lease, local_workers) = cluster.map(|c| (c.lease, c.local_workers)).unzip();
+    // Forked first, while the hub has one thread and no child.
+    let relay = match lease.as_ref().map(crate::cluster::start_relay).transpose() {
+        Ok(relay) => relay,
+        Err(e) => {
+            if let Some(lease) = lease {
+                let _ = lease.release();
+            }
+            return Err(e.into());
+        }
+    };
+    let remote = relay.map(RemoteWorkers::new);
+    // A cluster's objects are reached through the hub by every process,
+    // remote or not: none is in this machine's shared memory.
+    let store = match remote {
+        Some(_) => LocalStore::in_hub_memory_only(),
+        None => {
+            // Without the arena (no memfd), locks still work, through the hub.
+            let _ = crate::shm::Arena::create();
+            LocalStore::default()
+        }
+    };
     let signals = signals::install()?;
     let epoll = Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC)?;
     epoll.add(
         signals.as_fd(),
         EpollEvent::new(EpollFlags::EPOLLIN, SIGNAL_TOKEN),
     )?;
+    if let Some(remote) = &remote {
+        epoll.add(
+            remote.relay_fd(),
+            EpollEvent::new(EpollFlags::EPOLLIN | EpollFlags::EPOLLRDHUP, RELAY_TOKEN),
+        )?;
+    }
     let settings = &program.info.settings;
     let progress = Progress::new(settings.progress);
     let mut output = Output::new(settings.tag_output, settings.ordered_output);
@@ -71,15 +109,12 @@ pub fn run(
         hub_pid,
         epoll,
         conns: HashMap::new(),
+        remote,
     };
-    let core = Core::new(
-        io,
-        hub_pid,
-        Box::new(LocalStore::default()),
-        output,
-        progress,
-        trace,
-    );
+    let mut core = Core::new(io, hub_pid, Box::new(store), output, progress, trace);
+    if let Some(local) = local_workers {
+        core = core.with_remote_workers(local);
+    }
     let mut driver = Driver {
         core,
         signals,
@@ -89,6 +124,9 @@ pub fn run(
         // Nothing ran: the run's keys go now, not when the lease expires.
         if let Some(lease) = driver.lease.take() {
             let _ = lease.release();
+        }
+        if let Some(remote) = driver.core.host_mut().remote.take() {
+            remote.close();
         }
         return Err(e.into());
     }
@@ -104,6 +142,8 @@ pub struct Io<'p> {
     hub_pid: Pid,
     epoll: Epoll,
     conns: HashMap<ProcId, Conn>,
+    /// A cluster run's remote workers, and its relay.
+    remote: Option<RemoteWorkers>,
 }
 
 impl Host for Io<'_> {
@@ -119,8 +159,29 @@ impl Host for Io<'_> {
         Ok(pid)
     }
 
+    fn start_remote(
+        &mut self,
+        id: ProcId,
+        role: WorkerRole,
+        identity: Identity,
+    ) -> Result<Pid, StartError> {
+        let remote = self.remote.as_mut().ok_or(Errno::ENOSYS)?;
+        let stand_in = remote.start(RemoteStart {
+            id,
+            name: identity.name,
+            parent_pid: identity.parent_pid,
+            role,
+        })?;
+        self.flush_relay();
+        Ok(stand_in)
+    }
+
     fn send(&mut self, to: ProcId, frame: Vec<u8>) {
         let Some(conn) = self.conns.get_mut(&to) else {
+            if let Some(remote) = self.remote.as_mut().filter(|r| r.has(to)) {
+                remote.send(to, frame);
+                self.flush_relay();
+            }
             return;
         };
         conn.queue_frame(&frame);
@@ -132,15 +193,28 @@ impl Host for Io<'_> {
     fn disconnect(&mut self, id: ProcId) {
         if let Some(conn) = self.conns.remove(&id) {
             let _ = self.epoll.delete(conn.fd());
+        } else if let Some(remote) = &mut self.remote {
+            remote.disconnect(id);
         }
     }
 
     fn signal(&mut self, pid: Pid, signal: Signal) {
+        if RemoteWorkers::is_stand_in(pid) {
+            if let Some(remote) = &mut self.remote {
+                remote.signal(pid, signal);
+                self.flush_relay();
+            }
+            return;
+        }
         let _ = kill(pid, signal);
     }
 
     /// Without reaping it: the SIGCHLD the event loop reads next does that.
+    /// A remote worker's end is told by its host, never guessed here.
     fn has_exited(&mut self, pid: Pid) -> bool {
+        if RemoteWorkers::is_stand_in(pid) {
+            return false;
+        }
         let flags = WaitPidFlag::WEXITED | WaitPidFlag::WNOHANG | WaitPidFlag::WNOWAIT;
         !matches!(waitid(Id::Pid(pid), flags), Ok(WaitStatus::StillAlive))
     }
@@ -151,20 +225,35 @@ impl Host for Io<'_> {
 }
 
 impl Io<'_> {
+    /// Writes what the relay's socket takes now; watches for room for the rest.
+    fn flush_relay(&mut self) {
+        if let Some(remote) = &mut self.remote {
+            remote.flush();
+            watch(
+                &self.epoll,
+                remote.relay_fd(),
+                remote.wants_write(),
+                RELAY_TOKEN,
+            );
+        }
+    }
+
     /// Writes what `id`'s socket takes now; watches for room for the rest.
     fn flush_conn(&mut self, id: ProcId) {
-        let Some(conn) = self.conns.get_mut(&id) else {
-            return;
-        };
-        conn.flush();
-        let mut flags = EpollFlags::EPOLLIN | EpollFlags::EPOLLRDHUP;
-        if conn.wants_write() {
-            flags |= EpollFlags::EPOLLOUT;
+        if let Some(conn) = self.conns.get_mut(&id) {
+            conn.flush();
+            watch(&self.epoll, conn.fd(), conn.wants_write(), id);
         }
-        let _ = self
-            .epoll
-            .modify(conn.fd(), &mut EpollEvent::new(flags, id));
     }
+}
+
+/// Watches `fd` for what arrives, and for room to write when `wants_write`.
+fn watch(epoll: &Epoll, fd: std::os::fd::BorrowedFd<'_>, wants_write: bool, token: u64) {
+    let mut flags = EpollFlags::EPOLLIN | EpollFlags::EPOLLRDHUP;
+    if wants_write {
+        flags |= EpollFlags::EPOLLOUT;
+    }
+    let _ = epoll.modify(fd, &mut EpollEvent::new(flags, token));
 }
 
 struct Driver<'p> {
@@ -246,6 +335,10 @@ impl Driver<'_> {
                     if let Some(code) = self.on_signals() {
                         return code;
                     }
+                } else if token == RELAY_TOKEN {
+                    if let Some(code) = self.on_relay(event.events()) {
+                        return code;
+                    }
                 } else {
                     self.on_socket(token, event.events());
                 }
@@ -272,7 +365,9 @@ impl Driver<'_> {
         while let Ok(Some(info)) = self.signals.read_signal() {
             let signo = info.ssi_signo as i32;
             if signo == libc::SIGCHLD {
-                self.reap();
+                if let Some(code) = self.reap() {
+                    return Some(code);
+                }
             } else {
                 let code = self.core.interrupted(signo);
                 return Some(self.shut_down(code, false));
@@ -281,20 +376,83 @@ impl Driver<'_> {
         None
     }
 
-    /// Reaps every child that has ended and reports each death.
-    fn reap(&mut self) {
+    /// Reaps every child that has ended and reports each death; a cluster
+    /// run's relay that died is Redis lost (the run's exit status).
+    fn reap(&mut self) -> Option<i32> {
         loop {
             let (pid, status) = match waitpid(None::<Pid>, Some(WaitPidFlag::WNOHANG)) {
                 Ok(WaitStatus::Exited(pid, code)) => (pid, ProcessExit::Code(code)),
                 Ok(WaitStatus::Signaled(pid, sig, _)) => (pid, ProcessExit::Signal(sig as i32)),
-                Ok(WaitStatus::StillAlive) | Err(_) => return,
+                Ok(WaitStatus::StillAlive) | Err(_) => return None,
                 Ok(_) => continue,
             };
             if let Some(id) = self.core.exiting(pid) {
                 self.read_requests(id);
                 self.core.ended(id, status);
+            } else if self
+                .core
+                .host()
+                .remote
+                .as_ref()
+                .map(RemoteWorkers::relay_pid)
+                == Some(pid)
+            {
+                return Some(self.relay_lost("the run's relay ended"));
             }
         }
+    }
+
+    /// The relay's socket is ready: writes what waits, and hands what it
+    /// said to the core; Redis lost ends the run (its exit status).
+    fn on_relay(&mut self, flags: EpollFlags) -> Option<i32> {
+        if flags.contains(EpollFlags::EPOLLOUT) {
+            self.core.host_mut().flush_relay();
+        }
+        let heard = self.core.host_mut().remote.as_mut()?.read();
+        for event in heard {
+            match event {
+                Heard::Started { id, host, pid } => self.core.remote_started(id, host, pid),
+                Heard::Requests { id, requests, bad } => {
+                    for request in requests {
+                        self.core.dispatch(id, request);
+                    }
+                    if let Some(reason) = bad {
+                        self.core.protocol_violation(id, &reason);
+                    }
+                }
+                Heard::Exited {
+                    stand_in,
+                    status,
+                    started,
+                } => {
+                    let status = match status {
+                        RemoteExit::Code(code) => ProcessExit::Code(code),
+                        RemoteExit::Signal(signal) => ProcessExit::Signal(signal),
+                    };
+                    self.core.remote_exited(stand_in, status, started);
+                }
+                Heard::Refused { host, reason } => self
+                    .core
+                    .warn(format!("worker host {host} refuses this run: {reason}")),
+                Heard::Lost(line) => return Some(self.relay_lost(&line)),
+            }
+        }
+        None
+    }
+
+    /// Redis lost by the relay: says so and ends the run with 69. A line
+    /// that is not yet the whole message gets the URL.
+    #[inline(never)]
+    fn relay_lost(&mut self, line: &str) -> i32 {
+        let line = match (line.starts_with("mphost: "), &self.lease) {
+            (true, _) | (false, None) => line.to_string(),
+            (false, Some(lease)) => {
+                let url = lease.cluster().to_string();
+                crate::cluster::LostRedis::during_run(&url, line).to_string()
+            }
+        };
+        self.core.say(&line);
+        self.shut_down(i32::from(crate::exit_status::UNAVAILABLE), false)
     }
 
     fn on_socket(&mut self, id: ProcId, flags: EpollFlags) {
@@ -356,6 +514,19 @@ impl Driver<'_> {
             let _ = waitpid(pid, None);
         }
         let mut code = code;
+        // The kills of remote workers go out before the keys go; a host
+        // that misses them sees the run's lease gone.
+        if let Some(mut remote) = self.core.host_mut().remote.take() {
+            remote.flush();
+            if let Some(lease) = self.lease.take()
+                && let Err(lost) = lease.release()
+                && code != i32::from(crate::exit_status::UNAVAILABLE)
+            {
+                self.core.say(&lost.to_string());
+                code = i32::from(crate::exit_status::UNAVAILABLE);
+            }
+            remote.close();
+        }
         if let Some(Err(lost)) = self.lease.take().map(RunLease::release) {
             self.core.say(&lost.to_string());
             code = i32::from(crate::exit_status::UNAVAILABLE);

@@ -143,6 +143,30 @@ fn exec_worker(hub_pid: Pid, descriptors: &[i32], launch: &Launch, max_memory: O
     let mut keep = vec![descriptors[0], file.as_raw_fd()];
     keep.extend(&descriptors[1..]);
     become_clean_child(hub_pid, &keep, max_memory);
+    exec_mphost_worker()
+}
+
+/// Forks a process that becomes `mphost __worker` with `descriptors` (its
+/// socket, its `Launch` in a memfd, then its progress slot) at fds 3, 4,
+/// 5: how a cluster's worker host starts a run's worker. Everything the
+/// child needs is made before the fork, and the child only makes system
+/// calls before `exec`, so a process with threads may call it.
+pub fn fork_exec_worker(descriptors: &[i32]) -> nix::Result<Pid> {
+    let parent = nix::unistd::getpid();
+    // SAFETY: the child makes only system calls (`become_clean_child`)
+    // before `exec` or `_exit`.
+    match unsafe { fork() }? {
+        ForkResult::Parent { child } => Ok(child),
+        ForkResult::Child => {
+            become_clean_child(parent, descriptors, None);
+            exec_mphost_worker()
+        }
+    }
+}
+
+/// Replaces this process with a fresh `mphost __worker`, which reads what
+/// it is from its descriptors.
+fn exec_mphost_worker() -> ! {
     let program = c"/proc/self/exe";
     let argv = [c"mphost".as_ptr(), c"__worker".as_ptr(), std::ptr::null()];
     // SAFETY: a NUL-terminated argv of static C strings; on success exec does
@@ -156,6 +180,9 @@ fn exec_worker(hub_pid: Pid, descriptors: &[i32], launch: &Launch, max_memory: O
     // SAFETY: as above.
     unsafe { libc::_exit(127) }
 }
+
+/// The most descriptors a child keeps (its socket, launch, arena, progress).
+const MAX_KEPT: usize = 8;
 
 /// Unblocks signals, ignores SIGINT and SIGPIPE, arranges death with the
 /// hub, caps the address space at `max_memory`, and leaves open only
@@ -183,15 +210,18 @@ fn become_clean_child(hub_pid: Pid, keep: &[i32], max_memory: Option<u64>) {
         }
         // Copy each above the targets first, so no move overwrites a
         // descriptor still to be moved; the copies are closed below.
-        let mut copies = Vec::with_capacity(keep.len());
-        for &fd in keep {
-            let copy = libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, first_free);
-            if copy < 0 {
+        // On the stack: a child of a process with threads must not allocate.
+        let mut copies = [-1; MAX_KEPT];
+        if keep.len() > MAX_KEPT {
+            libc::_exit(1);
+        }
+        for (&fd, copy) in keep.iter().zip(copies.iter_mut()) {
+            *copy = libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, first_free);
+            if *copy < 0 {
                 libc::_exit(1);
             }
-            copies.push(copy);
         }
-        for (target, copy) in (HUB_FD..).zip(copies) {
+        for (target, &copy) in (HUB_FD..).zip(&copies[..keep.len()]) {
             if libc::dup2(copy, target) < 0 {
                 libc::_exit(1);
             }

@@ -12,14 +12,18 @@
 //! and asks for effects through its `Host`, and does no I/O, so its logic is
 //! unit-tested without a process. `driver` does the I/O: one event loop
 //! (`epoll`) over the children's sockets (`conn`) and a signalfd (`signals`),
-//! `fork` (`launch`), and the output's writes (`writer`).
+//! `fork` (`launch`), and the output's writes (`writer`). In cluster mode
+//! the driver also carries the bytes of remote workers through the run's
+//! relay (`remote`).
 
 mod conn;
 mod core;
 mod driver;
 mod launch;
+mod remote;
 mod signals;
 mod writer;
 
 pub use core::TraceFile;
-pub use driver::run;
+pub use driver::{ClusterRun, run};
+pub use launch::fork_exec_worker;

@@ -217,6 +217,22 @@ pub fn load(
     Ok(Program { engine, info })
 }
 
+/// Cluster mode: sets the pools' default size once the cluster's hosts
+/// were counted, after loading and before the run; false if the script is
+/// shared already (it is not, before the hub starts).
+pub fn set_default_workers(program: &mut Program, workers: usize) -> bool {
+    SCRIPT.with(|s| s.borrow_mut().take());
+    let set = match Rc::get_mut(&mut program.info) {
+        Some(info) => {
+            info.settings.workers = workers;
+            true
+        }
+        None => false,
+    };
+    SCRIPT.with(|s| *s.borrow_mut() = Some(program.info.clone()));
+    set
+}
+
 /// Compiles without running, for `mphost check`.
 pub fn check(source: &str) -> Result<(), Box<rhai::ParseError>> {
     build_engine().compile(source).map(|_| ()).map_err(Box::new)

@@ -132,7 +132,6 @@ pub struct Slots {
 
 impl Slots {
     /// Slots that are never handed out.
-    #[cfg(test)]
     pub fn none() -> Slots {
         Slots {
             none: true,

@@ -40,6 +40,11 @@ pub struct ProgressWriter {
     fd: RawFd,
 }
 
+// SAFETY: the slot is a mapping of its own memfd, valid until dropped,
+// whose one word is only read atomically: any thread may own it (a worker
+// host reads it from the thread that reaps the worker).
+unsafe impl Send for ProgressSlot {}
+
 impl ProgressSlot {
     pub fn new() -> io::Result<Self> {
         let memfd = nix::sys::memfd::memfd_create(

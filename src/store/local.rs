@@ -55,8 +55,9 @@ fn unknown(id: ObjectId) -> Applied {
 
 impl LocalStore {
     /// A store that keeps every object in the hub's memory, none in the
-    /// shared arena: the hub's unit tests, which share one arena.
-    #[cfg(test)]
+    /// shared arena: a cluster run's (remote processes have no share of
+    /// this machine's memory), and the hub's unit tests, which share one
+    /// arena.
     pub fn in_hub_memory_only() -> LocalStore {
         LocalStore {
             slots: Slots::none(),

@@ -115,8 +115,9 @@ pub struct FrameDecoder {
 }
 
 impl FrameDecoder {
-    #[cfg(test)]
+    /// Adds bytes that arrived another way (a remote worker's, through Redis).
     pub fn extend(&mut self, bytes: &[u8]) {
+        self.compact();
         self.buffer.extend_from_slice(bytes);
     }
 

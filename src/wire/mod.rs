@@ -5,7 +5,8 @@
 //! object; `value` is the process-independent form of a script value, `packed` many
 //! of them encoded side by side (a pool job's items), `message` the
 //! requests and replies exchanged with the hub, `trace_spans` the spans a
-//! process measures for `--trace`, and `frame` the length-prefixed
+//! process measures for `--trace`, `remote` what crosses Redis in cluster
+//! mode, and `frame` the length-prefixed
 //! encoding (bincode 2 over serde). Nothing outside this module knows the
 //! encoding, so the format can be swapped by changing `frame` alone.
 //! This module does no I/O policy: it encodes, decodes and reads/writes whole
@@ -17,6 +18,7 @@ mod launch;
 mod message;
 mod objects;
 mod packed;
+mod remote;
 mod trace_spans;
 mod value;
 
@@ -31,5 +33,6 @@ pub use message::{
 };
 pub use objects::{DictOp, ListOp, NewObject, Op};
 pub use packed::{Item, Packed};
+pub use remote::{Down, FromRelay, RemoteExit, RemoteStart, ToRelay, Up, UpEvent};
 pub use trace_spans::{TraceEvent, TraceSpan};
 pub use value::{Counts, FnRef, Globals, MAX_DEPTH, Value};

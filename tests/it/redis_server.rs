@@ -76,9 +76,10 @@ impl RedisServer {
             .collect()
     }
 
-    /// The keys of every run (`mph:*`).
+    /// The keys of every run (`mph:{RUN}:...`); hosts' keys and the
+    /// shared ones are not a run's.
     pub fn run_keys(&self) -> Vec<String> {
-        self.cli(&["--scan", "--pattern", "mph:*"])
+        self.cli(&["--scan", "--pattern", "mph:{*"])
     }
 
     /// Stops the server now, as a crash would.

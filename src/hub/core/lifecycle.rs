@@ -5,19 +5,37 @@
 use nix::sys::signal::Signal;
 use nix::unistd::Pid;
 
-use super::processes::{ExitStatus, Lifecycle, Link, Proc, ProcKind, signal_name};
+use super::processes::{ExitStatus, Lifecycle, Link, Proc, ProcKind, Remote, signal_name};
 use super::waits::{self, WaitKey};
 use super::{Core, Host, HubResult, StartError, invalid};
 use crate::child::{Identity, Role};
-use crate::wire::{FnRef, Globals, Handle, ProcId, Reply, Value};
+use crate::wire::{FnRef, Globals, Handle, ProcId, Reply, Value, WorkerRole};
 
 impl<H: Host> Core<H> {
     // ----- processes ------------------------------------------------------
 
     pub(super) fn start(&mut self, id: ProcId, role: &Role) -> Result<Pid, StartError> {
+        self.start_with(id, |host, identity| host.start(id, role, identity))
+    }
+
+    /// Asks the cluster's hosts to start process `id` (a pool worker).
+    pub(super) fn start_remote(&mut self, id: ProcId, role: WorkerRole) -> Result<Pid, StartError> {
+        let pid = self.start_with(id, |host, identity| host.start_remote(id, role, identity))?;
+        if let Some(proc) = self.procs.get_mut(id) {
+            proc.remote = Some(Remote::default());
+        }
+        Ok(pid)
+    }
+
+    /// Starts process `id` with `start`, and records it running.
+    fn start_with(
+        &mut self,
+        id: ProcId,
+        start: impl FnOnce(&mut H, Identity) -> Result<Pid, StartError>,
+    ) -> Result<Pid, StartError> {
         let identity = self.identity(id);
         let forked_at = self.trace_clock();
-        let pid = self.host.start(id, role, identity)?;
+        let pid = start(&mut self.host, identity)?;
         let proc = self
             .procs
             .started(id, pid)
@@ -27,6 +45,33 @@ impl<H: Host> Core<H> {
         }
         self.trace_started(id, pid.as_raw(), forked_at);
         Ok(pid)
+    }
+
+    /// A cluster's host started remote process `id` as `pid` there. Said
+    /// once: a host's later word on it is not taken.
+    pub fn remote_started(&mut self, id: ProcId, host: String, pid: i32) {
+        if let Some(proc) = self.procs.get_mut(id)
+            && proc.is_unplaced()
+        {
+            proc.remote = Some(Remote {
+                on: Some((host, pid)),
+            });
+        }
+    }
+
+    /// Remote process `pid` (its stand-in) ended; `started` is the item it
+    /// last recorded starting, as its host read it (checked like a local
+    /// worker's progress slot).
+    pub fn remote_exited(&mut self, pid: Pid, status: ExitStatus, started: Option<(u64, usize)>) {
+        let Some(id) = self.exiting(pid) else {
+            return;
+        };
+        if let (Some(started), Some(ProcKind::PoolWorker { pool })) = (started, self.procs.kind(id))
+            && let Some(pool) = self.pools.get_mut(&pool)
+        {
+            pool.reported_started(id, started);
+        }
+        self.ended(id, status);
     }
 
     pub(super) fn start_spawned(&mut self, id: ProcId) -> HubResult<Pid> {
@@ -123,6 +168,8 @@ impl<H: Host> Core<H> {
         }
         let parked = proc.parked.take();
         let (kind, label) = (proc.kind, proc.label());
+        // A remote worker no host started, taken back by the hub: no death.
+        let withdrawn = proc.is_unplaced() && proc.signaled;
         self.check_stuck = true;
         self.trace_ended(id, status);
         self.output.process_ended(id);
@@ -160,6 +207,7 @@ impl<H: Host> Core<H> {
                 }
                 self.main_status = Some(status);
             }
+            ProcKind::PoolWorker { pool } if withdrawn => self.pool_worker_withdrawn(pool, id),
             ProcKind::PoolWorker { pool } => self.pool_worker_ended(pool, id, &label, status),
             ProcKind::Spawned => {}
         }

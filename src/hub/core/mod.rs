@@ -50,7 +50,7 @@ use nix::unistd::Pid;
 
 use crate::child::{Identity, Role};
 use crate::store::ObjectStore;
-use crate::wire::{ErrorKind, HubError, ObjectId, ProcId, Reply, encode_frame};
+use crate::wire::{ErrorKind, HubError, ObjectId, ProcId, Reply, WorkerRole, encode_frame};
 use jobs::Job;
 use pools::{JobId, Pool, PoolId};
 use processes::{ExitStatus, Lifecycle, Link, Proc, ProcKind, ProcessTable};
@@ -71,6 +71,20 @@ pub trait Host {
     /// started. From now on the host reads its socket and reports what
     /// arrives.
     fn start(&mut self, id: ProcId, role: &Role, identity: Identity) -> Result<Pid, StartError>;
+    /// Asks the cluster's hosts to start a process that runs `role`
+    /// (cluster mode); a stand-in pid that names it here, which is no
+    /// process's on this machine. From now on the host reports what the
+    /// process sends, when a host starts it (`Core::remote_started`) and
+    /// when it ends (`Core::remote_exited`).
+    fn start_remote(
+        &mut self,
+        id: ProcId,
+        role: WorkerRole,
+        identity: Identity,
+    ) -> Result<Pid, StartError> {
+        let _ = (id, role, identity);
+        Err(nix::errno::Errno::ENOSYS)
+    }
     /// Sends process `to` one encoded frame.
     fn send(&mut self, to: ProcId, frame: Vec<u8>);
     /// Stops reading process `id`'s socket and closes it.
@@ -122,6 +136,10 @@ pub struct Core<H: Host> {
     check_stuck: bool,
     /// `--trace`: what the run looked like, written when it ends.
     trace: Option<Trace>,
+    /// Cluster mode: how many of a pool's workers run on this machine; the
+    /// rest are started by the cluster's hosts (`Host::start_remote`).
+    /// `None` outside cluster mode: every worker is local.
+    local_workers: Option<usize>,
 }
 
 type HubResult<T> = Result<T, HubError>;
@@ -157,7 +175,15 @@ impl<H: Host> Core<H> {
             main_status: None,
             check_stuck: false,
             trace,
+            local_workers: None,
         }
+    }
+
+    /// Cluster mode: each pool runs at most `local` workers on this
+    /// machine, and asks the hosts for the rest.
+    pub fn with_remote_workers(mut self, local: usize) -> Self {
+        self.local_workers = Some(local);
+        self
     }
 
     pub fn host(&self) -> &H {

@@ -22,7 +22,7 @@ use crate::wire::{
     ErrorKind, Globals, HubError, JobAsk, JobKind, JobSpec, ObjectId, Packed, PoolControl,
     PoolTask, ProcId, Reply, TaskReport, Value,
 };
-use crate::wire::{POOL_AHEAD_MAX, WorkerSetup};
+use crate::wire::{POOL_AHEAD_MAX, WorkerRole, WorkerSetup};
 
 pub type PoolId = u64;
 
@@ -75,6 +75,8 @@ pub struct Pool {
     /// Each worker's chunks, oldest (the one it computes) first.
     held: HashMap<ProcId, VecDeque<Held>>,
     progress: HashMap<ProcId, ProgressSlot>,
+    /// A remote worker's last started item, as its host read it at its end.
+    reported: HashMap<ProcId, (u64, usize)>,
     tasks_done: HashMap<ProcId, u64>,
     /// Workers that have asked for a task: they got through their set-up.
     ready: HashSet<ProcId>,
@@ -122,6 +124,7 @@ impl Pool {
             chunks: VecDeque::new(),
             held: HashMap::new(),
             progress: HashMap::new(),
+            reported: HashMap::new(),
             tasks_done: HashMap::new(),
             ready: HashSet::new(),
             setup_failures: 0,
@@ -195,8 +198,18 @@ impl Pool {
     /// of its chunk, item, end of its chunk)`. The other chunks it held are
     /// of the same job, which fails with it.
     fn take_lost(&mut self, worker: ProcId) -> Option<(JobId, usize, usize, usize)> {
-        let started = self.progress.get(&worker).and_then(ProgressSlot::read);
+        let started = match self.progress.get(&worker) {
+            Some(slot) => slot.read(),
+            None => self.reported.remove(&worker),
+        };
         self.lost_at(worker, started)
+    }
+
+    /// Remote worker `worker`'s host read its progress slot at its end.
+    pub(super) fn reported_started(&mut self, worker: ProcId, started: (u64, usize)) {
+        if self.workers.contains(&worker) {
+            self.reported.insert(worker, started);
+        }
     }
 
     /// `take_lost` once the slot is read: `started` is the `(job tag,
@@ -253,10 +266,23 @@ impl<H: Host> Core<H> {
             return Ok(());
         };
         let (owner, setup) = (pool.owner, pool.setup.clone());
+        // In cluster mode, past the pool's share of this machine, the
+        // hosts start the worker.
+        let remote = self.local_workers.is_some_and(|local| {
+            let procs = &self.procs;
+            let here = pool.workers.iter();
+            here.filter(|&&w| procs.get(w).is_some_and(|p| !p.is_remote()))
+                .count()
+                >= local
+        });
         let name = self.procs.next_worker_name();
-        let slot =
-            ProgressSlot::new().map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(0)))?;
-        let progress = slot.writer();
+        let slot = match remote {
+            true => None,
+            false => Some(
+                ProgressSlot::new().map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(0)))?,
+            ),
+        };
+        let progress = slot.as_ref().map(ProgressSlot::writer);
         let id = self.procs.add(
             name,
             ProcKind::PoolWorker { pool: pool_id },
@@ -265,11 +291,21 @@ impl<H: Host> Core<H> {
         );
         if let Some(pool) = self.pools.get_mut(&pool_id) {
             pool.workers.push(id);
-            pool.progress.insert(id, slot);
+            if let Some(slot) = slot {
+                pool.progress.insert(id, slot);
+            }
         }
         let mut handed = Vec::new();
         setup.object_ids(&mut handed);
-        if let Err(e) = self.start(id, &Role::PoolWorker { progress, setup }) {
+        let started = match progress {
+            Some(progress) => self
+                .start(id, &Role::PoolWorker { progress, setup })
+                .map(drop),
+            None => self
+                .start_remote(id, WorkerRole::PoolWorker { setup })
+                .map(drop),
+        };
+        if let Err(e) = started {
             // Never started: no death will come to take it off the books.
             if let Some(pool) = self.pools.get_mut(&pool_id) {
                 pool.workers.retain(|&w| w != id);
@@ -398,6 +434,7 @@ impl<H: Host> Core<H> {
             Some(reply) => self.reply(from, reply),
             None => self.park(from, WaitKey::PoolIdle(pool_id), None, None),
         }
+        self.withdraw_unplaced(pool_id);
     }
 
     /// A worker starting a chunk asks for up to `max` more now.
@@ -628,6 +665,7 @@ impl<H: Host> Core<H> {
         }
         // Idle workers with nothing left to do leave now.
         self.hand_out(pool_id);
+        self.withdraw_unplaced(pool_id);
     }
 
     /// Stops every worker of the pool now and fails its unfinished jobs.
@@ -662,6 +700,44 @@ impl<H: Host> Core<H> {
         }
     }
 
+    /// A remote worker no host had started was taken back (the pool did
+    /// not need it, or ended): it leaves the pool, with nothing lost.
+    pub(super) fn pool_worker_withdrawn(&mut self, pool_id: PoolId, id: ProcId) {
+        if let Some(pool) = self.pools.get_mut(&pool_id) {
+            pool.workers.retain(|&w| w != id);
+            pool.held.remove(&id);
+            pool.ready.remove(&id);
+        }
+        self.pool_left(pool_id);
+    }
+
+    /// Takes back the remote workers no host has started of a pool that
+    /// will hand out no more chunks: they would start only to leave.
+    fn withdraw_unplaced(&mut self, pool_id: PoolId) {
+        if self.local_workers.is_none() {
+            return;
+        }
+        let Some(pool) = self.pools.get(&pool_id) else {
+            return;
+        };
+        if pool.state == PoolState::Open || !pool.chunks.is_empty() {
+            return;
+        }
+        let unplaced: Vec<ProcId> = pool
+            .workers
+            .iter()
+            .copied()
+            .filter(|&w| {
+                self.procs
+                    .get(w)
+                    .is_some_and(|p| p.is_unplaced() && p.is_running() && !p.signaled)
+            })
+            .collect();
+        for worker in unplaced {
+            self.send_signal(worker, Signal::SIGKILL);
+        }
+    }
+
     pub(super) fn pool_worker_ended(
         &mut self,
         pool_id: PoolId,
@@ -675,6 +751,7 @@ impl<H: Host> Core<H> {
         pool.workers.retain(|&w| w != id);
         let lost = pool.take_lost(id);
         pool.progress.remove(&id);
+        pool.reported.remove(&id);
         pool.tasks_done.remove(&id);
         let (state, has_work) = (pool.state.clone(), !pool.chunks.is_empty());
         // A worker that ended before asking for a task failed in its set-up
@@ -725,6 +802,12 @@ impl<H: Host> Core<H> {
         {
             self.terminate_pool(pool_id, &format!("pool: cannot replace a worker: {e}"));
         }
+        self.pool_left(pool_id);
+    }
+
+    /// A worker left pool `pool_id`: its joiners are answered once none is
+    /// left, and a pool nobody can use is dropped.
+    fn pool_left(&mut self, pool_id: PoolId) {
         if self
             .pools
             .get(&pool_id)

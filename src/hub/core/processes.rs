@@ -76,6 +76,13 @@ pub enum Link {
     Closed,
 }
 
+/// Where a remote process runs, once a host has started it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Remote {
+    /// The host's name and the process's pid there.
+    pub on: Option<(String, i32)>,
+}
+
 pub struct Proc {
     pub id: ProcId,
     pub name: String,
@@ -89,6 +96,9 @@ pub struct Proc {
     pub signaled: bool,
     /// The process that asked for this one (none for the main script).
     pub parent: Option<ProcId>,
+    /// Set for a process that a cluster's host runs: its pid here is a
+    /// stand-in (see `Host::start_remote`).
+    pub remote: Option<Remote>,
 }
 
 impl Proc {
@@ -103,6 +113,7 @@ impl Proc {
             parked: None,
             signaled: false,
             parent: None,
+            remote: None,
         }
     }
 
@@ -139,12 +150,31 @@ impl Proc {
         }
     }
 
-    /// "Process-1 (pid 4242)", as every message names a process.
+    /// "Process-1 (pid 4242)", as every message names a process; a
+    /// remote one with its host: "PoolWorker-3 (pid 4242 on box-2)".
     pub fn label(&self) -> String {
-        match self.pid() {
-            Some(pid) => format!("{} (pid {pid})", self.name),
-            None => self.name.clone(),
+        match (&self.remote, self.pid()) {
+            (
+                Some(Remote {
+                    on: Some((host, pid)),
+                }),
+                _,
+            ) => {
+                format!("{} (pid {pid} on {host})", self.name)
+            }
+            (Some(Remote { on: None }), _) => format!("{} (not started by a host)", self.name),
+            (None, Some(pid)) => format!("{} (pid {pid})", self.name),
+            (None, None) => self.name.clone(),
         }
+    }
+
+    /// A remote process no host has started yet.
+    pub fn is_unplaced(&self) -> bool {
+        matches!(self.remote, Some(Remote { on: None }))
+    }
+
+    pub fn is_remote(&self) -> bool {
+        self.remote.is_some()
     }
 }
 

@@ -24,6 +24,8 @@ enum Started {
     Main,
     Process,
     PoolWorker,
+    /// Asked of the cluster's hosts.
+    RemotePoolWorker,
 }
 
 /// A host that records what the core asks and answers its questions from
@@ -59,6 +61,20 @@ impl Host for TestHost {
             }
         };
         self.started.push((id, kind));
+        self.pids.insert(id, pid);
+        Ok(pid)
+    }
+
+    fn start_remote(
+        &mut self,
+        id: ProcId,
+        role: crate::wire::WorkerRole,
+        _: Identity,
+    ) -> Result<Pid, StartError> {
+        assert!(matches!(role, crate::wire::WorkerRole::PoolWorker { .. }));
+        self.next_pid += 1;
+        let pid = Pid::from_raw(self.next_pid);
+        self.started.push((id, Started::RemotePoolWorker));
         self.pids.insert(id, pid);
         Ok(pid)
     }
@@ -221,9 +237,47 @@ impl Run {
         let started = self.host().started.clone();
         started
             .into_iter()
-            .filter(|(_, kind)| *kind == Started::PoolWorker)
+            .filter(|(_, kind)| matches!(kind, Started::PoolWorker | Started::RemotePoolWorker))
             .map(|(id, _)| id)
             .collect()
+    }
+
+    /// The workers asked of the cluster's hosts.
+    fn remote_workers(&mut self) -> Vec<ProcId> {
+        let started = self.host().started.clone();
+        started
+            .into_iter()
+            .filter(|(_, kind)| *kind == Started::RemotePoolWorker)
+            .map(|(id, _)| id)
+            .collect()
+    }
+
+    /// Cluster mode, `local` workers of each pool on this machine.
+    fn in_cluster(mut self, local: usize) -> Run {
+        self.core.local_workers = Some(local);
+        self
+    }
+
+    /// A host started remote worker `id` (as pid 77 there).
+    fn placed(&mut self, id: ProcId, host: &str) {
+        self.core.remote_started(id, host.to_string(), 77);
+    }
+
+    /// Remote worker `id` ended, its host having read `started` from its slot.
+    fn remote_dies(
+        &mut self,
+        id: ProcId,
+        status: super::ExitStatus,
+        started: Option<(u64, usize)>,
+    ) {
+        let pid = self.pid(id);
+        self.core.remote_exited(pid, status, started);
+        self.core.turn();
+    }
+
+    fn signalled(&mut self, id: ProcId) -> bool {
+        let pid = self.pid(id);
+        self.host().signals.iter().any(|(p, _)| *p == pid)
     }
 }
 
@@ -938,4 +992,90 @@ fn only_a_pool_worker_may_ask_for_tasks() {
     let mut run = Run::new();
     let e = error(run.ask(MAIN, next(None)));
     assert!(e.message.contains("only a pool worker"), "{}", e.message);
+}
+
+// ----- cluster mode: remote workers -------------------------------------------
+
+#[test]
+fn in_cluster_mode_a_pool_runs_its_local_share_here_and_asks_the_hosts_for_the_rest() {
+    let mut run = Run::new().in_cluster(1);
+    let workers = start_map(&mut run, 8, 3, 1);
+    assert_eq!(workers.len(), 3);
+    assert_eq!(run.remote_workers(), workers[1..]);
+    let mut run = Run::new().in_cluster(0);
+    let workers = start_map(&mut run, 8, 2, 1);
+    assert_eq!(run.remote_workers(), workers);
+}
+
+#[test]
+fn a_remote_worker_is_named_with_its_host_once_started_and_works_like_a_local_one() {
+    let mut run = Run::new().in_cluster(0);
+    let workers = start_map(&mut run, 2, 1, 1);
+    let worker = workers[0];
+    run.placed(worker, "box-2");
+    // A second word on where it runs is not taken.
+    run.core.remote_started(worker, "elsewhere".into(), 1);
+    let first = task(run.ask(worker, next(None)));
+    let second = task(run.ask(worker, next(Some(&first))));
+    run.send(worker, next(Some(&second)));
+    match run.reply(MAIN) {
+        Reply::Items(items) => assert_eq!(decoded(&items), [Value::Int(0), Value::Int(10)]),
+        other => panic!("{other:?}"),
+    }
+    let label = run.core.procs.get(worker).map(|p| p.label());
+    assert_eq!(label.as_deref(), Some("PoolWorker-1 (pid 77 on box-2)"));
+}
+
+#[test]
+fn a_remote_worker_that_dies_fails_the_map_naming_the_item_its_host_read() {
+    let mut run = Run::new().in_cluster(0);
+    let worker = start_map(&mut run, 4, 1, 4)[0];
+    run.placed(worker, "box-2");
+    let chunk = task(run.ask(worker, next(None)));
+    run.remote_dies(worker, super::ExitStatus::Code(3), Some((chunk.job, 2)));
+    let e = error(run.reply(MAIN));
+    assert!(
+        e.message
+            .contains("PoolWorker-1 (pid 77 on box-2) exited with code 3")
+            && e.message.contains("item 2"),
+        "{}",
+        e.message
+    );
+    // An item outside its chunk is not believed: the chunk's first is named.
+    let mut run = Run::new().in_cluster(0);
+    let worker = start_map(&mut run, 4, 1, 2)[0];
+    run.placed(worker, "box-2");
+    let chunk = task(run.ask(worker, next(None)));
+    run.remote_dies(worker, super::ExitStatus::Signal(9), Some((chunk.job, 3)));
+    let e = error(run.reply(MAIN));
+    assert!(e.message.contains("item 0"), "{}", e.message);
+}
+
+#[test]
+fn remote_workers_no_host_started_are_taken_back_when_the_work_is_done() {
+    let mut run = Run::new().in_cluster(0);
+    let workers = start_map(&mut run, 4, 2, 2);
+    let (busy, unplaced) = (workers[0], workers[1]);
+    run.placed(busy, "box-2");
+    let first = task(run.ask(busy, next(None)));
+    let second = task(run.ask(busy, next(Some(&first))));
+    assert!(!run.signalled(unplaced), "needed while the map runs");
+    run.send(busy, next(Some(&second)));
+    assert!(matches!(run.reply(MAIN), Reply::Items(_)));
+    // The map is done: the worker no host started is taken back.
+    assert!(run.signalled(unplaced), "the unplaced worker is taken back");
+    // It ends without failing or replacing anything.
+    run.remote_dies(unplaced, super::ExitStatus::Signal(9), None);
+    assert_eq!(run.workers().len(), 2, "no replacement");
+    assert_eq!(run.stderr(), "");
+}
+
+#[test]
+fn a_remote_worker_a_host_failed_to_start_counts_as_a_failed_start() {
+    let mut run = Run::new().in_cluster(0);
+    let worker = start_map(&mut run, 2, 1, 2)[0];
+    // Not taken back by the hub: a host took it and could not start it.
+    run.remote_dies(worker, super::ExitStatus::Code(127), None);
+    let e = error(run.reply(MAIN));
+    assert!(e.message.contains("before taking a task"), "{}", e.message);
 }

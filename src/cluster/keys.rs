@@ -1,0 +1,118 @@
+//! The names of cluster mode's keys in Redis: the one place they are made.
+//!
+//! A run's keys are all under `mph:{RUN}:` (one hash tag per run) and live
+//! under its lease (`lease.rs`). Two keys are shared by every run and
+//! host: `READY`, the list of tickets that tell hosts a run has a worker
+//! to start, and `HOSTS`, the registered hosts by their last beat. Each
+//! host has `mph:host:{NAME}`.
+
+/// One ticket (a run's prefix) per worker a run queued for the hosts.
+pub const READY: &str = "mph:ready";
+
+/// The registered hosts, scored by the Redis time of their last beat.
+pub const HOSTS: &str = "mph:hosts";
+
+/// A host's own key: its pid, version, worker count and last beat.
+pub fn host(name: &str) -> String {
+    format!("mph:host:{name}")
+}
+
+/// The keys of one run.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RunKeys {
+    /// `mph:{RUN}:`
+    prefix: String,
+}
+
+impl RunKeys {
+    /// The keys of the run named `run` (letters, digits, `.` and `-`).
+    pub fn new(run: &str) -> RunKeys {
+        RunKeys {
+            prefix: format!("mph:{{{run}}}:"),
+        }
+    }
+
+    /// The keys named by a prefix read from Redis (a `READY` ticket), if it
+    /// is one a run makes; anything else is refused.
+    pub fn from_prefix(prefix: &str) -> Option<RunKeys> {
+        let run = prefix.strip_prefix("mph:{")?.strip_suffix("}:")?;
+        let fair = !run.is_empty()
+            && run
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-'));
+        fair.then(|| RunKeys::new(run))
+    }
+
+    /// `mph:{RUN}:`, as a `READY` ticket names the run.
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// The run as messages name it: what is between the braces.
+    pub fn run(&self) -> &str {
+        &self.prefix[5..self.prefix.len() - 2]
+    }
+
+    fn key(&self, name: &str) -> String {
+        format!("{}{name}", self.prefix)
+    }
+
+    /// The lease every other key's life follows.
+    pub fn lease(&self) -> String {
+        self.key("lease")
+    }
+
+    /// The set of every other key of the run.
+    pub fn index(&self) -> String {
+        self.key("keys")
+    }
+
+    /// A key the run stores with `RunLease::put`.
+    pub fn named(&self, name: &str) -> String {
+        self.key(name)
+    }
+
+    /// The script and mphost version (`wire::RunScript`).
+    pub fn script(&self) -> String {
+        self.key("script")
+    }
+
+    /// Workers queued for the hosts (`wire::RemoteStart`).
+    pub fn starts(&self) -> String {
+        self.key("starts")
+    }
+
+    /// Messages from hosts to the run (`wire::Up`).
+    pub fn up(&self) -> String {
+        self.key("up")
+    }
+
+    /// Messages from the run to its remote worker `id` (`wire::Down`).
+    pub fn down(&self, id: u64) -> String {
+        self.key(&format!("down:{id}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_ticket_names_a_run_only_in_the_form_a_run_makes() {
+        let keys = RunKeys::new("box-1f-2a");
+        assert_eq!(keys.prefix(), "mph:{box-1f-2a}:");
+        assert_eq!(keys.run(), "box-1f-2a");
+        assert_eq!(RunKeys::from_prefix(keys.prefix()), Some(keys.clone()));
+        assert_eq!(keys.down(7), "mph:{box-1f-2a}:down:7");
+        for bad in [
+            "",
+            "mph:{}:",
+            "mph:{a}",
+            "mph:{a b}:",
+            "mph:{a}:x",
+            "mph:{*}:",
+        ] {
+            assert_eq!(RunKeys::from_prefix(bad), None, "{bad}");
+        }
+    }
+}

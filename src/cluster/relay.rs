@@ -1,0 +1,265 @@
+//! A cluster run's relay: a process the hub forks before anything else,
+//! which makes the blocking Redis calls for the run's remote workers, so
+//! the hub itself only ever waits in its event loop.
+//!
+//! The hub writes `ToRelay` frames to it (a worker to queue for the hosts,
+//! bytes or a signal for a remote worker) and reads `FromRelay` frames (the
+//! hosts' `Up` messages, still encoded, or Redis lost). Inside, one thread
+//! reads the hub and writes Redis; another waits on the run's `up` list and
+//! writes the hub.
+//!
+//! Every key it makes is listed in the run's index and given what is left
+//! of the lease in the same Lua step, as `lease.rs` requires; a lease
+//! found lapsed is Redis lost. It ends when the hub closes its socket, or
+//! dies (`PR_SET_PDEATHSIG`).
+//!
+//! What it must not do: decide anything about the run. What a host sends is
+//! passed on unread but for one thing (a worker's start, to stop keeping
+//! its queued entry); the hub checks it.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::os::fd::OwnedFd;
+use std::os::unix::net::UnixStream;
+use std::sync::{Arc, Mutex};
+
+use nix::sys::socket::{AddressFamily, SockFlag, SockType, socketpair};
+use nix::unistd::{ForkResult, Pid, fork, getppid};
+use redis::Connection;
+
+use super::connect;
+use super::keys::{READY, RunKeys};
+use super::lease::{LostRedis, PUSH_LISTED, RunLease};
+use crate::wire::{
+    Down, FromRelay, ProcId, RemoteExit, ToRelay, Up, UpEvent, decode_body, encode_body,
+    read_frame, write_frame,
+};
+
+/// How long one wait on the `up` list lasts before it is made again.
+const UP_WAIT_SECS: f64 = 1.0;
+
+/// The most `up` messages taken in one call after the first.
+const UP_BATCH: usize = 256;
+
+/// The hub's side of its relay.
+pub struct Relay {
+    pub pid: Pid,
+    /// The hub's end of the relay's socket, non-blocking.
+    pub socket: OwnedFd,
+}
+
+/// Forks the relay of the run whose lease is `lease`. Call it while the
+/// hub has one thread.
+pub fn start(lease: &RunLease) -> Result<Relay, LostRedis> {
+    let url = lease.cluster();
+    let shown = url.to_string();
+    let lost = |reason: String| LostRedis::during_run(&shown, &reason);
+    let opened = connect::open(url).and_then(|a| Ok((a, connect::open(url)?)));
+    let (to_redis, from_redis) = opened.map_err(|e| lost(e.to_string()))?;
+    let (hub_end, relay_end) = socketpair(
+        AddressFamily::Unix,
+        SockType::Stream,
+        None,
+        SockFlag::SOCK_CLOEXEC,
+    )
+    .map_err(|e| lost(format!("cannot start the run's relay: {e}")))?;
+    let hub_pid = nix::unistd::getpid();
+    // SAFETY: the hub has one thread here (see `hub::launch`); the child
+    // never returns into hub code.
+    match unsafe { fork() } {
+        Err(e) => Err(lost(format!("cannot start the run's relay: {e}"))),
+        Ok(ForkResult::Parent { child }) => {
+            drop(relay_end);
+            nix::fcntl::fcntl(
+                &hub_end,
+                nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK),
+            )
+            .map_err(|e| lost(format!("cannot start the run's relay: {e}")))?;
+            Ok(Relay {
+                pid: child,
+                socket: hub_end,
+            })
+        }
+        Ok(ForkResult::Child) => {
+            drop(hub_end);
+            // SAFETY: plain syscalls; the relay dies with the hub.
+            unsafe {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                if getppid() != hub_pid {
+                    libc::_exit(0);
+                }
+            }
+            let socket = UnixStream::from(relay_end);
+            let keys = lease.keys().clone();
+            serve(socket, to_redis, from_redis, keys, shown);
+            // SAFETY: ends the relay without running the hub's destructors.
+            unsafe { libc::_exit(0) }
+        }
+    }
+}
+
+/// The relay's life: until the hub goes, or Redis is lost.
+fn serve(
+    socket: UnixStream,
+    mut to_redis: Connection,
+    from_redis: Connection,
+    keys: RunKeys,
+    url: String,
+) {
+    let Ok(reader) = socket.try_clone() else {
+        return;
+    };
+    let writer = Arc::new(Mutex::new(socket));
+    // Each queued start, as pushed, until a host starts it (to take it
+    // back off the queue if it is signalled first).
+    let queued: Arc<Mutex<HashMap<ProcId, Vec<u8>>>> = Arc::default();
+    {
+        let (writer, queued, keys, url) =
+            (writer.clone(), queued.clone(), keys.clone(), url.clone());
+        std::thread::spawn(move || carry_up(from_redis, &keys, &writer, &queued, &url));
+    }
+    let mut reader = std::io::BufReader::new(reader);
+    loop {
+        let Ok(message) = read_frame::<ToRelay>(&mut reader) else {
+            return;
+        };
+        if let Err(reason) = carry_down(&mut to_redis, &keys, &writer, &queued, message) {
+            tell(
+                &writer,
+                &FromRelay::Lost(LostRedis::during_run(&url, &reason).to_string()),
+            );
+            return;
+        }
+    }
+}
+
+/// Waits on the run's `up` list and passes what arrives to the hub.
+fn carry_up(
+    mut redis: Connection,
+    keys: &RunKeys,
+    writer: &Mutex<UnixStream>,
+    queued: &Mutex<HashMap<ProcId, Vec<u8>>>,
+    url: &str,
+) {
+    let up = keys.up();
+    loop {
+        let first: Result<Option<(String, Vec<u8>)>, _> = redis::cmd("BLPOP")
+            .arg(&up)
+            .arg(UP_WAIT_SECS)
+            .query(&mut redis);
+        let mut batch = match first {
+            Ok(Some((_, message))) => vec![message],
+            Ok(None) => continue,
+            Err(e) => return lost(writer, url, &e),
+        };
+        let more: Result<Option<Vec<Vec<u8>>>, _> =
+            redis::cmd("LPOP").arg(&up).arg(UP_BATCH).query(&mut redis);
+        match more {
+            Ok(more) => batch.extend(more.unwrap_or_default()),
+            Err(e) => return lost(writer, url, &e),
+        }
+        for message in batch {
+            if let Ok(Up {
+                id,
+                event: UpEvent::Started { .. },
+                ..
+            }) = decode_body::<Up>(&message)
+                && let Ok(mut queued) = queued.lock()
+            {
+                queued.remove(&id);
+            }
+            if !tell(writer, &FromRelay::Up(message)) {
+                return;
+            }
+        }
+    }
+}
+
+/// Carries out one of the hub's requests in Redis; why Redis is lost.
+fn carry_down(
+    redis: &mut Connection,
+    keys: &RunKeys,
+    writer: &Mutex<UnixStream>,
+    queued: &Mutex<HashMap<ProcId, Vec<u8>>>,
+    message: ToRelay,
+) -> Result<(), String> {
+    let pushed: i64 = match message {
+        ToRelay::Start(start) => {
+            let entry = encoded(&start)?;
+            if let Ok(mut queued) = queued.lock() {
+                queued.insert(start.id, entry.clone());
+            }
+            redis::Script::new(PUSH_LISTED)
+                .key(keys.starts())
+                .key(keys.index())
+                .key(keys.lease())
+                .key(READY)
+                .arg(entry)
+                .arg(keys.prefix())
+                .invoke(redis)
+                .map_err(|e| first_line(&e))?
+        }
+        ToRelay::Bytes { id, bytes } => push(redis, keys, id, &Down::Bytes(bytes))?,
+        ToRelay::Signal { id, signal } => {
+            let entry = queued.lock().ok().and_then(|mut q| q.remove(&id));
+            if let Some(entry) = entry {
+                let taken_back: i64 = redis::cmd("LREM")
+                    .arg(keys.starts())
+                    .arg(1)
+                    .arg(entry)
+                    .query(redis)
+                    .map_err(|e| first_line(&e))?;
+                if taken_back == 1 {
+                    // Never started: it ends here, by that signal.
+                    let ended = Up {
+                        id,
+                        host: String::new(),
+                        event: UpEvent::Exited {
+                            status: RemoteExit::Signal(signal),
+                            started: None,
+                        },
+                    };
+                    tell(writer, &FromRelay::Up(encoded(&ended)?));
+                    return Ok(());
+                }
+            }
+            push(redis, keys, id, &Down::Signal(signal))?
+        }
+    };
+    match pushed {
+        0 => Err("the run's lease had lapsed".to_string()),
+        _ => Ok(()),
+    }
+}
+
+/// Pushes `message` onto remote worker `id`'s `down` list.
+fn push(redis: &mut Connection, keys: &RunKeys, id: ProcId, message: &Down) -> Result<i64, String> {
+    redis::Script::new(PUSH_LISTED)
+        .key(keys.down(id))
+        .key(keys.index())
+        .key(keys.lease())
+        .arg(encoded(message)?)
+        .invoke(redis)
+        .map_err(|e| first_line(&e))
+}
+
+fn encoded<T: serde::Serialize>(message: &T) -> Result<Vec<u8>, String> {
+    encode_body(message).map_err(|e| format!("cannot encode a message for the hosts: {e}"))
+}
+
+/// Writes one frame to the hub; false when the hub is gone.
+fn tell(writer: &Mutex<UnixStream>, message: &FromRelay) -> bool {
+    let Ok(mut socket) = writer.lock() else {
+        return false;
+    };
+    write_frame(&mut *socket, message).is_ok() && socket.flush().is_ok()
+}
+
+fn lost(writer: &Mutex<UnixStream>, url: &str, e: &redis::RedisError) {
+    let line = LostRedis::during_run(url, &first_line(e)).to_string();
+    tell(writer, &FromRelay::Lost(line));
+}
+
+fn first_line(e: &redis::RedisError) -> String {
+    e.to_string().lines().next().unwrap_or_default().to_string()
+}

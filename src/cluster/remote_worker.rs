@@ -1,0 +1,276 @@
+//! One of a run's workers on a worker host: started as `mphost __worker`
+//! (as `--start-method spawn` starts one), with its socket's bytes carried
+//! to and from the run through Redis, unread, until it ends; then its end
+//! (and the item it was on, from its progress slot) is told to the run.
+//!
+//! Two threads carry it, each with its own connection: one reads the
+//! worker's socket and pushes `Up::Bytes` onto the run's `up` list; the
+//! other waits on the worker's `down` list and writes its bytes to the
+//! socket, or signals the worker. A run that has gone (its lease lapsed or
+//! released), or Redis lost, kills the worker.
+//!
+//! What it must not do: read the bytes it carries (the run's hub checks
+//! them), or outlive its worker by more than one wait on the `down` list.
+
+use std::io::{Read, Write};
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::net::UnixStream;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use nix::sys::signal::{Signal, kill};
+use nix::sys::socket::{AddressFamily, SockFlag, SockType, socketpair};
+use nix::sys::wait::{WaitStatus, waitpid};
+use nix::unistd::Pid;
+use redis::Connection;
+
+use super::ClusterUrl;
+use super::connect;
+use super::keys::RunKeys;
+use super::lease::PUSH_LISTED;
+use crate::shm::ProgressSlot;
+use crate::wire::{
+    Down, Launch, RemoteExit, RemoteStart, ScriptText, Up, UpEvent, decode_body, encode_body,
+    write_frame,
+};
+
+/// How long one wait on the worker's `down` list lasts; between two, the
+/// carrier checks that the run is still there.
+const DOWN_WAIT_SECS: f64 = 1.0;
+
+/// What a host knows of a run it serves.
+pub struct RunOnHost {
+    pub keys: RunKeys,
+    pub script: ScriptText,
+}
+
+/// A worker this host started, as the host's main loop holds it.
+pub struct Running(Arc<Carrier>);
+
+impl Running {
+    /// Kills the worker (its run is told it ended), unless it has ended.
+    pub fn kill(&self) {
+        self.0.kill(Signal::SIGKILL);
+    }
+
+    pub fn is_running(&self) -> bool {
+        !self.0.ended.load(Ordering::Acquire)
+    }
+}
+
+/// Starts `start` for `run` on this host (named `host`); `ended` is called,
+/// from a carrier thread, once the worker has ended and the run was told.
+/// Call it from the host's main thread: the worker dies with the thread
+/// that started it (`PR_SET_PDEATHSIG`).
+pub fn start(
+    url: &ClusterUrl,
+    host: &str,
+    run: &RunOnHost,
+    start: RemoteStart,
+    ended: impl FnOnce() + Send + 'static,
+) -> Result<Running, String> {
+    let open = || connect::open(url).map_err(|e| e.to_string());
+    let (mut up, down) = (open()?, open()?);
+    let (host_end, worker_end) = socketpair(
+        AddressFamily::Unix,
+        SockType::Stream,
+        None,
+        SockFlag::SOCK_CLOEXEC,
+    )
+    .map_err(|e| format!("cannot make a worker's socket: {e}"))?;
+    let progress = ProgressSlot::new().map_err(|e| format!("cannot make a progress slot: {e}"))?;
+    let launch = Launch {
+        id: start.id,
+        name: start.name,
+        parent_pid: start.parent_pid,
+        arena: false,
+        role: start.role,
+        script: run.script.clone(),
+    };
+    let launch = launch_memfd(&launch)?;
+    let descriptors = [
+        worker_end.as_raw_fd(),
+        launch.as_raw_fd(),
+        progress.writer().fd(),
+    ];
+    let pid = crate::hub::fork_exec_worker(&descriptors)
+        .map_err(|e| format!("cannot start a worker: {e}"))?;
+    drop((worker_end, launch));
+    let carrier = Carrier {
+        id: start.id,
+        host: host.to_string(),
+        keys: run.keys.clone(),
+        pid,
+        reaped: Mutex::new(false),
+        ended: AtomicBool::new(false),
+    };
+    let carrier = Arc::new(carrier);
+    if carrier.push(&mut up, UpEvent::Started { pid: pid.as_raw() }) != Pushed::Taken {
+        carrier.kill(Signal::SIGKILL);
+    }
+    let socket = UnixStream::from(host_end);
+    let reader = socket
+        .try_clone()
+        .map_err(|e| format!("cannot share a worker's socket: {e}"));
+    let reader = match reader {
+        Ok(reader) => reader,
+        Err(e) => {
+            carrier.kill(Signal::SIGKILL);
+            let _ = waitpid(pid, None);
+            return Err(e);
+        }
+    };
+    let (down_carrier, up_carrier) = (carrier.clone(), carrier.clone());
+    std::thread::spawn(move || down_carrier.carry_down(down, socket));
+    std::thread::spawn(move || {
+        up_carrier.carry_up(up, reader, &progress);
+        ended();
+    });
+    Ok(Running(carrier))
+}
+
+/// The worker's `Launch`, in a memfd read from its start.
+fn launch_memfd(launch: &Launch) -> Result<OwnedFd, String> {
+    let failed = |e: &dyn std::fmt::Display| format!("cannot write a worker's launch: {e}");
+    let memfd =
+        nix::sys::memfd::memfd_create(c"mphost-launch", nix::sys::memfd::MFdFlags::MFD_CLOEXEC)
+            .map_err(|e| failed(&e))?;
+    let mut file = std::fs::File::from(memfd);
+    write_frame(&mut file, launch).map_err(|e| failed(&e))?;
+    nix::unistd::lseek(&file, 0, nix::unistd::Whence::SeekSet).map_err(|e| failed(&e))?;
+    Ok(OwnedFd::from(file))
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum Pushed {
+    Taken,
+    /// The run is gone: its lease lapsed or was released.
+    RunGone,
+    /// Redis is lost.
+    Lost,
+}
+
+struct Carrier {
+    id: u64,
+    host: String,
+    keys: RunKeys,
+    pid: Pid,
+    /// Set once the worker is reaped: its pid is no longer its own.
+    reaped: Mutex<bool>,
+    /// The worker ended and the run was told: the `down` carrier stops.
+    ended: AtomicBool,
+}
+
+impl Carrier {
+    /// Sends the worker a signal, unless it was reaped.
+    fn kill(&self, signal: Signal) {
+        if let Ok(reaped) = self.reaped.lock()
+            && !*reaped
+        {
+            let _ = kill(self.pid, signal);
+        }
+    }
+
+    fn push(&self, redis: &mut Connection, event: UpEvent) -> Pushed {
+        let message = Up {
+            id: self.id,
+            host: self.host.clone(),
+            event,
+        };
+        let Ok(message) = encode_body(&message) else {
+            return Pushed::Lost;
+        };
+        let pushed: Result<i64, _> = redis::Script::new(PUSH_LISTED)
+            .key(self.keys.up())
+            .key(self.keys.index())
+            .key(self.keys.lease())
+            .arg(message)
+            .invoke(redis);
+        match pushed {
+            Ok(0) => Pushed::RunGone,
+            Ok(_) => Pushed::Taken,
+            Err(_) => Pushed::Lost,
+        }
+    }
+
+    /// Carries the worker's bytes to the run until its socket closes; then
+    /// reaps it and tells the run how it ended.
+    fn carry_up(&self, mut redis: Connection, mut socket: UnixStream, progress: &ProgressSlot) {
+        let mut buffer = vec![0u8; 64 * 1024];
+        let mut pushing = true;
+        loop {
+            let n = match socket.read(&mut buffer) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(_) => break,
+            };
+            if pushing
+                && self.push(&mut redis, UpEvent::Bytes(buffer[..n].to_vec())) != Pushed::Taken
+            {
+                // Nobody to work for: the worker goes, and its socket closes.
+                pushing = false;
+                self.kill(Signal::SIGKILL);
+            }
+        }
+        let status = {
+            let mut reaped = self.reaped.lock().unwrap_or_else(|e| e.into_inner());
+            let status = loop {
+                match waitpid(self.pid, None) {
+                    Ok(WaitStatus::Exited(_, code)) => break RemoteExit::Code(code),
+                    Ok(WaitStatus::Signaled(_, signal, _)) => {
+                        break RemoteExit::Signal(signal as i32);
+                    }
+                    Ok(_) | Err(nix::errno::Errno::EINTR) => continue,
+                    Err(_) => break RemoteExit::Signal(libc::SIGKILL),
+                }
+            };
+            *reaped = true;
+            status
+        };
+        let started = progress.read();
+        if pushing {
+            let _ = self.push(&mut redis, UpEvent::Exited { status, started });
+        }
+        self.ended.store(true, Ordering::Release);
+    }
+
+    /// Carries the run's messages to the worker until it has ended.
+    fn carry_down(&self, mut redis: Connection, mut socket: UnixStream) {
+        let down = self.keys.down(self.id);
+        while !self.ended.load(Ordering::Acquire) {
+            let got: Result<Option<(String, Vec<u8>)>, _> = redis::cmd("BLPOP")
+                .arg(&down)
+                .arg(DOWN_WAIT_SECS)
+                .query(&mut redis);
+            match got {
+                Ok(Some((_, message))) => match decode_body::<Down>(&message) {
+                    Ok(Down::Bytes(bytes)) => {
+                        // A worker that died reads nothing: its end comes up.
+                        let _ = socket.write_all(&bytes);
+                    }
+                    Ok(Down::Signal(signal)) => {
+                        if let Ok(signal) = Signal::try_from(signal) {
+                            self.kill(signal);
+                        }
+                    }
+                    // Whoever can write this Redis can run code here anyway;
+                    // a message that does not decode is no message.
+                    Err(_) => {}
+                },
+                Ok(None) => {
+                    let run_there: Result<bool, _> = redis::cmd("EXISTS")
+                        .arg(self.keys.lease())
+                        .query(&mut redis);
+                    if run_there != Ok(true) {
+                        self.kill(Signal::SIGKILL);
+                    }
+                }
+                Err(_) => {
+                    self.kill(Signal::SIGKILL);
+                    return;
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,95 @@
+//! What crosses Redis in cluster mode, and the run's hub's pipe to its
+//! relay. A remote pool worker speaks the ordinary request/reply wire to
+//! the run's hub (`message`); a worker host carries its bytes, unread, in
+//! `Up::Bytes` and `Down::Bytes`, so the hub checks them as it checks any
+//! process's.
+//!
+//! - `RemoteStart`: a worker the run asks some host to start, queued under
+//!   the run's `starts` key.
+//! - `Up`: from a host to the run (the run's `up` list): the worker was
+//!   started, sent bytes, ended, or the host refuses the run.
+//! - `Down`: from the run to one remote worker (its `down:{ID}` list).
+//! - `ToRelay` and `FromRelay`: between the run's hub and its relay
+//!   process, which does the blocking Redis calls for it.
+
+use serde::{Deserialize, Serialize};
+
+use super::ProcId;
+use super::launch::WorkerRole;
+
+/// A worker the run wants started on some host.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct RemoteStart {
+    /// The run's process id for it: its `down` key's name, and the id its
+    /// `Up` messages carry.
+    pub id: ProcId,
+    pub name: String,
+    /// The run's hub's pid, as `parent_pid()` tells the worker.
+    pub parent_pid: i32,
+    pub role: WorkerRole,
+}
+
+/// How a remote worker ended, as its host's `waitpid` told it.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RemoteExit {
+    Code(i32),
+    Signal(i32),
+}
+
+/// One message from a host about one of the run's workers.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct Up {
+    pub id: ProcId,
+    /// The host's name: a message about a worker from a host other than
+    /// the one that started it is ignored.
+    pub host: String,
+    pub event: UpEvent,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub enum UpEvent {
+    /// The host started the worker, as `pid` there.
+    Started { pid: i32 },
+    /// Bytes the worker wrote to its socket: frames of `Request`s, cut
+    /// anywhere.
+    Bytes(Vec<u8>),
+    /// The worker ended. `started` is the item it last recorded starting
+    /// (job tag, index), read from its progress slot on the host.
+    Exited {
+        status: RemoteExit,
+        started: Option<(u64, usize)>,
+    },
+    /// The host will not run this run's workers (another mphost version,
+    /// or a script it cannot read); the worker was not started.
+    Refused { reason: String },
+}
+
+/// One message from the run to one remote worker.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub enum Down {
+    /// Bytes for the worker's socket: frames of `Reply`s.
+    Bytes(Vec<u8>),
+    /// A signal the run's hub sends it.
+    Signal(i32),
+}
+
+/// From the run's hub to its relay.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub enum ToRelay {
+    /// Queue a worker for the hosts.
+    Start(RemoteStart),
+    /// Bytes for a remote worker.
+    Bytes { id: ProcId, bytes: Vec<u8> },
+    /// A signal for a remote worker. One not yet started is taken off the
+    /// queue instead, and reported ended by that signal.
+    Signal { id: ProcId, signal: i32 },
+}
+
+/// From the relay to the run's hub.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub enum FromRelay {
+    /// An `Up` as a host pushed it, still encoded: the hub checks it.
+    Up(Vec<u8>),
+    /// Redis was lost: the one line to print.
+    Lost(String),
+}

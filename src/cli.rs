@@ -55,8 +55,9 @@ pub struct WorkerArgs {
     /// Worker processes on this host (default: the number of CPUs).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=4096))]
     pub workers: Option<u32>,
-    /// This host's name in messages (default: its hostname).
-    #[arg(long, value_name = "NAME")]
+    /// This host's name in messages and keys: letters, digits, `.`, `-`
+    /// and `_` (default: its hostname and pid).
+    #[arg(long, value_name = "NAME", value_parser = parse_host_name)]
     pub name: Option<String>,
 }
 
@@ -185,6 +186,15 @@ fn parse_seconds(text: &str) -> Result<Duration, String> {
         .filter(|s| *s > 0.0)
         .and_then(|s| Duration::try_from_secs_f64(s).ok())
         .ok_or_else(|| format!("'{text}' is not a positive number of seconds"))
+}
+
+/// A host's name: it goes into key names and messages.
+fn parse_host_name(text: &str) -> Result<String, String> {
+    let fair = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_');
+    match text.len() {
+        1..=64 if text.chars().all(fair) => Ok(text.to_string()),
+        _ => Err("a host's name is 1 to 64 letters, digits, '.', '-' or '_'".to_string()),
+    }
 }
 
 /// A lease: seconds, from half a second (renewals are a third of it

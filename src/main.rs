@@ -115,19 +115,29 @@ fn cluster_run(
     program: &mut script::Program,
 ) -> Result<hub::ClusterRun, ExitCode> {
     let local_workers = args.local_workers.map_or(workers, |n| n as usize);
+    let (hosts, others) = match lease.hosts_capacity() {
+        Ok(capacity) => capacity,
+        Err(e) => {
+            let _ = lease.release();
+            return Err(fail(&e.to_string(), exit_status::UNAVAILABLE));
+        }
+    };
+    // Said here, once: a host never sees another version's runs.
+    for (host, version) in others {
+        eprintln!(
+            "mphost: worker host {host} is mphost {version}, and takes no work of this run (mphost {})",
+            env!("CARGO_PKG_VERSION")
+        );
+    }
     if args.workers.is_none() {
-        let hosts = match lease.hosts_capacity() {
-            Ok(hosts) => hosts,
-            Err(e) => {
-                let _ = lease.release();
-                return Err(fail(&e.to_string(), exit_status::UNAVAILABLE));
-            }
-        };
         script::set_default_workers(program, (local_workers + hosts).max(1));
     }
     Ok(hub::ClusterRun {
         lease,
         local_workers,
+        max_redeliveries: args
+            .max_redeliveries
+            .unwrap_or(cluster::DEFAULT_MAX_REDELIVERIES),
     })
 }
 
@@ -145,6 +155,7 @@ fn cluster_worker(args: &cli::WorkerArgs) -> ExitCode {
     match cluster::serve(connection, &url, &name, workers) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e @ cluster::HostError::NameTaken { .. }) => fail(&e.to_string(), EXIT_USAGE),
+        Err(e @ cluster::HostError::Fenced) => fail(&e.to_string(), 1),
         Err(e) => fail(&e.to_string(), exit_status::UNAVAILABLE),
     }
 }

@@ -5,7 +5,7 @@
 //! on SIGINT or SIGTERM, deregistering, with status 0; Redis lost is one
 //! line and status 69.
 //!
-//! Between beats it serves: it waits on the shared `READY` list for a
+//! Between beats it serves: it waits on its version's `ready()` list for a
 //! ticket (a run queued a worker), takes the run's oldest queued worker and
 //! starts it (`remote_worker`), while it has fewer than its `--workers`
 //! running. A run made by another mphost version is refused, once, in one
@@ -16,7 +16,7 @@ use std::io::{Read, Write};
 use std::os::fd::AsFd;
 use std::os::unix::net::UnixStream;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
@@ -27,7 +27,7 @@ use redis::Connection;
 use super::ClusterUrl;
 use super::keys::{self, RunKeys};
 use super::remote_worker::{self, RunOnHost};
-use crate::wire::{RemoteStart, RunScript, Up, UpEvent, decode_body, encode_body};
+use crate::wire::{RemoteExit, RemoteStart, RunScript, Up, UpEvent, decode_body, encode_body};
 
 /// How often a host beats: well inside the shortest lease a run may give
 /// its hosts (`--lease` 0.5 s).
@@ -46,6 +46,10 @@ pub enum HostError {
     Lost { url: String, reason: String },
     #[error("mphost worker: cannot wait for signals: {0}")]
     Signals(nix::errno::Errno),
+    #[error(
+        "mphost worker: a run declared this host lost (silent for longer than its lease) and refuses its work; stopping"
+    )]
+    Fenced,
 }
 
 /// Registers this host as `name` with `workers` worker processes, and
@@ -84,6 +88,7 @@ pub fn serve(
         url: url.clone(),
         name: name.to_string(),
         busy: Arc::new(AtomicUsize::new(0)),
+        fenced: Arc::new(AtomicBool::new(false)),
         runs: HashMap::new(),
         running: Vec::new(),
     };
@@ -93,7 +98,7 @@ pub fn serve(
         .map_err(|e| HostError::Signals(errno_of(&e)))?;
     let beat = redis::Script::new(BEAT_SCRIPT);
     let mut next_beat = Instant::now();
-    loop {
+    let stopped = loop {
         let now = Instant::now();
         if now >= next_beat {
             beat.key(&key)
@@ -123,7 +128,10 @@ pub fn serve(
             Err(e) => return Err(HostError::Signals(e)),
         }
         if fds[0].any().unwrap_or(false) {
-            break;
+            break Ok(());
+        }
+        if host.fenced.load(Ordering::Acquire) {
+            break Err(HostError::Fenced);
         }
         let mut drained = [0u8; 64];
         while matches!((&woken).read(&mut drained), Ok(n) if n > 0) {}
@@ -132,16 +140,16 @@ pub fn serve(
         }
         let wait = left.as_secs_f64().max(0.01);
         let ticket: Option<(String, String)> = redis::cmd("BLPOP")
-            .arg(keys::READY)
+            .arg(keys::ready())
             .arg(wait)
             .query(&mut connection)
             .map_err(lost)?;
         if let Some((_, ticket)) = ticket {
             host.take(&mut connection, &ticket, &wake).map_err(lost)?;
         }
-    }
-    // Stopped by a signal: its workers go (their runs are told), then the
-    // host leaves the cluster.
+    };
+    // Stopped by a signal (or fenced): its workers stop and their chunks
+    // are handed back to their runs, then the host leaves the cluster.
     host.stop();
     redis::Script::new(DEREGISTER)
         .key(&key)
@@ -149,7 +157,8 @@ pub fn serve(
         .arg(&pid)
         .arg(name)
         .invoke::<()>(&mut connection)
-        .map_err(lost)
+        .map_err(lost)?;
+    stopped
 }
 
 fn errno_of(e: &std::io::Error) -> nix::errno::Errno {
@@ -162,6 +171,8 @@ struct Host {
     name: String,
     /// Workers running now.
     busy: Arc<AtomicUsize>,
+    /// A run fenced this host: it stops.
+    fenced: Arc<AtomicBool>,
     /// Each run seen: what its workers run, or why this host refuses it.
     runs: HashMap<String, Result<Arc<RunOnHost>, String>>,
     /// The workers started, to stop them when the host stops.
@@ -191,20 +202,7 @@ impl Host {
         let run = match self.run(redis, &keys)? {
             Ok(run) => run,
             Err(reason) => {
-                let refusal = Up {
-                    id: start.id,
-                    host: self.name.clone(),
-                    event: UpEvent::Refused { reason },
-                };
-                if let Ok(message) = encode_body(&refusal) {
-                    redis::Script::new(super::lease::PUSH_LISTED)
-                        .key(keys.up())
-                        .key(keys.index())
-                        .key(keys.lease())
-                        .arg(message)
-                        .invoke::<i64>(redis)?;
-                }
-                return Ok(());
+                return self.tell(redis, &keys, start.id, UpEvent::Refused { reason });
             }
         };
         self.running.retain(remote_worker::Running::is_running);
@@ -217,7 +215,8 @@ impl Host {
             }
         };
         let (id, worker) = (start.id, start.name.clone());
-        match remote_worker::start(&self.url, &self.name, &run, start, ended) {
+        let fenced = self.fenced.clone();
+        match remote_worker::start(&self.url, &self.name, &run, start, fenced, ended) {
             Ok(running) => self.running.push(running),
             Err(e) => {
                 self.busy.fetch_sub(1, Ordering::AcqRel);
@@ -225,7 +224,40 @@ impl Host {
                     "mphost worker: cannot start {worker} (#{id}) of run {}: {e}",
                     keys.run()
                 );
+                // The run counts it a failed start, as a fork that failed.
+                let status = RemoteExit::Code(127);
+                let failed = UpEvent::Exited {
+                    status,
+                    started: None,
+                };
+                self.tell(redis, &keys, id, failed)?;
             }
+        }
+        Ok(())
+    }
+
+    /// Tells the run `keys` about its worker `id`.
+    fn tell(
+        &self,
+        redis: &mut Connection,
+        keys: &RunKeys,
+        id: u64,
+        event: UpEvent,
+    ) -> Result<(), redis::RedisError> {
+        let message = Up {
+            id,
+            host: self.name.clone(),
+            event,
+        };
+        if let Ok(message) = encode_body(&message) {
+            redis::Script::new(super::lease::HOST_PUSH)
+                .key(keys.up())
+                .key(keys.index())
+                .key(keys.lease())
+                .key(keys.fenced())
+                .arg(message)
+                .arg(&self.name)
+                .invoke::<i64>(redis)?;
         }
         Ok(())
     }
@@ -269,11 +301,11 @@ impl Host {
         Ok(known)
     }
 
-    /// Kills every worker, and waits (a few seconds at most) until their
-    /// runs were told.
+    /// Stops every worker, and waits (a few seconds at most) until their
+    /// runs were told the chunks they held are handed back.
     fn stop(&mut self) {
         for running in &self.running {
-            running.kill();
+            running.hand_back();
         }
         let until = Instant::now() + Duration::from_secs(5);
         while self.busy.load(Ordering::Acquire) > 0 && Instant::now() < until {

@@ -2,12 +2,17 @@
 //!
 //! A run's keys are all under `mph:{RUN}:` (one hash tag per run) and live
 //! under its lease (`lease.rs`). Two keys are shared by every run and
-//! host: `READY`, the list of tickets that tell hosts a run has a worker
-//! to start, and `HOSTS`, the registered hosts by their last beat. Each
+//! host of a version: `ready()`, the list of tickets that tell hosts a
+//! run has a worker to start, and `HOSTS`, the registered hosts by their
+//! last beat. Each
 //! host has `mph:host:{NAME}`.
 
-/// One ticket (a run's prefix) per worker a run queued for the hosts.
-pub const READY: &str = "mph:ready";
+/// The list of tickets (a run's prefix, one per worker it queued) that
+/// hosts of this mphost version wait on: a host of another version never
+/// sees this version's runs.
+pub fn ready() -> String {
+    format!("mph:ready:{}", env!("CARGO_PKG_VERSION"))
+}
 
 /// The registered hosts, scored by the Redis time of their last beat.
 pub const HOSTS: &str = "mph:hosts";
@@ -32,7 +37,7 @@ impl RunKeys {
         }
     }
 
-    /// The keys named by a prefix read from Redis (a `READY` ticket), if it
+    /// The keys named by a prefix read from Redis (a `ready()` ticket), if it
     /// is one a run makes; anything else is refused.
     pub fn from_prefix(prefix: &str) -> Option<RunKeys> {
         let run = prefix.strip_prefix("mph:{")?.strip_suffix("}:")?;
@@ -43,7 +48,7 @@ impl RunKeys {
         fair.then(|| RunKeys::new(run))
     }
 
-    /// `mph:{RUN}:`, as a `READY` ticket names the run.
+    /// `mph:{RUN}:`, as a `ready()` ticket names the run.
     pub fn prefix(&self) -> &str {
         &self.prefix
     }
@@ -85,6 +90,11 @@ impl RunKeys {
     /// Messages from hosts to the run (`wire::Up`).
     pub fn up(&self) -> String {
         self.key("up")
+    }
+
+    /// The hosts the run declared lost: their messages are refused.
+    pub fn fenced(&self) -> String {
+        self.key("fenced")
     }
 
     /// Messages from the run to its remote worker `id` (`wire::Down`).

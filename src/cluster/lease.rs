@@ -117,16 +117,24 @@ impl RunLease {
         &self.cluster
     }
 
-    /// How many workers the cluster's hosts offer: those of every host
-    /// that beat within the lease, by Redis's clock.
-    pub fn hosts_capacity(&mut self) -> Result<usize, LostRedis> {
-        let workers: i64 = redis::Script::new(CAPACITY)
+    /// How many workers the cluster's hosts offer: those of every host of
+    /// this mphost version that beat within the lease, by Redis's clock;
+    /// and the live hosts of another version, which take none of this
+    /// run's work (name, version).
+    pub fn hosts_capacity(&mut self) -> Result<(usize, Vec<(String, String)>), LostRedis> {
+        let (workers, others): (i64, Vec<(String, String)>) = redis::Script::new(CAPACITY)
             .key(super::keys::HOSTS)
             .arg(self.millis())
             .arg(super::keys::host(""))
+            .arg(env!("CARGO_PKG_VERSION"))
             .invoke(&mut self.connection)
             .map_err(|e| self.lost("counting the worker hosts", &e))?;
-        Ok(usize::try_from(workers).unwrap_or(0))
+        Ok((usize::try_from(workers).unwrap_or(0), others))
+    }
+
+    /// The length of the lease.
+    pub fn length(&self) -> Duration {
+        self.lease
     }
 
     /// When the lease must next be renewed.
@@ -145,6 +153,7 @@ impl RunLease {
         let renewed: i64 = redis::Script::new(RENEW)
             .key(self.key("lease"))
             .key(self.key("keys"))
+            .key(super::keys::ready())
             .arg(self.millis())
             .invoke(&mut self.connection)
             .map_err(|e| self.lost("during the run", &e))?;
@@ -203,7 +212,9 @@ return 1
 ";
 
 /// Renews the lease key (KEYS[1]) and every key listed in the run's index
-/// (KEYS[2]), and the index; 0 if the lease key was gone. PEXPIRE is not
+/// (KEYS[2]), and the index; 0 if the lease key was gone. The shared
+/// tickets list (KEYS[3]) lives at least as long, so the tickets of a run
+/// whose workers wait for a free host outlive a lease. PEXPIRE is not
 /// refused when Redis is full, as SET would be.
 const RENEW: &str = r"
 if redis.call('PEXPIRE', KEYS[1], ARGV[1]) == 0 then return 0 end
@@ -211,39 +222,71 @@ for _, key in ipairs(redis.call('SMEMBERS', KEYS[2])) do
   redis.call('PEXPIRE', key, ARGV[1])
 end
 redis.call('PEXPIRE', KEYS[2], ARGV[1])
+if redis.call('PTTL', KEYS[3]) > 0 and redis.call('PTTL', KEYS[3]) < tonumber(ARGV[1]) then
+  redis.call('PEXPIRE', KEYS[3], ARGV[1])
+end
 return 1
 ";
 
-/// Pushes ARGV[1] onto the list KEYS[1] of a run, listed in the run's
-/// index (KEYS[2]), both given what is left of its lease (KEYS[3]); 0 if
-/// the lease is gone (nobody makes a key that would outlive the run). With
-/// KEYS[4] (the shared `READY`), also pushes ARGV[2] there (a ticket), and
-/// keeps that list at least as long as the lease.
-pub(super) const PUSH_LISTED: &str = r"
+/// The step every push onto a run's list makes: ARGV[1] onto the list
+/// KEYS[1], listed in the run's index (KEYS[2]), both given what is left of
+/// its lease (KEYS[3]); 0 if the lease is gone (nobody makes a key that
+/// would outlive the run).
+macro_rules! push_listed {
+    () => {
+        r"
 local left = redis.call('PTTL', KEYS[3])
 if left <= 0 then return 0 end
 redis.call('RPUSH', KEYS[1], ARGV[1])
 redis.call('SADD', KEYS[2], KEYS[1])
 redis.call('PEXPIRE', KEYS[1], left)
 redis.call('PEXPIRE', KEYS[2], left)
+"
+    };
+}
+
+/// `push_listed`, by the run; with KEYS[4] (the shared `keys::ready()`), also
+/// pushes ARGV[2] there (a ticket), and keeps that list at least as long as
+/// the lease. 1 when pushed.
+pub(super) const PUSH_LISTED: &str = concat!(
+    push_listed!(),
+    r"
 if KEYS[4] then
   redis.call('RPUSH', KEYS[4], ARGV[2])
   if redis.call('PTTL', KEYS[4]) < left then redis.call('PEXPIRE', KEYS[4], left) end
 end
 return 1
-";
+"
+);
 
-/// The workers of the hosts in KEYS[1] that beat within ARGV[1] ms of
-/// Redis's time; ARGV[2] is the prefix of a host's key.
+/// `push_listed`, by host ARGV[2], unless the run fenced it (it is in the
+/// run's fenced set KEYS[4]): then -1. 1 when pushed.
+pub(super) const HOST_PUSH: &str = concat!(
+    r"
+if redis.call('SISMEMBER', KEYS[4], ARGV[2]) == 1 then return -1 end
+",
+    push_listed!(),
+    "return 1\n"
+);
+
+/// The workers of the hosts in KEYS[1] of version ARGV[3] that beat
+/// within ARGV[1] ms of Redis's time (ARGV[2] is the prefix of a host's
+/// key), and the other live hosts with their versions.
 const CAPACITY: &str = r"
 local now = redis.call('TIME')
 local ms = now[1] * 1000 + math.floor(now[2] / 1000)
 local total = 0
+local others = {}
 for _, name in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], ms - ARGV[1], '+inf')) do
-  local workers = tonumber(redis.call('HGET', ARGV[2] .. name, 'workers'))
-  if workers then total = total + workers end
+  local host = redis.call('HMGET', ARGV[2] .. name, 'workers', 'version')
+  local workers = tonumber(host[1])
+  if workers and host[2] == ARGV[3] then
+    total = total + workers
+  elseif workers then
+    table.insert(others, {name, host[2] or 'unknown'})
+  end
 end
-return total
+return {total, others}
 ";
 
 /// Deletes the lease key, every key listed in the index, and the index.

@@ -10,10 +10,13 @@
 //! (`host`) registers, beats, takes queued workers and runs each
 //! (`remote_worker`), carrying its socket's bytes through Redis unread.
 //!
+//! The relay also judges the hosts by their beats (Redis's clock only) and
+//! fences a lost one; the hub's core queues its chunks again.
+//!
 //! What it must not touch: the hub's core. Shared objects stay in the
 //! run's hub, reached by remote workers through the same requests as local
-//! ones; objects in Redis (`RedisStore`), host liveness, fencing and
-//! redelivery are not built yet, so the flags stay hidden.
+//! ones; objects in Redis (`RedisStore`) are not built yet, so the flags
+//! stay hidden.
 
 mod connect;
 mod host;
@@ -28,6 +31,10 @@ pub use host::{HostError, default_name, serve};
 pub use lease::{DEFAULT_LEASE, LostRedis, RunLease};
 pub use relay::{Relay, start as start_relay};
 pub use url::ClusterUrl;
+
+/// How many times a chunk lost with its host is queued again when
+/// `--max-redeliveries` is not given.
+pub const DEFAULT_MAX_REDELIVERIES: u32 = 3;
 
 /// This machine's name, kept to letters, digits, `.` and `-` (it goes
 /// into key names and messages).

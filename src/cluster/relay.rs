@@ -22,18 +22,23 @@ use std::io::Write;
 use std::os::fd::OwnedFd;
 use std::os::unix::net::UnixStream;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use nix::sys::socket::{AddressFamily, SockFlag, SockType, socketpair};
 use nix::unistd::{ForkResult, Pid, fork, getppid};
 use redis::Connection;
 
 use super::connect;
-use super::keys::{READY, RunKeys};
+use super::keys::{self, RunKeys};
 use super::lease::{LostRedis, PUSH_LISTED, RunLease};
 use crate::wire::{
     Down, FromRelay, ProcId, RemoteExit, ToRelay, Up, UpEvent, decode_body, encode_body,
     read_frame, write_frame,
 };
+
+/// Which host runs each of the run's started workers: the hosts the
+/// relay watches.
+type Placed = Mutex<HashMap<ProcId, String>>;
 
 /// How long one wait on the `up` list lasts before it is made again.
 const UP_WAIT_SECS: f64 = 1.0;
@@ -54,8 +59,8 @@ pub fn start(lease: &RunLease) -> Result<Relay, LostRedis> {
     let url = lease.cluster();
     let shown = url.to_string();
     let lost = |reason: String| LostRedis::during_run(&shown, &reason);
-    let opened = connect::open(url).and_then(|a| Ok((a, connect::open(url)?)));
-    let (to_redis, from_redis) = opened.map_err(|e| lost(e.to_string()))?;
+    let open = || connect::open(url).map_err(|e| lost(e.to_string()));
+    let connections = [open()?, open()?, open()?];
     let (hub_end, relay_end) = socketpair(
         AddressFamily::Unix,
         SockType::Stream,
@@ -82,8 +87,13 @@ pub fn start(lease: &RunLease) -> Result<Relay, LostRedis> {
         }
         Ok(ForkResult::Child) => {
             drop(hub_end);
-            // SAFETY: plain syscalls; the relay dies with the hub.
+            // SAFETY: plain syscalls; the relay dies with the hub (which
+            // alone decides when a run stops: a terminal's Ctrl-C, sent to
+            // the whole group, must not take the relay first).
             unsafe {
+                libc::signal(libc::SIGINT, libc::SIG_IGN);
+                libc::signal(libc::SIGTERM, libc::SIG_IGN);
+                libc::signal(libc::SIGHUP, libc::SIG_IGN);
                 libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
                 if getppid() != hub_pid {
                     libc::_exit(0);
@@ -91,7 +101,7 @@ pub fn start(lease: &RunLease) -> Result<Relay, LostRedis> {
             }
             let socket = UnixStream::from(relay_end);
             let keys = lease.keys().clone();
-            serve(socket, to_redis, from_redis, keys, shown);
+            serve(socket, connections, keys, lease.length(), shown);
             // SAFETY: ends the relay without running the hub's destructors.
             unsafe { libc::_exit(0) }
         }
@@ -101,9 +111,9 @@ pub fn start(lease: &RunLease) -> Result<Relay, LostRedis> {
 /// The relay's life: until the hub goes, or Redis is lost.
 fn serve(
     socket: UnixStream,
-    mut to_redis: Connection,
-    from_redis: Connection,
+    [mut to_redis, from_redis, watching]: [Connection; 3],
     keys: RunKeys,
+    lease: Duration,
     url: String,
 ) {
     let Ok(reader) = socket.try_clone() else {
@@ -113,10 +123,16 @@ fn serve(
     // Each queued start, as pushed, until a host starts it (to take it
     // back off the queue if it is signalled first).
     let queued: Arc<Mutex<HashMap<ProcId, Vec<u8>>>> = Arc::default();
+    let placed: Arc<Placed> = Arc::default();
     {
-        let (writer, queued, keys, url) =
-            (writer.clone(), queued.clone(), keys.clone(), url.clone());
-        std::thread::spawn(move || carry_up(from_redis, &keys, &writer, &queued, &url));
+        let (writer, queued, placed) = (writer.clone(), queued.clone(), placed.clone());
+        let (keys, url) = (keys.clone(), url.clone());
+        std::thread::spawn(move || carry_up(from_redis, &keys, &writer, &queued, &placed, &url));
+    }
+    {
+        let (writer, placed) = (writer.clone(), placed.clone());
+        let (keys, url) = (keys.clone(), url.clone());
+        std::thread::spawn(move || watch_hosts(watching, &keys, lease, &writer, &placed, &url));
     }
     let mut reader = std::io::BufReader::new(reader);
     loop {
@@ -133,12 +149,59 @@ fn serve(
     }
 }
 
+/// Every third of the lease, judges the hosts that run the run's workers
+/// by Redis's clock: one silent for longer than the lease, or whose key is
+/// gone, is lost. It is fenced in the same step, and the hub is told.
+fn watch_hosts(
+    mut redis: Connection,
+    keys: &RunKeys,
+    lease: Duration,
+    writer: &Mutex<UnixStream>,
+    placed: &Placed,
+    url: &str,
+) {
+    let lease_ms = u64::try_from(lease.as_millis()).unwrap_or(u64::MAX);
+    loop {
+        std::thread::sleep(lease / 3);
+        let mut hosts: Vec<String> = match placed.lock() {
+            Ok(placed) => placed.values().cloned().collect(),
+            Err(_) => return,
+        };
+        hosts.sort();
+        hosts.dedup();
+        if hosts.is_empty() {
+            continue;
+        }
+        let judged: Result<Vec<(String, String)>, _> = redis::Script::new(JUDGE_HOSTS)
+            .key(keys.fenced())
+            .key(keys.index())
+            .key(keys.lease())
+            .arg(lease_ms)
+            .arg(super::keys::host(""))
+            .arg(&hosts)
+            .invoke(&mut redis);
+        let lost_hosts = match judged {
+            Ok(lost_hosts) => lost_hosts,
+            Err(e) => return lost(writer, url, &e),
+        };
+        for (host, why) in lost_hosts {
+            if let Ok(mut placed) = placed.lock() {
+                placed.retain(|_, on| *on != host);
+            }
+            if !tell(writer, &FromRelay::HostLost { host, why }) {
+                return;
+            }
+        }
+    }
+}
+
 /// Waits on the run's `up` list and passes what arrives to the hub.
 fn carry_up(
     mut redis: Connection,
     keys: &RunKeys,
     writer: &Mutex<UnixStream>,
     queued: &Mutex<HashMap<ProcId, Vec<u8>>>,
+    placed: &Placed,
     url: &str,
 ) {
     let up = keys.up();
@@ -159,14 +222,38 @@ fn carry_up(
             Err(e) => return lost(writer, url, &e),
         }
         for message in batch {
-            if let Ok(Up {
-                id,
-                event: UpEvent::Started { .. },
-                ..
-            }) = decode_body::<Up>(&message)
-                && let Ok(mut queued) = queued.lock()
-            {
-                queued.remove(&id);
+            // Read for the relay's own books; the hub checks it.
+            match decode_body::<Up>(&message) {
+                Ok(Up {
+                    id,
+                    host,
+                    event: UpEvent::Started { .. },
+                }) => {
+                    if let (Ok(mut queued), Ok(mut placed)) = (queued.lock(), placed.lock()) {
+                        queued.remove(&id);
+                        placed.entry(id).or_insert(host);
+                    }
+                }
+                Ok(Up {
+                    id,
+                    host,
+                    event: UpEvent::Exited { .. } | UpEvent::HandedBack,
+                }) => {
+                    if let Ok(mut placed) = placed.lock()
+                        && placed.get(&id) == Some(&host)
+                    {
+                        placed.remove(&id);
+                    }
+                    // Its messages' list goes, and off the run's index.
+                    let dropped: Result<(), _> = redis::Script::new(DROP_LISTED)
+                        .key(keys.down(id))
+                        .key(keys.index())
+                        .invoke(&mut redis);
+                    if let Err(e) = dropped {
+                        return lost(writer, url, &e);
+                    }
+                }
+                _ => {}
             }
             if !tell(writer, &FromRelay::Up(message)) {
                 return;
@@ -193,7 +280,7 @@ fn carry_down(
                 .key(keys.starts())
                 .key(keys.index())
                 .key(keys.lease())
-                .key(READY)
+                .key(keys::ready())
                 .arg(entry)
                 .arg(keys.prefix())
                 .invoke(redis)
@@ -263,3 +350,38 @@ fn lost(writer: &Mutex<UnixStream>, url: &str, e: &redis::RedisError) {
 fn first_line(e: &redis::RedisError) -> String {
     e.to_string().lines().next().unwrap_or_default().to_string()
 }
+
+/// Judges the hosts ARGV[3..] by Redis's time: a host whose key (ARGV[2]
+/// and its name) is gone, or whose last beat is older than the lease
+/// (ARGV[1] ms), is lost, and fenced: added to the run's fenced set
+/// (KEYS[1], listed in its index KEYS[2], living as long as its lease
+/// KEYS[3]). Returns each lost host with why.
+const JUDGE_HOSTS: &str = r#"
+local left = redis.call('PTTL', KEYS[3])
+if left <= 0 then return redis.error_reply("the run's lease had lapsed") end
+local now = redis.call('TIME')
+local ms = now[1] * 1000 + math.floor(now[2] / 1000)
+local lost = {}
+for i = 3, #ARGV do
+  local beat = tonumber(redis.call('HGET', ARGV[2] .. ARGV[i], 'beat'))
+  local why = nil
+  if not beat then
+    why = 'it left the cluster'
+  elseif ms - beat > tonumber(ARGV[1]) then
+    why = 'silent for ' .. (ms - beat) .. ' ms, longer than the lease'
+  end
+  if why then
+    redis.call('SADD', KEYS[1], ARGV[i])
+    redis.call('SADD', KEYS[2], KEYS[1])
+    redis.call('PEXPIRE', KEYS[1], left)
+    table.insert(lost, {ARGV[i], why})
+  end
+end
+return lost
+"#;
+
+/// Deletes the run's key KEYS[1] and takes it off the run's index KEYS[2].
+const DROP_LISTED: &str = r"
+redis.call('UNLINK', KEYS[1])
+redis.call('SREM', KEYS[2], KEYS[1])
+";

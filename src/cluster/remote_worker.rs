@@ -20,14 +20,14 @@ use std::sync::{Arc, Mutex};
 
 use nix::sys::signal::{Signal, kill};
 use nix::sys::socket::{AddressFamily, SockFlag, SockType, socketpair};
-use nix::sys::wait::{WaitStatus, waitpid};
+use nix::sys::wait::{Id, WaitPidFlag, WaitStatus, waitid, waitpid};
 use nix::unistd::Pid;
 use redis::Connection;
 
 use super::ClusterUrl;
 use super::connect;
 use super::keys::RunKeys;
-use super::lease::PUSH_LISTED;
+use super::lease::HOST_PUSH;
 use crate::shm::ProgressSlot;
 use crate::wire::{
     Down, Launch, RemoteExit, RemoteStart, ScriptText, Up, UpEvent, decode_body, encode_body,
@@ -48,8 +48,10 @@ pub struct RunOnHost {
 pub struct Running(Arc<Carrier>);
 
 impl Running {
-    /// Kills the worker (its run is told it ended), unless it has ended.
-    pub fn kill(&self) {
+    /// Stops the worker because the host leaves the cluster: its run is
+    /// told it hands the worker's chunks back.
+    pub fn hand_back(&self) {
+        self.0.handing_back.store(true, Ordering::Release);
         self.0.kill(Signal::SIGKILL);
     }
 
@@ -60,13 +62,15 @@ impl Running {
 
 /// Starts `start` for `run` on this host (named `host`); `ended` is called,
 /// from a carrier thread, once the worker has ended and the run was told.
-/// Call it from the host's main thread: the worker dies with the thread
-/// that started it (`PR_SET_PDEATHSIG`).
+/// `fenced` is set when the run refuses the host's messages (it declared
+/// the host lost). Call it from the host's main thread: the worker dies
+/// with the thread that started it (`PR_SET_PDEATHSIG`).
 pub fn start(
     url: &ClusterUrl,
     host: &str,
     run: &RunOnHost,
     start: RemoteStart,
+    fenced: Arc<AtomicBool>,
     ended: impl FnOnce() + Send + 'static,
 ) -> Result<Running, String> {
     let open = || connect::open(url).map_err(|e| e.to_string());
@@ -103,9 +107,12 @@ pub fn start(
         pid,
         reaped: Mutex::new(false),
         ended: AtomicBool::new(false),
+        handing_back: AtomicBool::new(false),
+        fenced,
     };
     let carrier = Arc::new(carrier);
     if carrier.push(&mut up, UpEvent::Started { pid: pid.as_raw() }) != Pushed::Taken {
+        // Nobody to work for: the worker goes, and the carriers after it.
         carrier.kill(Signal::SIGKILL);
     }
     let socket = UnixStream::from(host_end);
@@ -146,6 +153,8 @@ enum Pushed {
     Taken,
     /// The run is gone: its lease lapsed or was released.
     RunGone,
+    /// The run declared this host lost: it takes nothing from it.
+    Fenced,
     /// Redis is lost.
     Lost,
 }
@@ -159,6 +168,10 @@ struct Carrier {
     reaped: Mutex<bool>,
     /// The worker ended and the run was told: the `down` carrier stops.
     ended: AtomicBool,
+    /// The host leaves the cluster: the worker's chunks are handed back.
+    handing_back: AtomicBool,
+    /// Set for the whole host when a run fences it.
+    fenced: Arc<AtomicBool>,
 }
 
 impl Carrier {
@@ -180,14 +193,20 @@ impl Carrier {
         let Ok(message) = encode_body(&message) else {
             return Pushed::Lost;
         };
-        let pushed: Result<i64, _> = redis::Script::new(PUSH_LISTED)
+        let pushed: Result<i64, _> = redis::Script::new(HOST_PUSH)
             .key(self.keys.up())
             .key(self.keys.index())
             .key(self.keys.lease())
+            .key(self.keys.fenced())
             .arg(message)
+            .arg(&self.host)
             .invoke(redis);
         match pushed {
             Ok(0) => Pushed::RunGone,
+            Ok(-1) => {
+                self.fenced.store(true, Ordering::Release);
+                Pushed::Fenced
+            }
             Ok(_) => Pushed::Taken,
             Err(_) => Pushed::Lost,
         }
@@ -203,7 +222,12 @@ impl Carrier {
                 Ok(0) => break,
                 Ok(n) => n,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(_) => break,
+                Err(_) => {
+                    // A socket that failed rather than closed: the worker
+                    // may live on, unheard; it goes.
+                    self.kill(Signal::SIGKILL);
+                    break;
+                }
             };
             if pushing
                 && self.push(&mut redis, UpEvent::Bytes(buffer[..n].to_vec())) != Pushed::Taken
@@ -213,24 +237,28 @@ impl Carrier {
                 self.kill(Signal::SIGKILL);
             }
         }
+        // Waited for without the lock (a kill from another thread must not
+        // wait on it), then reaped under it, so a kill never reaches a pid
+        // the kernel has given to another process.
+        let flags = WaitPidFlag::WEXITED | WaitPidFlag::WNOWAIT;
+        while let Err(nix::errno::Errno::EINTR) = waitid(Id::Pid(self.pid), flags) {}
         let status = {
             let mut reaped = self.reaped.lock().unwrap_or_else(|e| e.into_inner());
-            let status = loop {
-                match waitpid(self.pid, None) {
-                    Ok(WaitStatus::Exited(_, code)) => break RemoteExit::Code(code),
-                    Ok(WaitStatus::Signaled(_, signal, _)) => {
-                        break RemoteExit::Signal(signal as i32);
-                    }
-                    Ok(_) | Err(nix::errno::Errno::EINTR) => continue,
-                    Err(_) => break RemoteExit::Signal(libc::SIGKILL),
-                }
+            let status = match waitpid(self.pid, Some(WaitPidFlag::WNOHANG)) {
+                Ok(WaitStatus::Exited(_, code)) => RemoteExit::Code(code),
+                Ok(WaitStatus::Signaled(_, signal, _)) => RemoteExit::Signal(signal as i32),
+                _ => RemoteExit::Signal(libc::SIGKILL),
             };
             *reaped = true;
             status
         };
         let started = progress.read();
         if pushing {
-            let _ = self.push(&mut redis, UpEvent::Exited { status, started });
+            let event = match self.handing_back.load(Ordering::Acquire) {
+                true => UpEvent::HandedBack,
+                false => UpEvent::Exited { status, started },
+            };
+            let _ = self.push(&mut redis, event);
         }
         self.ended.store(true, Ordering::Release);
     }
@@ -259,11 +287,18 @@ impl Carrier {
                     Err(_) => {}
                 },
                 Ok(None) => {
-                    let run_there: Result<bool, _> = redis::cmd("EXISTS")
-                        .arg(self.keys.lease())
-                        .query(&mut redis);
-                    if run_there != Ok(true) {
-                        self.kill(Signal::SIGKILL);
+                    let wanted: Result<i64, _> = redis::Script::new(STILL_WANTED)
+                        .key(self.keys.lease())
+                        .key(self.keys.fenced())
+                        .arg(&self.host)
+                        .invoke(&mut redis);
+                    match wanted {
+                        Ok(1) => {}
+                        Ok(-1) => {
+                            self.fenced.store(true, Ordering::Release);
+                            self.kill(Signal::SIGKILL);
+                        }
+                        _ => self.kill(Signal::SIGKILL),
                     }
                 }
                 Err(_) => {
@@ -274,3 +309,11 @@ impl Carrier {
         }
     }
 }
+
+/// Whether the run (its lease KEYS[1]) still wants host ARGV[1]'s work: 1,
+/// or 0 when the run is gone, or -1 when it fenced the host (KEYS[2]).
+const STILL_WANTED: &str = r"
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+if redis.call('SISMEMBER', KEYS[2], ARGV[1]) == 1 then return -1 end
+return 1
+";

@@ -39,6 +39,8 @@ const RELAY_TOKEN: u64 = u64::MAX - 1;
 pub struct ClusterRun {
     pub lease: RunLease,
     pub local_workers: usize,
+    /// How many times a chunk lost with its host is queued again.
+    pub max_redeliveries: u32,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -62,7 +64,9 @@ pub fn run(
     child_entry: ChildEntry,
 ) -> Result<i32, HubStartError> {
     let trace = trace.map(Trace::new);
-    let (lease, local_workers) = cluster.map(|c| (c.lease, c.local_workers)).unzip();
+    let (lease, placement) = cluster
+        .map(|c| (c.lease, (c.local_workers, c.max_redeliveries)))
+        .unzip();
     // Forked first, while the hub has one thread and no child.
     let relay = match lease.as_ref().map(crate::cluster::start_relay).transpose() {
         Ok(relay) => relay,
@@ -112,8 +116,8 @@ pub fn run(
         remote,
     };
     let mut core = Core::new(io, hub_pid, Box::new(store), output, progress, trace);
-    if let Some(local) = local_workers {
-        core = core.with_remote_workers(local);
+    if let Some((local, max_redeliveries)) = placement {
+        core = core.with_remote_workers(local, max_redeliveries);
     }
     let mut driver = Driver {
         core,
@@ -389,14 +393,10 @@ impl Driver<'_> {
             if let Some(id) = self.core.exiting(pid) {
                 self.read_requests(id);
                 self.core.ended(id, status);
-            } else if self
-                .core
-                .host()
-                .remote
-                .as_ref()
-                .map(RemoteWorkers::relay_pid)
-                == Some(pid)
+            } else if let Some(remote) = self.core.host_mut().remote.as_mut()
+                && remote.relay_pid() == pid
             {
+                remote.relay_reaped();
                 return Some(self.relay_lost("the run's relay ended"));
             }
         }
@@ -431,6 +431,12 @@ impl Driver<'_> {
                     };
                     self.core.remote_exited(stand_in, status, started);
                 }
+                Heard::HandedBack { stand_in } => self.core.remote_handed_back(stand_in),
+                Heard::HostLost {
+                    host,
+                    why,
+                    stand_ins,
+                } => self.core.host_lost(&host, &why, stand_ins),
                 Heard::Refused { host, reason } => self
                     .core
                     .warn(format!("worker host {host} refuses this run: {reason}")),
@@ -514,8 +520,10 @@ impl Driver<'_> {
             let _ = waitpid(pid, None);
         }
         let mut code = code;
-        // The kills of remote workers go out before the keys go; a host
-        // that misses them sees the run's lease gone.
+        // What the relay has queued (the kills of remote workers among it)
+        // is written to it before the keys go; whatever it has not carried
+        // out by then, a host learns from the run's lease gone, within a
+        // second.
         if let Some(mut remote) = self.core.host_mut().remote.take() {
             remote.flush();
             if let Some(lease) = self.lease.take()

@@ -172,11 +172,10 @@ fn exec_mphost_worker() -> ! {
     // SAFETY: a NUL-terminated argv of static C strings; on success exec does
     // not return.
     unsafe { libc::execv(program.as_ptr(), argv.as_ptr()) };
-    eprintln!(
-        "mphost: cannot start a worker: exec {}: {}",
-        program.to_string_lossy(),
-        std::io::Error::last_os_error()
-    );
+    // Written without allocating: the parent may have had threads.
+    const FAILED: &[u8] = b"mphost: cannot start a worker: exec /proc/self/exe failed\n";
+    // SAFETY: writes a static buffer to stderr.
+    unsafe { libc::write(2, FAILED.as_ptr().cast(), FAILED.len()) };
     // SAFETY: as above.
     unsafe { libc::_exit(127) }
 }

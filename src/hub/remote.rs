@@ -45,6 +45,16 @@ pub enum Heard {
         status: crate::wire::RemoteExit,
         started: Option<(u64, usize)>,
     },
+    /// Remote worker `stand_in` was stopped by its host, which is leaving
+    /// the cluster and hands its chunks back.
+    HandedBack { stand_in: Pid },
+    /// A host is lost (and fenced): its workers, by their stand-ins, count
+    /// as gone with it.
+    HostLost {
+        host: String,
+        why: String,
+        stand_ins: Vec<Pid>,
+    },
     /// A host refuses the run (said once per host).
     Refused { host: String, reason: String },
     /// Redis was lost: the one line to print.
@@ -62,6 +72,8 @@ struct RemoteLink {
 
 pub struct RemoteWorkers {
     relay_pid: Pid,
+    /// The relay was reaped: its pid is no longer its own.
+    relay_reaped: bool,
     relay: Conn,
     next_stand_in: i32,
     links: HashMap<ProcId, RemoteLink>,
@@ -73,6 +85,7 @@ impl RemoteWorkers {
     pub fn new(relay: Relay) -> Self {
         RemoteWorkers {
             relay_pid: relay.pid,
+            relay_reaped: false,
             relay: Conn::new(relay.socket),
             next_stand_in: FIRST_STAND_IN,
             links: HashMap::new(),
@@ -83,6 +96,11 @@ impl RemoteWorkers {
 
     pub fn relay_pid(&self) -> Pid {
         self.relay_pid
+    }
+
+    /// The relay was reaped (it died): it is not killed at the end.
+    pub fn relay_reaped(&mut self) {
+        self.relay_reaped = true;
     }
 
     pub fn relay_fd(&self) -> std::os::fd::BorrowedFd<'_> {
@@ -172,6 +190,14 @@ impl RemoteWorkers {
                     }
                 }
                 Ok(Some(FromRelay::Lost(line))) => heard.push(Heard::Lost(line)),
+                Ok(Some(FromRelay::HostLost { host, why })) => {
+                    let stand_ins = self.forget_host(&host);
+                    heard.push(Heard::HostLost {
+                        host,
+                        why,
+                        stand_ins,
+                    });
+                }
                 Ok(None) => break,
                 Err(e) => {
                     heard.push(Heard::Lost(format!("the run's relay sent garbage: {e}")));
@@ -183,6 +209,24 @@ impl RemoteWorkers {
             heard.push(Heard::Lost("the run's relay ended".to_string()));
         }
         heard
+    }
+
+    /// Forgets every worker `host` started (nothing it says counts any
+    /// more); their stand-ins.
+    fn forget_host(&mut self, host: &str) -> Vec<Pid> {
+        let gone: Vec<ProcId> = self
+            .links
+            .iter()
+            .filter(|(_, link)| link.host.as_deref() == Some(host))
+            .map(|(&id, _)| id)
+            .collect();
+        gone.into_iter()
+            .filter_map(|id| self.links.remove(&id))
+            .map(|link| {
+                self.by_stand_in.remove(&link.stand_in);
+                link.stand_in
+            })
+            .collect()
     }
 
     /// One host's message, checked: about a worker this run has, from the
@@ -232,6 +276,12 @@ impl RemoteWorkers {
                     started,
                 });
             }
+            UpEvent::HandedBack if from_its_host => {
+                let stand_in = link.stand_in;
+                self.links.remove(&up.id);
+                self.by_stand_in.remove(&stand_in);
+                heard.push(Heard::HandedBack { stand_in });
+            }
             UpEvent::Refused { reason }
                 if link.host.is_none() && self.refused_by.insert(up.host.clone()) =>
             {
@@ -248,10 +298,15 @@ impl RemoteWorkers {
     /// killed and reaped.
     pub fn close(self) {
         let RemoteWorkers {
-            relay_pid, relay, ..
+            relay_pid,
+            relay_reaped,
+            relay,
+            ..
         } = self;
         drop::<OwnedFd>(relay.into_fd());
-        let _ = nix::sys::signal::kill(relay_pid, Signal::SIGKILL);
-        let _ = nix::sys::wait::waitpid(relay_pid, None);
+        if !relay_reaped {
+            let _ = nix::sys::signal::kill(relay_pid, Signal::SIGKILL);
+            let _ = nix::sys::wait::waitpid(relay_pid, None);
+        }
     }
 }

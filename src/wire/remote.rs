@@ -62,6 +62,9 @@ pub enum UpEvent {
     /// The host will not run this run's workers (another mphost version,
     /// or a script it cannot read); the worker was not started.
     Refused { reason: String },
+    /// The host is stopping (SIGINT or SIGTERM): it stopped the worker, and
+    /// hands back the chunks it held, to be run elsewhere.
+    HandedBack,
 }
 
 /// One message from the run to one remote worker.
@@ -90,6 +93,10 @@ pub enum ToRelay {
 pub enum FromRelay {
     /// An `Up` as a host pushed it, still encoded: the hub checks it.
     Up(Vec<u8>),
+    /// A host the run's workers ran on is lost: silent for longer than
+    /// the lease, or its key gone. It is fenced (its later messages are
+    /// refused); `why` says which.
+    HostLost { host: String, why: String },
     /// Redis was lost: the one line to print.
     Lost(String),
 }

@@ -4,11 +4,17 @@
 //! and speaks to the run only through Redis.
 
 use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
 
-use crate::common::{BIN, Run, alive, children_of, eventually, kill, run_file, script};
+use crate::common::{
+    BIN, Run, Streaming, alive, children_of, eventually, finish, kill, run_file, script, start_file,
+};
 use crate::redis_server::RedisServer;
 
+const SIGKILL: i32 = 9;
 const SIGTERM: i32 = 15;
+const SIGCONT: i32 = 18;
+const SIGSTOP: i32 = 19;
 
 /// A Redis and worker hosts on it; the hosts are stopped (SIGTERM) and
 /// waited for when it is dropped.
@@ -64,6 +70,41 @@ impl Cluster {
         run_file(&script(source), &all, &[], &[])
     }
 
+    /// Starts `source` with `flags` after `--cluster URL`; the script's
+    /// file lives as long as the run's `Script`.
+    fn start_run(&self, source: &str, flags: &[&str]) -> (crate::common::Script, Child) {
+        let script = script(source);
+        let mut all = vec!["--cluster".to_string(), self.url()];
+        all.extend(flags.iter().map(|f| f.to_string()));
+        let all: Vec<&str> = all.iter().map(String::as_str).collect();
+        let child = start_file(&script.path, &all);
+        (script, child)
+    }
+
+    /// Streams `source` with `flags` after `--cluster URL`.
+    fn stream(&self, source: &str, flags: &[&str]) -> Streaming {
+        let mut all = vec!["--cluster".to_string(), self.url()];
+        all.extend(flags.iter().map(|f| f.to_string()));
+        let all: Vec<&str> = all.iter().map(String::as_str).collect();
+        Streaming::start_with(source, &all)
+    }
+
+    /// Host `n` (from 0)'s pid.
+    fn host_pid(&self, n: usize) -> i32 {
+        self.hosts[n].id() as i32
+    }
+
+    /// Waits until host `n` runs `count` workers; their pids.
+    fn busy(&self, n: usize, count: usize) -> Vec<i32> {
+        let pid = self.host_pid(n);
+        let mut workers = Vec::new();
+        eventually("the host runs its workers", || {
+            workers = children_of(pid).into_iter().filter(|&p| alive(p)).collect();
+            workers.len() >= count
+        });
+        workers
+    }
+
     /// The processes the hosts run now (their workers).
     fn workers(&self) -> Vec<i32> {
         self.hosts
@@ -75,12 +116,21 @@ impl Cluster {
 }
 
 impl Drop for Cluster {
+    /// Stops the hosts (a stopped one is continued to hear it), and kills
+    /// one that does not stop within the hang limit.
     fn drop(&mut self) {
         for host in &self.hosts {
             kill(host.id() as i32, SIGTERM);
+            kill(host.id() as i32, SIGCONT);
         }
+        let started = Instant::now();
         for host in &mut self.hosts {
-            let _ = host.wait();
+            while let Ok(None) = host.try_wait() {
+                if started.elapsed() > crate::common::HANG_LIMIT {
+                    let _ = host.kill();
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
         }
     }
 }
@@ -255,4 +305,205 @@ fn finish_host(mut host: Child) -> Run {
         stdout: String::new(),
         stderr,
     }
+}
+
+/// A map of `items` slow items (0.4 s each), one per chunk, over `workers`.
+fn slow_map(items: usize, workers: usize) -> String {
+    format!(
+        "fn slow(x) {{ sleep(0.4); x * 10 }}
+        let items = [];
+        for i in 0..{items} {{ items.push(i); }}
+        let got = pool(#{{workers: {workers}}}).map(slow, items, 1);
+        print(got == items.map(|x| x * 10));
+        print(got.len());"
+    )
+}
+
+#[test]
+fn a_host_killed_mid_map_loses_no_item_and_none_runs_into_the_result_twice() {
+    let cluster = Cluster::start(2, 2);
+    let (_script, run) =
+        cluster.start_run(&slow_map(12, 4), &["--local-workers", "0", "--lease", "1"]);
+    let orphans = cluster.busy(0, 2);
+    kill(cluster.host_pid(0), SIGKILL);
+    let run = finish(run);
+    assert_eq!(
+        (run.code, run.lines()),
+        (Some(0), vec!["true", "12"]),
+        "{run:#?}"
+    );
+    assert!(
+        run.stderr.contains("worker host h1 was lost (silent for"),
+        "the main script's stderr says which host: {run:#?}"
+    );
+    // Its workers died with it.
+    eventually("the lost host's workers end", || {
+        orphans.iter().all(|&p| !alive(p))
+    });
+}
+
+#[test]
+fn a_host_stopped_past_its_lease_is_fenced_and_exits_when_it_resumes() {
+    let mut cluster = Cluster::start(2, 2);
+    let source = format!("{}\nprint(\"mapped\"); sleep(30);", slow_map(10, 4));
+    let mut run = cluster.stream(&source, &["--local-workers", "0", "--lease", "1"]);
+    cluster.busy(0, 2);
+    kill(cluster.host_pid(0), SIGSTOP);
+    // Its chunks run elsewhere: the map completes without it.
+    assert_eq!(run.line(), "true");
+    assert_eq!(run.line(), "10");
+    assert_eq!(run.line(), "mapped");
+    // Resumed while the run lives, its late results are refused, and it goes.
+    let stopped = cluster.hosts.remove(0);
+    kill(stopped.id() as i32, SIGCONT);
+    let ended = finish_host(stopped);
+    assert_eq!(ended.code, Some(1), "{ended:#?}");
+    assert!(
+        ended.stderr.contains("a run declared this host lost"),
+        "{ended:#?}"
+    );
+    kill(run.pid(), SIGTERM);
+    run.wait();
+    assert!(
+        run.stderr().contains("worker host h1 was lost"),
+        "{}",
+        run.stderr()
+    );
+}
+
+#[test]
+fn a_lock_held_by_a_lost_host_is_taken_by_the_main_script_after_about_a_lease() {
+    let cluster = Cluster::start(1, 1);
+    let mut run = cluster.stream(
+        r#"
+        let l = lock();
+        let q = queue();
+        let p = pool(1);
+        let r = p.apply_async(|l, q| { l.acquire(); q.put(1); sleep(60); 0 }, [l, q]);
+        q.get();
+        print("held");
+        l.acquire();
+        print("taken");
+        p.terminate();
+        "#,
+        &["--local-workers", "0", "--lease", "1"],
+    );
+    assert_eq!(run.line(), "held");
+    let killed = Instant::now();
+    kill(cluster.host_pid(0), SIGKILL);
+    assert_eq!(run.line(), "taken");
+    assert!(
+        killed.elapsed() < Duration::from_secs(30),
+        "taken after about a lease, not never"
+    );
+    assert_eq!(run.wait(), Some(0), "{}", run.stderr());
+    assert!(
+        run.stderr().contains("worker host h1 was lost"),
+        "{}",
+        run.stderr()
+    );
+}
+
+#[test]
+fn with_no_redeliveries_a_chunk_lost_with_its_host_fails_naming_item_and_host() {
+    let cluster = Cluster::start(1, 1);
+    let (_script, run) = cluster.start_run(
+        r#"
+        fn slow(x) { sleep(30); x }
+        try { pool_map(slow, [7], 1); } catch (e) { print(e); }
+        "#,
+        &[
+            "--local-workers",
+            "0",
+            "--lease",
+            "1",
+            "--max-redeliveries",
+            "0",
+        ],
+    );
+    cluster.busy(0, 1);
+    kill(cluster.host_pid(0), SIGKILL);
+    let run = finish(run);
+    assert_eq!(run.code, Some(0), "{run:#?}");
+    let said = run.lines().concat();
+    assert!(
+        said.starts_with("pool_map: item 0 was lost with worker PoolWorker-1 (pid ")
+            && said.contains(" on h1) and its host")
+            && said.contains("--max-redeliveries is 0"),
+        "{run:#?}"
+    );
+}
+
+#[test]
+fn a_host_stopped_mid_map_hands_its_chunks_back_and_exits_0() {
+    let mut cluster = Cluster::start(2, 2);
+    let (_script, run) = cluster.start_run(&slow_map(12, 4), &["--local-workers", "0"]);
+    cluster.busy(0, 2);
+    let leaving = cluster.hosts.remove(0);
+    kill(leaving.id() as i32, SIGTERM);
+    let left = finish_host(leaving);
+    assert_eq!(left.code, Some(0), "{left:#?}");
+    let run = finish(run);
+    assert_eq!(
+        (run.code, run.lines()),
+        (Some(0), vec!["true", "12"]),
+        "{run:#?}"
+    );
+    assert!(!run.stderr.contains("failed"), "{run:#?}");
+}
+
+#[test]
+fn a_host_of_another_version_is_named_and_given_no_work() {
+    let cluster = Cluster::start(0, 0);
+    let now = cluster.server.cli(&["time"]);
+    let ms = now[0].parse::<u64>().expect("seconds") * 1000;
+    let ms = ms.to_string();
+    cluster.server.cli(&[
+        "hset",
+        "mph:host:old",
+        "pid",
+        "1",
+        "version",
+        "0.0.1",
+        "workers",
+        "4",
+        "beat",
+        &ms,
+    ]);
+    cluster.server.cli(&["zadd", "mph:hosts", &ms, "old"]);
+    let run = cluster.run_with(
+        "print(pool().pids().len()); print(pool_map(|x| x + 1, [1, 2], 2));",
+        &["--local-workers", "1"],
+    );
+    assert_eq!(
+        (run.code, run.lines()),
+        (Some(0), vec!["1", "[2, 3]"]),
+        "{run:#?}"
+    );
+    assert_eq!(
+        run.stderr.trim_end(),
+        format!(
+            "mphost: worker host old is mphost 0.0.1, and takes no work of this run (mphost {})",
+            env!("CARGO_PKG_VERSION")
+        ),
+        "{run:#?}"
+    );
+}
+
+#[test]
+fn a_runs_queued_workers_outlive_its_lease_until_a_host_comes() {
+    let mut cluster = Cluster::start(0, 0);
+    let (_script, run) = cluster.start_run(
+        "print(pool_map(|x| x * 2, [1, 2, 3], 2));",
+        &["--local-workers", "0", "--lease", "0.5"],
+    );
+    // Several leases pass with the workers queued and no host.
+    std::thread::sleep(Duration::from_secs(2));
+    cluster.add_host("late", 2);
+    let run = finish(run);
+    assert_eq!(
+        (run.code, run.lines()),
+        (Some(0), vec!["[2, 4, 6]"]),
+        "{run:#?}"
+    );
 }

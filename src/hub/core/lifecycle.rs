@@ -51,11 +51,9 @@ impl<H: Host> Core<H> {
     /// once: a host's later word on it is not taken.
     pub fn remote_started(&mut self, id: ProcId, host: String, pid: i32) {
         if let Some(proc) = self.procs.get_mut(id)
-            && proc.is_unplaced()
+            && let Some(remote) = proc.remote.as_mut().filter(|r| r.on.is_none())
         {
-            proc.remote = Some(Remote {
-                on: Some((host, pid)),
-            });
+            remote.on = Some((host, pid));
         }
     }
 
@@ -72,6 +70,30 @@ impl<H: Host> Core<H> {
             pool.reported_started(id, started);
         }
         self.ended(id, status);
+    }
+
+    /// Remote process `stand_in` was stopped by its host, which leaves the
+    /// cluster: what it held is handed back (queued again, no attempt
+    /// counted).
+    pub fn remote_handed_back(&mut self, stand_in: Pid) {
+        if let Some(id) = self.exiting(stand_in) {
+            self.ended(id, ExitStatus::Lost { handed_back: true });
+        }
+    }
+
+    /// Worker host `host` was lost (`why`), and fenced: its processes (by
+    /// their stand-ins) count as gone with it; the chunks they held are
+    /// queued again, their attempt counted.
+    pub fn host_lost(&mut self, host: &str, why: &str, stand_ins: Vec<Pid>) {
+        self.warn(format!(
+            "worker host {host} was lost ({why}); its {} worker(s) are given up and their chunks queued again",
+            stand_ins.len()
+        ));
+        for stand_in in stand_ins {
+            if let Some(id) = self.exiting(stand_in) {
+                self.ended(id, ExitStatus::Lost { handed_back: false });
+            }
+        }
     }
 
     pub(super) fn start_spawned(&mut self, id: ProcId) -> HubResult<Pid> {
@@ -168,8 +190,8 @@ impl<H: Host> Core<H> {
         }
         let parked = proc.parked.take();
         let (kind, label) = (proc.kind, proc.label());
-        // A remote worker no host started, taken back by the hub: no death.
-        let withdrawn = proc.is_unplaced() && proc.signaled;
+        // A remote worker taken back by the hub: no death.
+        let withdrawn = proc.is_withdrawn();
         self.check_stuck = true;
         self.trace_ended(id, status);
         self.output.process_ended(id);

@@ -140,6 +140,9 @@ pub struct Core<H: Host> {
     /// rest are started by the cluster's hosts (`Host::start_remote`).
     /// `None` outside cluster mode: every worker is local.
     local_workers: Option<usize>,
+    /// Cluster mode: how many times a chunk lost with its host is queued
+    /// again before its job fails (`--max-redeliveries`).
+    max_redeliveries: u32,
 }
 
 type HubResult<T> = Result<T, HubError>;
@@ -176,13 +179,16 @@ impl<H: Host> Core<H> {
             check_stuck: false,
             trace,
             local_workers: None,
+            max_redeliveries: 0,
         }
     }
 
     /// Cluster mode: each pool runs at most `local` workers on this
-    /// machine, and asks the hosts for the rest.
-    pub fn with_remote_workers(mut self, local: usize) -> Self {
+    /// machine, and asks the hosts for the rest; a chunk lost with its host
+    /// is queued again at most `max_redeliveries` times.
+    pub fn with_remote_workers(mut self, local: usize, max_redeliveries: u32) -> Self {
         self.local_workers = Some(local);
+        self.max_redeliveries = max_redeliveries;
         self
     }
 
@@ -219,6 +225,7 @@ impl<H: Host> Core<H> {
     pub fn finished_code(&self) -> Option<i32> {
         let code = match self.main_status? {
             ExitStatus::Signal(s) => return Some(128 + s),
+            ExitStatus::Lost { .. } => return Some(128 + libc::SIGKILL),
             ExitStatus::Code(c) => c,
         };
         let waiting = self

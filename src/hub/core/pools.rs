@@ -52,6 +52,8 @@ struct Held {
     job: JobId,
     first: usize,
     count: usize,
+    /// A remote worker's chunk, kept to be queued again if its host is lost.
+    items: Option<Packed>,
 }
 
 struct Chunk {
@@ -77,6 +79,12 @@ pub struct Pool {
     progress: HashMap<ProcId, ProgressSlot>,
     /// A remote worker's last started item, as its host read it at its end.
     reported: HashMap<ProcId, (u64, usize)>,
+    /// Its remote workers: the chunks they hold are kept, to be queued again
+    /// if their host is lost.
+    remote: HashSet<ProcId>,
+    /// How many times each chunk (by job and first item) was lost with a
+    /// host.
+    lost_with_host: HashMap<(JobId, usize), u32>,
     tasks_done: HashMap<ProcId, u64>,
     /// Workers that have asked for a task: they got through their set-up.
     ready: HashSet<ProcId>,
@@ -125,6 +133,8 @@ impl Pool {
             held: HashMap::new(),
             progress: HashMap::new(),
             reported: HashMap::new(),
+            remote: HashSet::new(),
+            lost_with_host: HashMap::new(),
             tasks_done: HashMap::new(),
             ready: HashSet::new(),
             setup_failures: 0,
@@ -176,6 +186,7 @@ impl Pool {
                 job: chunk.job,
                 first: chunk.first,
                 count: chunk.items.len(),
+                items: self.remote.contains(&worker).then(|| chunk.items.clone()),
             });
             return Next::Chunk(chunk);
         }
@@ -291,9 +302,10 @@ impl<H: Host> Core<H> {
         );
         if let Some(pool) = self.pools.get_mut(&pool_id) {
             pool.workers.push(id);
-            if let Some(slot) = slot {
-                pool.progress.insert(id, slot);
-            }
+            match slot {
+                Some(slot) => pool.progress.insert(id, slot).map(drop),
+                None => pool.remote.insert(id).then_some(()),
+            };
         }
         let mut handed = Vec::new();
         setup.object_ids(&mut handed);
@@ -310,6 +322,7 @@ impl<H: Host> Core<H> {
             if let Some(pool) = self.pools.get_mut(&pool_id) {
                 pool.workers.retain(|&w| w != id);
                 pool.progress.remove(&id);
+                pool.remote.remove(&id);
             }
             self.procs.remove(id);
             return Err(e);
@@ -734,7 +747,75 @@ impl<H: Host> Core<H> {
             })
             .collect();
         for worker in unplaced {
+            if let Some(remote) = self.procs.get_mut(worker).and_then(|p| p.remote.as_mut()) {
+                remote.withdrawn = true;
+            }
             self.send_signal(worker, Signal::SIGKILL);
+        }
+    }
+
+    /// A remote worker is gone with its host (`handed_back`: its host
+    /// stopped it on leaving): the chunks it held are queued again, first,
+    /// each loss counted; a chunk lost more than `--max-redeliveries`
+    /// times fails its job naming the item and the host. The worker is
+    /// replaced if the pool still needs it.
+    fn pool_worker_lost(&mut self, pool_id: PoolId, id: ProcId, label: &str, handed_back: bool) {
+        let Some(pool) = self.pools.get_mut(&pool_id) else {
+            return;
+        };
+        pool.workers.retain(|&w| w != id);
+        pool.remote.remove(&id);
+        pool.ready.remove(&id);
+        pool.tasks_done.remove(&id);
+        pool.reported.remove(&id);
+        let held = pool.held.remove(&id).unwrap_or_default();
+        let max = self.max_redeliveries;
+        let mut failed = Vec::new();
+        for lost in held.into_iter().rev() {
+            let tries = pool
+                .lost_with_host
+                .entry((lost.job, lost.first))
+                .or_insert(0);
+            if !handed_back {
+                *tries += 1;
+            }
+            match lost.items {
+                Some(items) if *tries <= max => pool.chunks.push_front(Chunk {
+                    job: lost.job,
+                    first: lost.first,
+                    items,
+                }),
+                _ => failed.push((lost.job, lost.first, lost.first + lost.count, *tries)),
+            }
+        }
+        for (job_id, first, end, tries) in failed {
+            if let Some((_, job)) = self.jobs.get_mut(&job_id) {
+                let message = format!(
+                    "{}: item {first} was lost with worker {label} and its host, {tries} time(s); --max-redeliveries is {max}",
+                    job.call
+                );
+                job.failed_at(first, first, end, message.into());
+                self.job_changed(job_id);
+            }
+        }
+        self.replace_if_needed(pool_id);
+        self.hand_out(pool_id);
+        self.pool_left(pool_id);
+    }
+
+    /// Starts a worker in place of one that left, if the pool still has
+    /// work for it and fewer workers than its size.
+    fn replace_if_needed(&mut self, pool_id: PoolId) {
+        let Some(pool) = self.pools.get(&pool_id) else {
+            return;
+        };
+        let needed = pool.state == PoolState::Open
+            || (pool.state == PoolState::Closed && !pool.chunks.is_empty());
+        if needed
+            && pool.workers.len() < pool.size
+            && let Err(e) = self.add_pool_worker(pool_id)
+        {
+            self.terminate_pool(pool_id, &format!("pool: cannot replace a worker: {e}"));
         }
     }
 
@@ -745,15 +826,19 @@ impl<H: Host> Core<H> {
         label: &str,
         status: ExitStatus,
     ) {
+        if let ExitStatus::Lost { handed_back } = status {
+            return self.pool_worker_lost(pool_id, id, label, handed_back);
+        }
         let Some(pool) = self.pools.get_mut(&pool_id) else {
             return;
         };
         pool.workers.retain(|&w| w != id);
+        pool.remote.remove(&id);
         let lost = pool.take_lost(id);
         pool.progress.remove(&id);
         pool.reported.remove(&id);
         pool.tasks_done.remove(&id);
-        let (state, has_work) = (pool.state.clone(), !pool.chunks.is_empty());
+        let state = pool.state.clone();
         // A worker that ended before asking for a task failed in its set-up
         // (the initializer, or the inherited imports): a replacement would
         // fail the same way, forever.
@@ -789,19 +874,7 @@ impl<H: Host> Core<H> {
             return self.terminate_pool(pool_id, &message);
         }
         // Reading the state again: the job's end may have ended a temporary pool.
-        let state = self.pools.get(&pool_id).map(|p| p.state.clone());
-        let needed =
-            state == Some(PoolState::Open) || (state == Some(PoolState::Closed) && has_work);
-        let short = self
-            .pools
-            .get(&pool_id)
-            .is_some_and(|p| p.workers.len() < p.size);
-        if needed
-            && short
-            && let Err(e) = self.add_pool_worker(pool_id)
-        {
-            self.terminate_pool(pool_id, &format!("pool: cannot replace a worker: {e}"));
-        }
+        self.replace_if_needed(pool_id);
         self.pool_left(pool_id);
     }
 

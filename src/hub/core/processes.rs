@@ -23,6 +23,11 @@ pub enum ProcKind {
 pub enum ExitStatus {
     Code(i32),
     Signal(i32),
+    /// A remote process whose host was lost, or stopped it on leaving the
+    /// cluster (`handed_back`): how it ended is not known.
+    Lost {
+        handed_back: bool,
+    },
 }
 
 impl ExitStatus {
@@ -31,12 +36,18 @@ impl ExitStatus {
         match self {
             ExitStatus::Code(c) => c,
             ExitStatus::Signal(s) => -s,
+            // As if killed: it did not end on its own.
+            ExitStatus::Lost { .. } => -libc::SIGKILL,
         }
     }
 
     pub fn describe(self) -> String {
         match self {
             ExitStatus::Code(c) => format!("exited with code {c}"),
+            ExitStatus::Lost { handed_back: false } => "was lost with its host".to_string(),
+            ExitStatus::Lost { handed_back: true } => {
+                "was stopped by its host, which left the cluster".to_string()
+            }
             ExitStatus::Signal(s) => {
                 format!("was killed by signal {s} ({})", signal_name(s))
             }
@@ -81,6 +92,10 @@ pub enum Link {
 pub struct Remote {
     /// The host's name and the process's pid there.
     pub on: Option<(String, i32)>,
+    /// The core took it back before a host started it (its pool needed no
+    /// more workers): its end, even if a host started it meanwhile, is no
+    /// failure.
+    pub withdrawn: bool,
 }
 
 pub struct Proc {
@@ -157,12 +172,15 @@ impl Proc {
             (
                 Some(Remote {
                     on: Some((host, pid)),
+                    ..
                 }),
                 _,
             ) => {
                 format!("{} (pid {pid} on {host})", self.name)
             }
-            (Some(Remote { on: None }), _) => format!("{} (not started by a host)", self.name),
+            (Some(Remote { on: None, .. }), _) => {
+                format!("{} (not started by a host)", self.name)
+            }
             (None, Some(pid)) => format!("{} (pid {pid})", self.name),
             (None, None) => self.name.clone(),
         }
@@ -170,7 +188,12 @@ impl Proc {
 
     /// A remote process no host has started yet.
     pub fn is_unplaced(&self) -> bool {
-        matches!(self.remote, Some(Remote { on: None }))
+        matches!(self.remote, Some(Remote { on: None, .. }))
+    }
+
+    /// A remote process the core took back before a host started it.
+    pub fn is_withdrawn(&self) -> bool {
+        self.remote.as_ref().is_some_and(|r| r.withdrawn)
     }
 
     pub fn is_remote(&self) -> bool {

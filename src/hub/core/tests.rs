@@ -1079,3 +1079,76 @@ fn a_remote_worker_a_host_failed_to_start_counts_as_a_failed_start() {
     let e = error(run.reply(MAIN));
     assert!(e.message.contains("before taking a task"), "{}", e.message);
 }
+
+#[test]
+fn chunks_lost_with_a_host_are_queued_again_and_its_locks_freed() {
+    let mut run = Run::new().in_cluster(0);
+    run.core.max_redeliveries = 1;
+    let l = run.create(MAIN, NewObject::Lock { reentrant: false });
+    let workers = start_map(&mut run, 4, 2, 2);
+    let (lost, kept) = (workers[0], workers[1]);
+    run.placed(lost, "box-1");
+    run.placed(kept, "box-2");
+    let first = task(run.ask(lost, next(None)));
+    let held = Reply::Value(Value::Bool(true));
+    assert_eq!(run.ask(lost, object(l, Op::Acquire, None)), held);
+    let second = task(run.ask(kept, next(None)));
+    let pid = run.pid(lost);
+    run.core.host_lost("box-1", "silent", vec![pid]);
+    run.core.turn();
+    assert!(run.stderr().contains("worker host box-1 was lost (silent)"));
+    // The lost chunk goes to the next worker that asks, once more.
+    let again = task(run.ask(kept, next(Some(&second))));
+    assert_eq!((again.first, again.items.len()), (first.first, 2));
+    run.send(kept, next(Some(&again)));
+    match run.reply(MAIN) {
+        Reply::Items(items) => assert_eq!(decoded(&items).len(), 4),
+        other => panic!("{other:?}"),
+    }
+    // The lost worker's lock is free.
+    assert_eq!(run.ask(MAIN, object(l, Op::Acquire, Some(0.0))), held);
+}
+
+#[test]
+fn a_chunk_lost_with_hosts_past_max_redeliveries_fails_naming_item_and_host() {
+    let mut run = Run::new().in_cluster(0);
+    run.core.max_redeliveries = 1;
+    let worker = start_map(&mut run, 2, 1, 2)[0];
+    for (n, host) in ["box-1", "box-2"].into_iter().enumerate() {
+        let worker = if n == 0 {
+            worker
+        } else {
+            *run.workers().last().expect("replaced")
+        };
+        run.placed(worker, host);
+        task(run.ask(worker, next(None)));
+        let pid = run.pid(worker);
+        run.core.host_lost(host, "silent", vec![pid]);
+        run.core.turn();
+    }
+    let e = error(run.reply(MAIN));
+    assert!(
+        e.message.starts_with("pool_map: item 0 was lost with worker PoolWorker-2 (pid 77 on box-2) and its host, 2 time(s)"),
+        "{}",
+        e.message
+    );
+}
+
+#[test]
+fn chunks_handed_back_by_a_leaving_host_do_not_count_as_lost() {
+    let mut run = Run::new().in_cluster(0);
+    let worker = start_map(&mut run, 2, 1, 2)[0];
+    run.placed(worker, "box-1");
+    task(run.ask(worker, next(None)));
+    let pid = run.pid(worker);
+    run.core.remote_handed_back(pid);
+    run.core.turn();
+    run.no_reply(MAIN);
+    // Handed back with no redelivery allowed: queued again, not failed.
+    let replacement = *run.workers().last().expect("replaced");
+    assert_ne!(replacement, worker);
+    run.placed(replacement, "box-2");
+    let again = task(run.ask(replacement, next(None)));
+    run.send(replacement, next(Some(&again)));
+    assert!(matches!(run.reply(MAIN), Reply::Items(_)));
+}

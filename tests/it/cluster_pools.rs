@@ -507,3 +507,111 @@ fn a_runs_queued_workers_outlive_its_lease_until_a_host_comes() {
         "{run:#?}"
     );
 }
+
+/// A network namespace joined to this one by a veth pair: the outer end
+/// is `outer_ip`, the inner `inner_ip`; both go when it is dropped.
+struct NetNs {
+    name: String,
+    outer: String,
+    outer_ip: String,
+}
+
+impl NetNs {
+    fn create() -> NetNs {
+        let pid = std::process::id();
+        let (a, b) = ((pid >> 8) & 0xff, (pid & 0x3f) * 4);
+        let net = NetNs {
+            name: format!("mph-{pid}"),
+            outer: format!("mphv{pid}a"),
+            outer_ip: format!("10.{a}.{b}.1"),
+        };
+        let inner = format!("mphv{pid}b");
+        let inner_ip = format!("10.{a}.{b}.2/30");
+        let outer_ip = format!("{}/30", net.outer_ip);
+        for command in [
+            vec!["netns", "add", &net.name],
+            vec![
+                "link", "add", &net.outer, "type", "veth", "peer", "name", &inner,
+            ],
+            vec!["link", "set", &inner, "netns", &net.name],
+            vec!["addr", "add", &outer_ip, "dev", &net.outer],
+            vec!["link", "set", &net.outer, "up"],
+            vec!["-n", &net.name, "addr", "add", &inner_ip, "dev", &inner],
+            vec!["-n", &net.name, "link", "set", &inner, "up"],
+            vec!["-n", &net.name, "link", "set", "lo", "up"],
+        ] {
+            let status = Command::new("ip").args(&command).status().expect("run ip");
+            assert!(
+                status.success(),
+                "ip {command:?} (the test runs as root, as CI does)"
+            );
+        }
+        net
+    }
+
+    /// Bytes the outer end has received from the namespace.
+    fn received(&self) -> u64 {
+        let path = format!("/sys/class/net/{}/statistics/rx_bytes", self.outer);
+        std::fs::read_to_string(path)
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(0)
+    }
+}
+
+impl Drop for NetNs {
+    fn drop(&mut self) {
+        let _ = Command::new("ip")
+            .args(["link", "del", &self.outer])
+            .status();
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .status();
+    }
+}
+
+#[test]
+fn a_host_in_its_own_network_namespace_serves_a_run_over_tcp() {
+    let net = NetNs::create();
+    // The veth is this test's alone: no password, so no protected mode.
+    let server = RedisServer::start_with(&[
+        "--port",
+        "6379",
+        "--bind",
+        &net.outer_ip,
+        "--protected-mode",
+        "no",
+    ]);
+    let url = format!("redis://{}:6379", net.outer_ip);
+    let mut host = Command::new("ip")
+        .args(["netns", "exec", &net.name, BIN, "worker", &url])
+        .args(["--name", "far", "--workers", "2"])
+        .env_remove("MPHOST_CLUSTER")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start a host in the namespace");
+    eventually("the host registers over the veth", || {
+        server.cli(&["hget", "mph:host:far", "pid"]).concat() == host.id().to_string()
+    });
+    let before = net.received();
+    let run = run_file(
+        &script("print(pool_map(|x| x * x, [1, 2, 3, 4], 2));"),
+        &["--cluster", &url, "--local-workers", "0"],
+        &[],
+        &[],
+    );
+    assert_eq!(
+        (run.code, run.lines()),
+        (Some(0), vec!["[1, 4, 9, 16]"]),
+        "{run:#?}"
+    );
+    assert!(
+        net.received() > before,
+        "the host's traffic crossed the veth"
+    );
+    kill(host.id() as i32, SIGTERM);
+    let status = host.wait().expect("wait for the host");
+    assert_eq!(status.code(), Some(0));
+}

@@ -8,6 +8,7 @@ mod common;
 mod bad_input;
 mod cli;
 mod cluster;
+mod cluster_mode;
 mod cluster_pools;
 mod data;
 mod docs;

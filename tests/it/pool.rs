@@ -166,10 +166,9 @@ fn a_killed_worker_fails_only_its_task_and_is_replaced() {
     kill(victim, 9);
     let message = run.line();
     assert!(message.starts_with("map: worker PoolWorker-"), "{message}");
+    assert!(names_pid(&message, victim), "{message}");
     assert!(
-        message.ends_with(&format!(
-            "(pid {victim}) was killed by signal 9 (SIGKILL) while computing item 3"
-        )),
+        message.ends_with(") was killed by signal 9 (SIGKILL) while computing item 3"),
         "{message}"
     );
     assert_eq!(run.line(), "side");
@@ -211,7 +210,10 @@ fn terminate_returns_promptly_with_thousands_of_tasks_pending() {
     let refused = run.line();
     assert!(refused.starts_with("map: "), "{refused}");
     assert_eq!(run.wait(), Some(0), "{}", run.stderr());
-    assert!(pids.iter().all(|&p| !alive(p)), "{pids:?}");
+    // At once on this machine; a host hears of it through Redis.
+    eventually("the terminated workers are gone", || {
+        pids.iter().all(|&p| !alive(p))
+    });
 }
 
 #[test]
@@ -358,8 +360,9 @@ fn a_worker_killed_during_imap_or_apply_async_fails_that_task_alone() {
         kill(victim, 9);
         let message = run.line();
         assert!(message.starts_with(call), "{message}");
+        assert!(names_pid(&message, victim), "{message}");
         assert!(
-            message.contains(&format!("(pid {victim}) was killed by signal 9 (SIGKILL)")),
+            message.contains(") was killed by signal 9 (SIGKILL)"),
             "{message}"
         );
         if call.starts_with("imap") {

@@ -54,6 +54,9 @@ impl<H: Host> Core<H> {
             && let Some(remote) = proc.remote.as_mut().filter(|r| r.on.is_none())
         {
             remote.on = Some((host, pid));
+            if let ProcKind::PoolWorker { pool } = proc.kind {
+                self.answer_pids(pool);
+            }
         }
     }
 

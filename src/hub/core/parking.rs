@@ -68,7 +68,7 @@ impl<H: Host> Core<H> {
                     }
                 }
                 WaitKey::Job(_) => pools::job_timeout(parked.ask.unwrap_or(JobAsk::Get)),
-                WaitKey::PoolJoin(_) | WaitKey::PoolIdle(_) => continue,
+                WaitKey::PoolJoin(_) | WaitKey::PoolIdle(_) | WaitKey::PoolPlaced(_) => continue,
             };
             self.reply(who, reply);
         }

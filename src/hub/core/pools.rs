@@ -658,14 +658,13 @@ impl<H: Host> Core<H> {
             }
             PoolControl::Join if pool.workers.is_empty() => self.reply(from, Reply::Unit),
             PoolControl::Join => self.park(from, WaitKey::PoolJoin(pool_id), None, None),
+            // A remote worker has a pid once a host has started it.
+            PoolControl::Pids if self.has_unplaced(pool_id) => {
+                self.park(from, WaitKey::PoolPlaced(pool_id), None, None);
+            }
             PoolControl::Pids => {
-                let pids = pool
-                    .workers
-                    .iter()
-                    .filter_map(|&w| self.procs.get(w).and_then(Proc::pid))
-                    .map(|pid| Value::Int(pid.as_raw() as i64))
-                    .collect();
-                self.reply(from, Reply::Values(pids));
+                let pids = self.pids(pool_id);
+                self.reply(from, pids);
             }
         }
     }
@@ -752,6 +751,7 @@ impl<H: Host> Core<H> {
             }
             self.send_signal(worker, Signal::SIGKILL);
         }
+        self.answer_pids(pool_id);
     }
 
     /// A remote worker is gone with its host (`handed_back`: its host
@@ -878,9 +878,52 @@ impl<H: Host> Core<H> {
         self.pool_left(pool_id);
     }
 
+    /// The pids of pool `pool_id`'s live workers: a remote one's on its host.
+    fn pids(&self, pool_id: PoolId) -> Reply {
+        let workers = self.pools.get(&pool_id).map(|p| p.workers.as_slice());
+        let pids = workers
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|&w| self.procs.get(w))
+            .filter_map(|p| match &p.remote {
+                Some(remote) => remote.on.as_ref().map(|(_, pid)| *pid),
+                None => p.pid().map(|pid| pid.as_raw()),
+            })
+            .map(|pid| Value::Int(pid as i64))
+            .collect();
+        Reply::Values(pids)
+    }
+
+    /// Whether some of the pool's workers wait for a host to start them.
+    fn has_unplaced(&self, pool_id: PoolId) -> bool {
+        self.pools.get(&pool_id).is_some_and(|pool| {
+            pool.workers.iter().any(|&w| {
+                self.procs
+                    .get(w)
+                    .is_some_and(|p| p.is_unplaced() && !p.is_withdrawn())
+            })
+        })
+    }
+
+    /// Answers who asked for pool `pool_id`'s pids once every worker has
+    /// one (a host started each, or it left).
+    pub(super) fn answer_pids(&mut self, pool_id: PoolId) {
+        if self.has_unplaced(pool_id) {
+            return;
+        }
+        for asker in self.waits.take_list(WaitKey::PoolPlaced(pool_id)) {
+            if self.is_parked_on(asker, WaitKey::PoolPlaced(pool_id)) {
+                self.unpark(asker);
+                let pids = self.pids(pool_id);
+                self.reply(asker, pids);
+            }
+        }
+    }
+
     /// A worker left pool `pool_id`: its joiners are answered once none is
     /// left, and a pool nobody can use is dropped.
     fn pool_left(&mut self, pool_id: PoolId) {
+        self.answer_pids(pool_id);
         if self
             .pools
             .get(&pool_id)

@@ -22,6 +22,8 @@ pub enum WaitKey {
     PoolJoin(u64),
     /// A pool worker with nothing to do.
     PoolIdle(u64),
+    /// `pids` of a pool some of whose workers no host has started yet.
+    PoolPlaced(u64),
 }
 
 pub struct Parked {
@@ -43,6 +45,7 @@ impl Parked {
             (WaitKey::Job(_), _) => "waiting for a pool's results",
             (WaitKey::PoolJoin(_), _) => "waiting to join a pool",
             (WaitKey::PoolIdle(_), _) => "idle in a pool",
+            (WaitKey::PoolPlaced(_), _) => "waiting for hosts to start a pool's workers",
             (_, Some(Op::Get)) => "waiting in queue get",
             (_, Some(Op::Put(_))) => "waiting in queue put",
             (_, Some(Op::JoinQueue)) => "waiting in a joinable queue's join",

@@ -69,7 +69,138 @@ pub fn mphost_run() -> Command {
     if module_path!().contains("::spawn_method::") {
         command.args(["--start-method", "spawn"]);
     }
+    if module_path!().contains("::cluster_mode::") {
+        let url = shared_cluster::url();
+        command.args(["--cluster", url, "--local-workers", "0"]);
+    }
     command
+}
+
+/// The cluster the copy of this module in `cluster_mode` sends every run
+/// to: one `redis-server` and two `mphost worker` hosts for the whole test
+/// binary, started on first use by a thread that lives as long as the
+/// binary, each with `PR_SET_PDEATHSIG`, so they end when the binary does.
+mod shared_cluster {
+    use std::os::unix::process::CommandExt;
+    use std::path::PathBuf;
+    use std::process::{Command, Stdio};
+    use std::sync::OnceLock;
+    use std::time::{Duration, Instant};
+
+    static URL: OnceLock<String> = OnceLock::new();
+
+    /// Workers on each of the two hosts: room for the tests that run at
+    /// once, each pool at most this.
+    const WORKERS: &str = "8";
+
+    pub fn url() -> &'static str {
+        URL.get_or_init(|| {
+            let (sender, receiver) = std::sync::mpsc::channel();
+            std::thread::spawn(move || {
+                let mut processes = Vec::new();
+                let _ = sender.send(start(&mut processes));
+                // The cluster's processes die with the thread that started
+                // them (and are reaped by init): it lives as long as the
+                // binary, holding them.
+                loop {
+                    std::thread::park();
+                }
+            });
+            receiver.recv().expect("the cluster's thread answers")
+        })
+    }
+
+    fn dying_with_this_thread(command: &mut Command) -> &mut Command {
+        // SAFETY: prctl is async-signal-safe; it runs in the child before exec.
+        unsafe {
+            command.pre_exec(|| {
+                libc_prctl(PR_SET_PDEATHSIG, 9);
+                Ok(())
+            })
+        }
+    }
+
+    const PR_SET_PDEATHSIG: i32 = 1;
+
+    unsafe extern "C" {
+        #[link_name = "prctl"]
+        fn libc_prctl(option: i32, arg: u64) -> i32;
+    }
+
+    fn start(processes: &mut Vec<std::process::Child>) -> String {
+        let dir = folder();
+        let socket = dir.join("redis.sock");
+        let server = dying_with_this_thread(
+            Command::new("redis-server")
+                .args(["--port", "0", "--save", "", "--appendonly", "no"])
+                .arg("--unixsocket")
+                .arg(&socket)
+                .arg("--dir")
+                .arg(&dir)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null()),
+        )
+        .spawn()
+        .expect("redis-server (.ci/run installs it)");
+        processes.push(server);
+        let started = Instant::now();
+        while !socket.exists() {
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "no Redis socket"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let url = format!("unix://{}", socket.display());
+        for name in ["c1", "c2"] {
+            let host = dying_with_this_thread(
+                Command::new(super::BIN)
+                    .args(["worker", &url, "--name", name, "--workers", WORKERS])
+                    .env_remove("MPHOST_CLUSTER")
+                    .stdin(Stdio::null())
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::inherit()),
+            )
+            .spawn()
+            .expect("start mphost worker");
+            processes.push(host);
+        }
+        let started = Instant::now();
+        let registered = || {
+            Command::new("redis-cli")
+                .arg("-s")
+                .arg(&socket)
+                .args(["zcard", "mph:hosts"])
+                .output()
+                .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "2")
+        };
+        while !registered() {
+            assert!(started.elapsed() < Duration::from_secs(20), "no hosts");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        url
+    }
+
+    /// A folder for this binary's Redis socket; those of binaries that
+    /// have ended are removed.
+    fn folder() -> PathBuf {
+        let tmp = std::env::temp_dir();
+        if let Ok(entries) = std::fs::read_dir(&tmp) {
+            for entry in entries.flatten() {
+                let name = entry.file_name().to_string_lossy().into_owned();
+                if let Some(pid) = name.strip_prefix("mphost-cluster-tests-")
+                    && let Ok(pid) = pid.parse::<i32>()
+                    && !super::alive(pid)
+                {
+                    let _ = std::fs::remove_dir_all(entry.path());
+                }
+            }
+        }
+        let dir = tmp.join(format!("mphost-cluster-tests-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("a folder for the test cluster");
+        dir
+    }
 }
 
 pub fn start_file(path: &Path, extra: &[&str]) -> Child {
@@ -139,6 +270,12 @@ pub fn alive(pid: i32) -> bool {
             .starts_with('Z'),
         Err(_) => false,
     }
+}
+
+/// Whether `message` names process `pid` as every message does: "(pid
+/// 42)", or "(pid 42 on HOST)" for a worker on a cluster's host.
+pub fn names_pid(message: &str, pid: i32) -> bool {
+    message.contains(&format!("(pid {pid})")) || message.contains(&format!("(pid {pid} on "))
 }
 
 /// Polls `cond` until it holds or the hang limit passes.

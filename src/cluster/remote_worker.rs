@@ -90,6 +90,7 @@ pub fn start(
         arena: false,
         role: start.role,
         script: run.script.clone(),
+        modules: start.modules,
     };
     let launch = launch_memfd(&launch)?;
     let descriptors = [

@@ -170,11 +170,20 @@ impl Host for Io<'_> {
         identity: Identity,
     ) -> Result<Pid, StartError> {
         let remote = self.remote.as_mut().ok_or(Errno::ENOSYS)?;
+        // The host may have none of the script's files: its modules go along.
+        let imports: Vec<String> = match &role {
+            WorkerRole::PoolWorker { setup } => setup.globals.imports.iter(),
+            WorkerRole::Process { globals, .. } => globals.imports.iter(),
+        }
+        .map(|(_, path)| path.clone())
+        .collect();
+        let modules = crate::script::module_sources(&self.program.info.script_dir(), &imports);
         let stand_in = remote.start(RemoteStart {
             id,
             name: identity.name,
             parent_pid: identity.parent_pid,
             role,
+            modules,
         })?;
         self.flush_relay();
         Ok(stand_in)

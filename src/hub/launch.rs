@@ -121,6 +121,7 @@ fn launch_of(role: &Role, identity: &Identity, program: &Program) -> Option<Laun
         arena: Arena::get().is_some(),
         role: role.to_wire()?,
         script: info.script_text(),
+        modules: Vec::new(),
     })
 }
 

@@ -51,7 +51,9 @@ pub fn run_launched() -> i32 {
         arena,
         role,
         script,
+        modules,
     } = launch;
+    crate::script::use_shipped_modules(modules);
     // The progress slot follows the arena's memfd, when there is one.
     let progress_fd = if arena {
         // SAFETY: the hub's child put the arena's memfd at this descriptor.

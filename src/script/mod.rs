@@ -40,7 +40,9 @@ pub use convert::{
     followed, from_wire, keeping, pack_one, take_handles, take_packed_handles, to_wire, unpack_one,
 };
 pub use globals::{WORKER_ENTRY, prelude};
-pub use modules::functions_of;
+pub use modules::{
+    functions_of, sources_for as module_sources, use_shipped as use_shipped_modules,
+};
 pub use refs::Holder;
 pub use system::{process_name, set_identity, take_exit_request, write_output};
 
@@ -98,6 +100,11 @@ pub struct ScriptInfo {
 }
 
 impl ScriptInfo {
+    /// The folder its `import`s are found in.
+    pub fn script_dir(&self) -> PathBuf {
+        script_dir_of(&self.path)
+    }
+
     /// What another process needs to compile and run this script again: an
     /// exec'd worker, or a cluster's worker host.
     pub fn script_text(&self) -> crate::wire::ScriptText {
@@ -187,10 +194,7 @@ pub fn load(
 ) -> Result<Program, Box<rhai::ParseError>> {
     let mut engine = build_engine();
     worker_entry(&mut engine);
-    let script_dir = match path.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
+    let script_dir = script_dir_of(&path);
     engine.set_module_resolver(modules::Resolver::new(&script_dir, &path));
     let ast = engine.compile(source).map_err(Box::new)?;
     let mut functions: HashMap<String, Vec<usize>> = HashMap::new();
@@ -231,6 +235,14 @@ pub fn set_default_workers(program: &mut Program, workers: usize) -> bool {
     };
     SCRIPT.with(|s| *s.borrow_mut() = Some(program.info.clone()));
     set
+}
+
+/// The folder of the script at `path`, where its imports are found.
+fn script_dir_of(path: &std::path::Path) -> PathBuf {
+    match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
 }
 
 /// Compiles without running, for `mphost check`.

@@ -36,8 +36,61 @@ struct Loaded {
 
 thread_local! {
     static LOADED: RefCell<Loaded> = RefCell::new(Loaded::default());
+    /// Module sources a cluster's worker was sent with, by the path they
+    /// are imported as: found before any file.
+    static SHIPPED: RefCell<HashMap<String, String>> = RefCell::new(HashMap::new());
     /// The module files being loaded now, outermost first.
     static LOADING: RefCell<Vec<PathBuf>> = const { RefCell::new(Vec::new()) };
+}
+
+/// A cluster's worker runs far from the script's folder: `modules` (path
+/// as imported, source) are what its imports find first.
+pub fn use_shipped(modules: Vec<(String, String)>) {
+    SHIPPED.with(|s| s.borrow_mut().extend(modules));
+}
+
+/// The sources of the file modules imported as `paths` from `script_dir`,
+/// and of those they import in turn (found by their `import "..."`
+/// lines), to send to a worker on another host; the standard library's
+/// and unreadable ones are left out (the worker has the one, and reports
+/// the other as it would here).
+pub fn sources_for(script_dir: &Path, paths: &[String]) -> Vec<(String, String)> {
+    let mut found: Vec<(String, String)> = Vec::new();
+    let mut todo: Vec<String> = paths.to_vec();
+    while let Some(path) = todo.pop() {
+        if found.iter().any(|(p, _)| *p == path) {
+            continue;
+        }
+        let Ok(source) = std::fs::read_to_string(module_file(script_dir, &path)) else {
+            continue;
+        };
+        todo.extend(imported_paths(&source));
+        found.push((path, source));
+    }
+    found
+}
+
+/// The paths a source imports with string literals (`import "x" as y;`).
+fn imported_paths(source: &str) -> Vec<String> {
+    let mut paths = Vec::new();
+    let mut rest = source;
+    while let Some(at) = rest.find("import") {
+        rest = &rest[at + "import".len()..];
+        let quoted = rest.trim_start().strip_prefix('"');
+        if let Some((path, _)) = quoted.and_then(|q| q.split_once('"')) {
+            paths.push(path.to_string());
+        }
+    }
+    paths
+}
+
+/// The file a module imported as `path` is read from.
+fn module_file(script_dir: &Path, path: &str) -> PathBuf {
+    let mut file = script_dir.join(path);
+    if file.extension().is_none_or(|e| e != "rhai") {
+        file.as_mut_os_string().push(".rhai");
+    }
+    file
 }
 
 /// The number of parameters of a function defined in a loaded module.
@@ -99,10 +152,10 @@ impl Resolver {
         path: &str,
         pos: Position,
     ) -> Result<(String, Option<PathBuf>), Box<EvalAltResult>> {
-        let mut file = self.script_dir.join(path);
-        if file.extension().is_none_or(|e| e != "rhai") {
-            file.as_mut_os_string().push(".rhai");
+        if let Some(source) = SHIPPED.with(|s| s.borrow().get(path).cloned()) {
+            return Ok((source, None));
         }
+        let file = module_file(&self.script_dir, path);
         match std::fs::read_to_string(&file) {
             Ok(source) => Ok((source, canonical(&file))),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => STDLIB
@@ -178,6 +231,23 @@ impl ModuleResolver for Resolver {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_worker_far_away_is_sent_the_modules_imported_and_theirs() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let write = |name: &str, text: &str| std::fs::write(dir.path().join(name), text);
+        write(
+            "a.rhai",
+            "import \"b\" as b; import \"parallel\" as p; fn fa() { 1 }",
+        )
+        .unwrap();
+        write("b.rhai", "import   \"a\" as a; fn fb() { 2 }").unwrap();
+        let mut sent = sources_for(dir.path(), &["a".to_string()]);
+        sent.sort();
+        let names: Vec<&str> = sent.iter().map(|(p, _)| p.as_str()).collect();
+        assert_eq!(names, ["a", "b"], "the stdlib's parallel stays behind");
+        assert!(sent[1].1.contains("fn fb"));
+    }
 
     #[test]
     fn every_stdlib_module_compiles() {

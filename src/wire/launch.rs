@@ -76,4 +76,7 @@ pub struct Launch {
     pub arena: bool,
     pub role: WorkerRole,
     pub script: ScriptText,
+    /// Module sources its imports find before any file (a worker on a
+    /// cluster's host); empty otherwise.
+    pub modules: Vec<(String, String)>,
 }

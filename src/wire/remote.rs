@@ -27,6 +27,9 @@ pub struct RemoteStart {
     /// The run's hub's pid, as `parent_pid()` tells the worker.
     pub parent_pid: i32,
     pub role: WorkerRole,
+    /// The sources of the modules its role imports (path as imported,
+    /// source), read on the run's machine: the host may have no such file.
+    pub modules: Vec<(String, String)>,
 }
 
 /// How a remote worker ended, as its host's `waitpid` told it.

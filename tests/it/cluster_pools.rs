@@ -615,3 +615,43 @@ fn a_host_in_its_own_network_namespace_serves_a_run_over_tcp() {
     let status = host.wait().expect("wait for the host");
     assert_eq!(status.code(), Some(0));
 }
+
+#[test]
+fn a_hosts_workers_are_sent_the_modules_the_script_imports() {
+    let cluster = Cluster::start(1, 2);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let write = |name: &str, text: &str| std::fs::write(dir.path().join(name), text);
+    write(
+        "helper.rhai",
+        "import \"inner\" as inner; fn twice(x) { inner::add(x, x) }",
+    )
+    .expect("write");
+    write("inner.rhai", "fn add(a, b) { a + b }").expect("write");
+    write(
+        "job.rhai",
+        "import \"helper\" as h;\nprint(pool_map(|x| h::twice(x), [1, 2, 3], 2));",
+    )
+    .expect("write");
+    // Run from the script's folder by a relative path: the host, elsewhere,
+    // has no such files.
+    let child = crate::common::mphost_run()
+        .args([
+            "--cluster",
+            &cluster.url(),
+            "--local-workers",
+            "0",
+            "job.rhai",
+        ])
+        .current_dir(dir.path())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start mphost");
+    let run = finish(child);
+    assert_eq!(
+        (run.code, run.lines()),
+        (Some(0), vec!["[2, 4, 6]"]),
+        "{run:#?}"
+    );
+}

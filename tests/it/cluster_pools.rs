@@ -655,3 +655,46 @@ fn a_hosts_workers_are_sent_the_modules_the_script_imports() {
         "{run:#?}"
     );
 }
+
+#[test]
+fn the_acl_user_the_guide_documents_can_run_a_cluster_job() {
+    let guide =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/src/cluster.md"))
+            .expect("the guide's cluster page");
+    let rule = guide
+        .lines()
+        .find(|l| l.starts_with("ACL SETUSER mphost "))
+        .expect("the guide documents an ACL user")
+        .replace(">PASSWORD", ">s3cret");
+    let server = RedisServer::start();
+    let words: Vec<&str> = rule.split_whitespace().collect();
+    assert_eq!(server.cli(&words), ["OK"]);
+    let url = server.url("user=mphost&pass=s3cret");
+    let mut host = Command::new(BIN)
+        .args(["worker", &url, "--name", "least", "--workers", "1"])
+        .env_remove("MPHOST_CLUSTER")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start mphost worker");
+    eventually("the host registers", || {
+        server.cli(&["hget", "mph:host:least", "pid"]).concat() == host.id().to_string()
+    });
+    let run = run_file(
+        &script(
+            "let q = queue(); print(pool_map(|x| { q.put(x); x * 3 }, [1, 2], 1)); print(q.get() + q.get());",
+        ),
+        &["--cluster", &url, "--local-workers", "0"],
+        &[],
+        &[],
+    );
+    assert_eq!(
+        (run.code, run.lines()),
+        (Some(0), vec!["[3, 6]", "3"]),
+        "{run:#?}"
+    );
+    kill(host.id() as i32, SIGTERM);
+    let status = host.wait().expect("wait for the host");
+    assert_eq!(status.code(), Some(0));
+}

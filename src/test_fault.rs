@@ -16,6 +16,10 @@ pub const DAMAGE_RING_AFTER_PUT: &str = "damage-ring-after-put";
 /// (SIGSTOP) inside it, holding it: a holder that is alive but stuck.
 pub const STOP_INSIDE_RING: &str = "stop-inside-ring";
 
+/// A worker host dies right after it takes a run's queued worker, before
+/// it starts it or tells the run anything.
+pub const HOST_DIES_AFTER_TAKING: &str = "host-dies-after-taking";
+
 /// Whether this process runs with fault point `point` switched on.
 #[cfg(debug_assertions)]
 pub fn enabled(point: &str) -> bool {

@@ -195,10 +195,16 @@ impl Host {
         let entry: Option<Vec<u8>> = redis::Script::new(TAKE)
             .key(keys.starts())
             .key(keys.lease())
+            .key(keys.taken())
+            .key(keys.index())
+            .arg(&self.name)
             .invoke(redis)?;
-        let Some(start) = entry.and_then(|e| decode_body::<RemoteStart>(&e).ok()) else {
+        let Some(start) = entry.and_then(|e| RemoteStart::from_queue_entry(&e)) else {
             return Ok(());
         };
+        if crate::test_fault::enabled(crate::test_fault::HOST_DIES_AFTER_TAKING) {
+            crate::test_fault::die();
+        }
         let run = match self.run(redis, &keys)? {
             Ok(run) => run,
             Err(reason) => {
@@ -369,8 +375,19 @@ end
 ";
 
 /// Takes the oldest queued worker of a run (KEYS[1]) whose lease (KEYS[2])
-/// is still there.
+/// is still there, and records in the same step that host ARGV[1] took it
+/// (KEYS[3], listed in the run's index KEYS[4]): if the host is lost
+/// before it says it started the worker, the run still knows.
 const TAKE: &str = r"
-if redis.call('EXISTS', KEYS[2]) == 0 then return false end
-return redis.call('LPOP', KEYS[1])
+local left = redis.call('PTTL', KEYS[2])
+if left <= 0 then return false end
+local entry = redis.call('LPOP', KEYS[1])
+if not entry then return false end
+local id = string.match(entry, '^(%d+):')
+if id then
+  redis.call('HSET', KEYS[3], id, ARGV[1])
+  redis.call('SADD', KEYS[4], KEYS[3])
+  redis.call('PEXPIRE', KEYS[3], left)
+end
+return entry
 ";

@@ -87,6 +87,12 @@ impl RunKeys {
         self.key("starts")
     }
 
+    /// Which host took each queued worker (id to host), until it says it
+    /// started it.
+    pub fn taken(&self) -> String {
+        self.key("taken")
+    }
+
     /// Messages from hosts to the run (`wire::Up`).
     pub fn up(&self) -> String {
         self.key("up")

@@ -40,6 +40,11 @@ use crate::wire::{
 /// relay watches.
 type Placed = Mutex<HashMap<ProcId, String>>;
 
+/// Each queued worker's entry, as pushed, until a host starts it (to take
+/// it back off the queue if it is signalled first, and to know it lost if
+/// the host that took it is).
+type Queued = Mutex<HashMap<ProcId, Vec<u8>>>;
+
 /// How long one wait on the `up` list lasts before it is made again.
 const UP_WAIT_SECS: f64 = 1.0;
 
@@ -122,7 +127,7 @@ fn serve(
     let writer = Arc::new(Mutex::new(socket));
     // Each queued start, as pushed, until a host starts it (to take it
     // back off the queue if it is signalled first).
-    let queued: Arc<Mutex<HashMap<ProcId, Vec<u8>>>> = Arc::default();
+    let queued: Arc<Queued> = Arc::default();
     let placed: Arc<Placed> = Arc::default();
     {
         let (writer, queued, placed) = (writer.clone(), queued.clone(), placed.clone());
@@ -130,9 +135,11 @@ fn serve(
         std::thread::spawn(move || carry_up(from_redis, &keys, &writer, &queued, &placed, &url));
     }
     {
-        let (writer, placed) = (writer.clone(), placed.clone());
+        let (writer, queued, placed) = (writer.clone(), queued.clone(), placed.clone());
         let (keys, url) = (keys.clone(), url.clone());
-        std::thread::spawn(move || watch_hosts(watching, &keys, lease, &writer, &placed, &url));
+        std::thread::spawn(move || {
+            watch_hosts(watching, &keys, lease, &writer, (&queued, &placed), &url);
+        });
     }
     let mut reader = std::io::BufReader::new(reader);
     loop {
@@ -157,16 +164,33 @@ fn watch_hosts(
     keys: &RunKeys,
     lease: Duration,
     writer: &Mutex<UnixStream>,
-    placed: &Placed,
+    books: (&Queued, &Placed),
     url: &str,
 ) {
+    let (queued, placed) = books;
     let lease_ms = u64::try_from(lease.as_millis()).unwrap_or(u64::MAX);
     loop {
         std::thread::sleep(lease / 3);
-        let mut hosts: Vec<String> = match placed.lock() {
-            Ok(placed) => placed.values().cloned().collect(),
-            Err(_) => return,
+        // Workers a host took off the queue and has not said it started:
+        // if that host is lost, so are they.
+        let taken: Result<HashMap<ProcId, String>, _> =
+            redis::cmd("HGETALL").arg(keys.taken()).query(&mut redis);
+        let taken = match taken {
+            Ok(taken) => taken,
+            Err(e) => return lost(writer, url, &e),
         };
+        let (mut hosts, taken): (Vec<String>, Vec<(ProcId, String)>) =
+            match (placed.lock(), queued.lock()) {
+                (Ok(placed), Ok(queued)) => {
+                    let taken: Vec<(ProcId, String)> = taken
+                        .into_iter()
+                        .filter(|(id, _)| queued.contains_key(id))
+                        .collect();
+                    let hosts = placed.values().chain(taken.iter().map(|(_, h)| h));
+                    (hosts.cloned().collect(), taken)
+                }
+                _ => return,
+            };
         hosts.sort();
         hosts.dedup();
         if hosts.is_empty() {
@@ -185,10 +209,21 @@ fn watch_hosts(
             Err(e) => return lost(writer, url, &e),
         };
         for (host, why) in lost_hosts {
-            if let Ok(mut placed) = placed.lock() {
+            let took: Vec<ProcId> = taken
+                .iter()
+                .filter(|(_, by)| *by == host)
+                .map(|(id, _)| *id)
+                .collect();
+            if let (Ok(mut placed), Ok(mut queued)) = (placed.lock(), queued.lock()) {
                 placed.retain(|_, on| *on != host);
+                took.iter().for_each(|id| drop(queued.remove(id)));
             }
-            if !tell(writer, &FromRelay::HostLost { host, why }) {
+            let message = FromRelay::HostLost {
+                host,
+                why,
+                taken: took,
+            };
+            if !tell(writer, &message) {
                 return;
             }
         }
@@ -200,7 +235,7 @@ fn carry_up(
     mut redis: Connection,
     keys: &RunKeys,
     writer: &Mutex<UnixStream>,
-    queued: &Mutex<HashMap<ProcId, Vec<u8>>>,
+    queued: &Queued,
     placed: &Placed,
     url: &str,
 ) {
@@ -232,6 +267,13 @@ fn carry_up(
                     if let (Ok(mut queued), Ok(mut placed)) = (queued.lock(), placed.lock()) {
                         queued.remove(&id);
                         placed.entry(id).or_insert(host);
+                    }
+                    let forgot: Result<(), _> = redis::cmd("HDEL")
+                        .arg(keys.taken())
+                        .arg(id)
+                        .query(&mut redis);
+                    if let Err(e) = forgot {
+                        return lost(writer, url, &e);
                     }
                 }
                 Ok(Up {
@@ -267,12 +309,14 @@ fn carry_down(
     redis: &mut Connection,
     keys: &RunKeys,
     writer: &Mutex<UnixStream>,
-    queued: &Mutex<HashMap<ProcId, Vec<u8>>>,
+    queued: &Queued,
     message: ToRelay,
 ) -> Result<(), String> {
     let pushed: i64 = match message {
         ToRelay::Start(start) => {
-            let entry = encoded(&start)?;
+            let entry = start
+                .to_queue_entry()
+                .map_err(|e| format!("cannot encode a message for the hosts: {e}"))?;
             if let Ok(mut queued) = queued.lock() {
                 queued.insert(start.id, entry.clone());
             }

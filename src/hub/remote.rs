@@ -190,8 +190,8 @@ impl RemoteWorkers {
                     }
                 }
                 Ok(Some(FromRelay::Lost(line))) => heard.push(Heard::Lost(line)),
-                Ok(Some(FromRelay::HostLost { host, why })) => {
-                    let stand_ins = self.forget_host(&host);
+                Ok(Some(FromRelay::HostLost { host, why, taken })) => {
+                    let stand_ins = self.forget_host(&host, &taken);
                     heard.push(Heard::HostLost {
                         host,
                         why,
@@ -211,13 +211,17 @@ impl RemoteWorkers {
         heard
     }
 
-    /// Forgets every worker `host` started (nothing it says counts any
-    /// more); their stand-ins.
-    fn forget_host(&mut self, host: &str) -> Vec<Pid> {
+    /// Forgets every worker `host` started, and those it `took` without
+    /// saying it started them (nothing it says counts any more); their
+    /// stand-ins.
+    fn forget_host(&mut self, host: &str, took: &[ProcId]) -> Vec<Pid> {
         let gone: Vec<ProcId> = self
             .links
             .iter()
-            .filter(|(_, link)| link.host.as_deref() == Some(host))
+            .filter(|(id, link)| match &link.host {
+                Some(on) => on == host,
+                None => took.contains(id),
+            })
             .map(|(&id, _)| id)
             .collect();
         gone.into_iter()

@@ -32,6 +32,26 @@ pub struct RemoteStart {
     pub modules: Vec<(String, String)>,
 }
 
+impl RemoteStart {
+    /// Its entry on the run's queue: its id in decimal and a colon (which
+    /// the host's Lua step that takes it reads, to record which host took
+    /// which worker), then the encoded start.
+    pub fn to_queue_entry(&self) -> Result<Vec<u8>, super::FrameError> {
+        let mut entry = format!("{}:", self.id).into_bytes();
+        entry.extend(super::encode_body(self)?);
+        Ok(entry)
+    }
+
+    /// A queue entry read back; `None` if it is not one, or its two ids
+    /// disagree.
+    pub fn from_queue_entry(entry: &[u8]) -> Option<RemoteStart> {
+        let colon = entry.iter().position(|&b| b == b':')?;
+        let id: ProcId = std::str::from_utf8(&entry[..colon]).ok()?.parse().ok()?;
+        let start: RemoteStart = super::decode_body(&entry[colon + 1..]).ok()?;
+        (start.id == id).then_some(start)
+    }
+}
+
 /// How a remote worker ended, as its host's `waitpid` told it.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RemoteExit {
@@ -98,8 +118,43 @@ pub enum FromRelay {
     Up(Vec<u8>),
     /// A host the run's workers ran on is lost: silent for longer than
     /// the lease, or its key gone. It is fenced (its later messages are
-    /// refused); `why` says which.
-    HostLost { host: String, why: String },
+    /// refused); `why` says which. `taken` are the workers it had taken
+    /// off the queue without saying it started them.
+    HostLost {
+        host: String,
+        why: String,
+        taken: Vec<ProcId>,
+    },
     /// Redis was lost: the one line to print.
     Lost(String),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::WorkerSetup;
+
+    #[test]
+    fn a_queue_entry_reads_back_only_whole_and_with_its_own_id() {
+        let start = RemoteStart {
+            id: 42,
+            name: "PoolWorker-1".into(),
+            parent_pid: 7,
+            role: WorkerRole::PoolWorker {
+                setup: WorkerSetup::default(),
+            },
+            modules: vec![("m".into(), "fn f() {}".into())],
+        };
+        let entry = start.to_queue_entry().expect("encodes");
+        assert!(entry.starts_with(b"42:"));
+        assert_eq!(RemoteStart::from_queue_entry(&entry), Some(start));
+        let mut lying = b"43".to_vec();
+        lying.extend(&entry[2..]);
+        assert_eq!(RemoteStart::from_queue_entry(&lying), None);
+        assert_eq!(
+            RemoteStart::from_queue_entry(&entry[..entry.len() - 1]),
+            None
+        );
+        assert_eq!(RemoteStart::from_queue_entry(b"no colon"), None);
+    }
 }

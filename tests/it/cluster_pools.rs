@@ -698,3 +698,50 @@ fn the_acl_user_the_guide_documents_can_run_a_cluster_job() {
     let status = host.wait().expect("wait for the host");
     assert_eq!(status.code(), Some(0));
 }
+
+#[test]
+fn a_host_that_dies_after_taking_a_worker_loses_it_to_another_host() {
+    let mut cluster = Cluster::start(0, 0);
+    // The first host takes the run's one worker off the queue and dies
+    // before it starts it or says a word.
+    let doomed = Command::new(BIN)
+        .args([
+            "worker",
+            &cluster.url(),
+            "--name",
+            "doomed",
+            "--workers",
+            "1",
+        ])
+        .env("MPHOST_TEST_FAULT", "host-dies-after-taking")
+        .env_remove("MPHOST_CLUSTER")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start mphost worker");
+    eventually("the doomed host registers", || {
+        cluster
+            .server
+            .cli(&["hget", "mph:host:doomed", "pid"])
+            .concat()
+            == doomed.id().to_string()
+    });
+    let (_script, run) = cluster.start_run(
+        "print(pool_map(|x| x * 2, [1, 2, 3], 1));",
+        &["--local-workers", "0", "--lease", "1"],
+    );
+    let doomed = finish_host(doomed);
+    assert_eq!(doomed.code, None, "killed at its fault point");
+    cluster.add_host("rescuer", 1);
+    let run = finish(run);
+    assert_eq!(
+        (run.code, run.lines()),
+        (Some(0), vec!["[2, 4, 6]"]),
+        "{run:#?}"
+    );
+    assert!(
+        run.stderr.contains("worker host doomed was lost"),
+        "{run:#?}"
+    );
+}

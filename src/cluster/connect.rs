@@ -30,8 +30,14 @@ pub enum ClusterError {
         "mphost: Redis at {url} may evict keys (maxmemory-policy {policy}); mphost needs noeviction, or shared objects could vanish"
     )]
     Evicts { url: String, policy: String },
-    #[error("mphost: Redis at {url}: TLS (rediss://) is not built into this mphost yet")]
-    NoTls { url: String },
+    #[error(
+        "mphost: Redis at {url}: cannot read the CA certificates in MPHOST_CLUSTER_CA ({path}): {reason}"
+    )]
+    NoCa {
+        url: String,
+        path: String,
+        reason: String,
+    },
     #[error("mphost: Redis at {url} is a Redis Cluster node; mphost needs a single Redis")]
     RedisCluster { url: String },
     #[error("mphost: Redis at {url} refused a command mphost needs: {reason}")]
@@ -43,11 +49,24 @@ pub enum ClusterError {
 /// that `connect` has checked).
 pub fn open(url: &ClusterUrl) -> Result<Connection, ClusterError> {
     let shown = url.to_string();
-    if url.is_tls() {
-        return Err(ClusterError::NoTls { url: shown });
-    }
     let failed = |e: RedisError| refusal(&shown, e);
-    let client = redis::Client::open(url.secret_form()).map_err(failed)?;
+    let client = match url.is_tls() {
+        true => {
+            let root_cert = trusted_roots(&shown)?;
+            // The process's one provider; installed once, whoever is first.
+            // ring needs no system library nor cmake (aws-lc-rs would); its
+            // lack of post-quantum key exchange is why rustls deprecates it.
+            #[allow(deprecated)]
+            let _ = rustls::crypto::ring::default_provider().install_default();
+            let certificates = redis::TlsCertificates {
+                client_tls: None,
+                root_cert,
+            };
+            redis::Client::build_with_tls(url.secret_form(), certificates)
+        }
+        false => redis::Client::open(url.secret_form()),
+    }
+    .map_err(failed)?;
     let mut connection = client
         .get_connection_with_timeout(ANSWER_WITHIN)
         .map_err(failed)?;
@@ -90,6 +109,21 @@ pub fn connect(url: &ClusterUrl) -> Result<Connection, ClusterError> {
         return Err(ClusterError::Evicts { url: shown, policy });
     }
     Ok(connection)
+}
+
+/// The certificates a `rediss://` server's must chain to: those of the
+/// PEM file `MPHOST_CLUSTER_CA` names, else the system's.
+fn trusted_roots(url: &str) -> Result<Option<Vec<u8>>, ClusterError> {
+    let Some(path) = std::env::var_os("MPHOST_CLUSTER_CA").filter(|p| !p.is_empty()) else {
+        return Ok(None);
+    };
+    std::fs::read(&path)
+        .map(Some)
+        .map_err(|e| ClusterError::NoCa {
+            url: url.to_string(),
+            path: std::path::Path::new(&path).display().to_string(),
+            reason: e.to_string(),
+        })
 }
 
 /// The server's `maxmemory-policy`: from `CONFIG GET`, or from `INFO

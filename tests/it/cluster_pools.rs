@@ -745,3 +745,134 @@ fn a_host_that_dies_after_taking_a_worker_loses_it_to_another_host() {
         "{run:#?}"
     );
 }
+
+/// A CA and a certificate it signed for 127.0.0.1, made with `openssl`
+/// in `dir`: (ca.pem, server.pem, server.key).
+fn certificates(dir: &std::path::Path) -> [std::path::PathBuf; 3] {
+    let at = |name: &str| dir.join(name);
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
+    std::fs::write(at("san.ext"), "subjectAltName=IP:127.0.0.1\n").expect("write");
+    for args in [
+        vec!["req", "-x509"]
+            .into_iter()
+            .chain(ec)
+            .chain([
+                "-keyout",
+                "ca.key",
+                "-out",
+                "ca.pem",
+                "-days",
+                "2",
+                "-subj",
+                "/CN=mphost test CA",
+            ])
+            .collect::<Vec<_>>(),
+        vec!["req"]
+            .into_iter()
+            .chain(ec)
+            .chain([
+                "-keyout",
+                "server.key",
+                "-out",
+                "server.csr",
+                "-subj",
+                "/CN=127.0.0.1",
+            ])
+            .collect(),
+        vec![
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "server.pem",
+            "-days",
+            "2",
+            "-extfile",
+            "san.ext",
+        ],
+    ] {
+        let made = Command::new("openssl")
+            .args(&args)
+            .current_dir(dir)
+            .output()
+            .expect("openssl (Debian's openssl package)");
+        assert!(made.status.success(), "openssl {args:?}: {made:?}");
+    }
+    [at("ca.pem"), at("server.pem"), at("server.key")]
+}
+
+#[test]
+fn a_cluster_over_tls_runs_with_its_ca_and_is_refused_without() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let [ca, cert, key] = certificates(dir.path());
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+        .to_string();
+    let path = |p: &std::path::Path| p.display().to_string();
+    let server = RedisServer::start_with(&[
+        "--tls-port",
+        &port,
+        "--bind",
+        "127.0.0.1",
+        "--tls-cert-file",
+        &path(&cert),
+        "--tls-key-file",
+        &path(&key),
+        "--tls-ca-cert-file",
+        &path(&ca),
+        "--tls-auth-clients",
+        "no",
+    ]);
+    let url = format!("rediss://127.0.0.1:{port}");
+    let ca_env = [("MPHOST_CLUSTER_CA", path(&ca))];
+    // Without the CA, the server's certificate is nobody's: refused.
+    let refused = run_file(&script("print(1);"), &["--cluster", &url], &[], &[]);
+    assert_eq!(refused.code, Some(69), "{refused:#?}");
+    assert_eq!(refused.stderr.lines().count(), 1, "{refused:#?}");
+    assert!(
+        refused
+            .stderr
+            .starts_with(&format!("mphost: cannot reach Redis at {url}")),
+        "{refused:#?}"
+    );
+    let mut host = Command::new(BIN)
+        .args(["worker", &url, "--name", "tls", "--workers", "1"])
+        .envs(ca_env.iter().map(|(k, v)| (k, v)))
+        .env_remove("MPHOST_CLUSTER")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start mphost worker");
+    eventually("the host registers over TLS", || {
+        server.cli(&["hget", "mph:host:tls", "pid"]).concat() == host.id().to_string()
+    });
+    let env: Vec<(&str, &str)> = ca_env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let run = run_file(
+        &script("print(pool_map(|x| x + 1, [1, 2], 1));"),
+        &["--cluster", &url, "--local-workers", "0"],
+        &[],
+        &env,
+    );
+    assert_eq!(
+        (run.code, run.lines()),
+        (Some(0), vec!["[2, 3]"]),
+        "{run:#?}"
+    );
+    kill(host.id() as i32, SIGTERM);
+    assert_eq!(host.wait().expect("wait for the host").code(), Some(0));
+}

@@ -71,3 +71,27 @@ impl Role {
         }
     }
 }
+
+/// This process's address-space size (`VmSize`), 0 if unknown.
+pub fn address_space_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse::<u64>().ok())
+        // SAFETY: sysconf has no preconditions.
+        .map_or(0, |pages| {
+            pages * unsafe { libc::sysconf(libc::_SC_PAGESIZE) } as u64
+        })
+}
+
+/// `--max-memory` in an exec'd worker: what it maps from now on (its
+/// script, its values) may add `bytes` to its address space, above what
+/// the fresh executable and the shared memory it was passed already take.
+pub fn limit_address_space_growth(bytes: u64) {
+    let limit = address_space_bytes().saturating_add(bytes);
+    let limit = libc::rlimit {
+        rlim_cur: limit,
+        rlim_max: limit,
+    };
+    // SAFETY: setrlimit reads the struct it is given.
+    unsafe { libc::setrlimit(libc::RLIMIT_AS, &limit) };
+}

@@ -15,8 +15,8 @@ use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::os::fd::AsFd;
 use std::os::unix::net::UnixStream;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
@@ -25,6 +25,7 @@ use nix::sys::signalfd::{SfdFlags, SignalFd};
 use redis::Connection;
 
 use super::ClusterUrl;
+use super::connect;
 use super::keys::{self, RunKeys};
 use super::remote_worker::{self, RunOnHost};
 use crate::wire::{RemoteExit, RemoteStart, RunScript, Up, UpEvent, decode_body, encode_body};
@@ -86,7 +87,9 @@ pub fn serve(
     }
     let mut host = Host {
         url: url.clone(),
-        name: name.to_string(),
+        // Its name and pid: a host restarted under the same name is
+        // another incarnation, which a run that fenced this one still takes.
+        name: format!("{name}#{pid}"),
         busy: Arc::new(AtomicUsize::new(0)),
         fenced: Arc::new(AtomicBool::new(false)),
         runs: HashMap::new(),
@@ -96,28 +99,37 @@ pub fn serve(
     woken
         .set_nonblocking(true)
         .map_err(|e| HostError::Signals(errno_of(&e)))?;
-    let beat = redis::Script::new(BEAT_SCRIPT);
-    let mut next_beat = Instant::now();
+    // The heartbeat has a thread and a connection of its own: a slow start
+    // of a worker must not make a live host look silent.
+    let beating = connect::open(url).map_err(|e| HostError::Lost {
+        url: shown.clone(),
+        reason: e.to_string(),
+    })?;
+    let beat_failed: Arc<Mutex<Option<String>>> = Arc::default();
+    let stopping = Arc::new(AtomicBool::new(false));
+    {
+        let (failed, stopping) = (beat_failed.clone(), stopping.clone());
+        let (key, pid, name) = (key.clone(), pid.clone(), name.to_string());
+        let wake = wake.try_clone();
+        std::thread::spawn(move || {
+            if let Err(reason) = beat(beating, &key, &pid, &name, &stopping)
+                && let Ok(mut failed) = failed.lock()
+            {
+                *failed = Some(reason);
+                if let Ok(mut wake) = wake {
+                    let _ = wake.write(&[1]);
+                }
+            }
+        });
+    }
     let stopped = loop {
-        let now = Instant::now();
-        if now >= next_beat {
-            beat.key(&key)
-                .key(keys::HOSTS)
-                .arg(&pid)
-                .arg(KEY_LIFE.as_millis() as u64)
-                .arg(name)
-                .invoke::<()>(&mut connection)
-                .map_err(lost)?;
-            next_beat = now + BEAT;
-        }
         let free = host.busy.load(Ordering::Acquire) < workers;
         // With a free worker, the wait is on Redis (for a ticket); else on
-        // a worker's end, or the next beat.
-        let left = next_beat.saturating_duration_since(Instant::now());
+        // a worker's end.
         let timeout = if free {
             PollTimeout::ZERO
         } else {
-            PollTimeout::try_from(left).unwrap_or(PollTimeout::MAX)
+            PollTimeout::try_from(BEAT).unwrap_or(PollTimeout::MAX)
         };
         let mut fds = [
             PollFd::new(signals.as_fd(), PollFlags::POLLIN),
@@ -125,10 +137,16 @@ pub fn serve(
         ];
         match poll(&mut fds, timeout) {
             Ok(_) | Err(nix::errno::Errno::EINTR) => {}
-            Err(e) => return Err(HostError::Signals(e)),
+            Err(e) => break Err(HostError::Signals(e)),
         }
         if fds[0].any().unwrap_or(false) {
             break Ok(());
+        }
+        if let Some(reason) = beat_failed.lock().ok().and_then(|mut f| f.take()) {
+            break Err(HostError::Lost {
+                url: shown.clone(),
+                reason,
+            });
         }
         if host.fenced.load(Ordering::Acquire) {
             break Err(HostError::Fenced);
@@ -138,27 +156,56 @@ pub fn serve(
         if !free {
             continue;
         }
-        let wait = left.as_secs_f64().max(0.01);
-        let ticket: Option<(String, String)> = redis::cmd("BLPOP")
+        let ticket: Result<Option<(String, String)>, _> = redis::cmd("BLPOP")
             .arg(keys::ready())
-            .arg(wait)
-            .query(&mut connection)
-            .map_err(lost)?;
-        if let Some((_, ticket)) = ticket {
-            host.take(&mut connection, &ticket, &wake).map_err(lost)?;
+            .arg(BEAT.as_secs_f64())
+            .query(&mut connection);
+        let taken = match ticket {
+            Ok(Some((_, ticket))) => host.take(&mut connection, &ticket, &wake),
+            Ok(None) => Ok(()),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = taken {
+            break Err(lost(e));
         }
     };
-    // Stopped by a signal (or fenced): its workers stop and their chunks
-    // are handed back to their runs, then the host leaves the cluster.
+    stopping.store(true, Ordering::Release);
+    // Stopped (by a signal, fenced, or Redis lost): its workers stop and
+    // their chunks are handed back to their runs, then the host leaves the
+    // cluster, if Redis still answers.
     host.stop();
-    redis::Script::new(DEREGISTER)
+    let left = redis::Script::new(DEREGISTER)
         .key(&key)
         .key(keys::HOSTS)
         .arg(&pid)
         .arg(name)
         .invoke::<()>(&mut connection)
-        .map_err(lost)?;
-    stopped
+        .map_err(lost);
+    stopped.and(left)
+}
+
+/// Beats every `BEAT` until `stopping`: Redis's time into the host's key.
+/// Why it stopped otherwise (Redis lost, or the key not this host's).
+fn beat(
+    mut redis: Connection,
+    key: &str,
+    pid: &str,
+    name: &str,
+    stopping: &AtomicBool,
+) -> Result<(), String> {
+    let script = redis::Script::new(BEAT_SCRIPT);
+    while !stopping.load(Ordering::Acquire) {
+        script
+            .key(key)
+            .key(keys::HOSTS)
+            .arg(pid)
+            .arg(KEY_LIFE.as_millis() as u64)
+            .arg(name)
+            .invoke::<()>(&mut redis)
+            .map_err(|e| e.to_string().lines().next().unwrap_or_default().to_string())?;
+        std::thread::sleep(BEAT);
+    }
+    Ok(())
 }
 
 fn errno_of(e: &std::io::Error) -> nix::errno::Errno {
@@ -168,6 +215,7 @@ fn errno_of(e: &std::io::Error) -> nix::errno::Errno {
 /// A host's state while it serves.
 struct Host {
     url: ClusterUrl,
+    /// This incarnation of the host, as runs know it: `NAME#PID`.
     name: String,
     /// Workers running now.
     busy: Arc<AtomicUsize>,
@@ -199,7 +247,19 @@ impl Host {
             .key(keys.index())
             .arg(&self.name)
             .invoke(redis)?;
-        let Some(start) = entry.and_then(|e| RemoteStart::from_queue_entry(&e)) else {
+        let Some(entry) = entry else {
+            return Ok(());
+        };
+        let Some(start) = RemoteStart::from_queue_entry(&entry) else {
+            // Taken, and recorded as this host's: the run hears it failed
+            // to start, if the entry names a worker at all.
+            if let Some(id) = RemoteStart::queue_entry_id(&entry) {
+                let failed = UpEvent::Exited {
+                    status: RemoteExit::Code(127),
+                    started: None,
+                };
+                self.tell(redis, &keys, id, failed)?;
+            }
             return Ok(());
         };
         if crate::test_fault::enabled(crate::test_fault::HOST_DIES_AFTER_TAKING) {
@@ -256,14 +316,17 @@ impl Host {
             event,
         };
         if let Ok(message) = encode_body(&message) {
-            redis::Script::new(super::lease::HOST_PUSH)
+            let pushed: i64 = redis::Script::new(super::lease::HOST_PUSH)
                 .key(keys.up())
                 .key(keys.index())
                 .key(keys.lease())
                 .key(keys.fenced())
                 .arg(message)
                 .arg(&self.name)
-                .invoke::<i64>(redis)?;
+                .invoke(redis)?;
+            if pushed == -1 {
+                self.fenced.store(true, Ordering::Release);
+            }
         }
         Ok(())
     }

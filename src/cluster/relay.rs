@@ -17,7 +17,7 @@
 //! passed on unread but for one thing (a worker's start, to stop keeping
 //! its queued entry); the hub checks it.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io::Write;
 use std::os::fd::OwnedFd;
 use std::os::unix::net::UnixStream;
@@ -36,14 +36,20 @@ use crate::wire::{
     read_frame, write_frame,
 };
 
-/// Which host runs each of the run's started workers: the hosts the
-/// relay watches.
-type Placed = Mutex<HashMap<ProcId, String>>;
+/// What the relay knows of the run's remote workers, under one lock.
+#[derive(Default)]
+struct Books {
+    /// Each queued worker's entry, as pushed, until a host takes it or it
+    /// is signalled (to take it back off the queue first).
+    queued: HashMap<ProcId, Vec<u8>>,
+    /// Workers queued that have neither started nor ended: one a lost host
+    /// had taken is lost with it.
+    unstarted: HashSet<ProcId>,
+    /// Which host runs each started worker: the hosts the relay watches.
+    placed: HashMap<ProcId, String>,
+}
 
-/// Each queued worker's entry, as pushed, until a host starts it (to take
-/// it back off the queue if it is signalled first, and to know it lost if
-/// the host that took it is).
-type Queued = Mutex<HashMap<ProcId, Vec<u8>>>;
+type SharedBooks = Arc<Mutex<Books>>;
 
 /// How long one wait on the `up` list lasts before it is made again.
 const UP_WAIT_SECS: f64 = 1.0;
@@ -125,28 +131,23 @@ fn serve(
         return;
     };
     let writer = Arc::new(Mutex::new(socket));
-    // Each queued start, as pushed, until a host starts it (to take it
-    // back off the queue if it is signalled first).
-    let queued: Arc<Queued> = Arc::default();
-    let placed: Arc<Placed> = Arc::default();
+    let books = SharedBooks::default();
     {
-        let (writer, queued, placed) = (writer.clone(), queued.clone(), placed.clone());
+        let (writer, books) = (writer.clone(), books.clone());
         let (keys, url) = (keys.clone(), url.clone());
-        std::thread::spawn(move || carry_up(from_redis, &keys, &writer, &queued, &placed, &url));
+        std::thread::spawn(move || carry_up(from_redis, &keys, &writer, &books, &url));
     }
     {
-        let (writer, queued, placed) = (writer.clone(), queued.clone(), placed.clone());
+        let (writer, books) = (writer.clone(), books.clone());
         let (keys, url) = (keys.clone(), url.clone());
-        std::thread::spawn(move || {
-            watch_hosts(watching, &keys, lease, &writer, (&queued, &placed), &url);
-        });
+        std::thread::spawn(move || watch_hosts(watching, &keys, lease, &writer, &books, &url));
     }
     let mut reader = std::io::BufReader::new(reader);
     loop {
         let Ok(message) = read_frame::<ToRelay>(&mut reader) else {
             return;
         };
-        if let Err(reason) = carry_down(&mut to_redis, &keys, &writer, &queued, message) {
+        if let Err(reason) = carry_down(&mut to_redis, &keys, &writer, &books, message) {
             tell(
                 &writer,
                 &FromRelay::Lost(LostRedis::during_run(&url, &reason).to_string()),
@@ -164,33 +165,36 @@ fn watch_hosts(
     keys: &RunKeys,
     lease: Duration,
     writer: &Mutex<UnixStream>,
-    books: (&Queued, &Placed),
+    books: &Mutex<Books>,
     url: &str,
 ) {
-    let (queued, placed) = books;
     let lease_ms = u64::try_from(lease.as_millis()).unwrap_or(u64::MAX);
     loop {
         std::thread::sleep(lease / 3);
         // Workers a host took off the queue and has not said it started:
         // if that host is lost, so are they.
-        let taken: Result<HashMap<ProcId, String>, _> =
+        let taken: Result<HashMap<String, String>, _> =
             redis::cmd("HGETALL").arg(keys.taken()).query(&mut redis);
         let taken = match taken {
             Ok(taken) => taken,
             Err(e) => return lost(writer, url, &e),
         };
-        let (mut hosts, taken): (Vec<String>, Vec<(ProcId, String)>) =
-            match (placed.lock(), queued.lock()) {
-                (Ok(placed), Ok(queued)) => {
-                    let taken: Vec<(ProcId, String)> = taken
-                        .into_iter()
-                        .filter(|(id, _)| queued.contains_key(id))
-                        .collect();
-                    let hosts = placed.values().chain(taken.iter().map(|(_, h)| h));
-                    (hosts.cloned().collect(), taken)
-                }
-                _ => return,
-            };
+        let Ok(books_now) = books.lock() else {
+            return;
+        };
+        // A field that is not a worker's id is nobody's.
+        let taken: Vec<(ProcId, String)> = taken
+            .into_iter()
+            .filter_map(|(id, host)| Some((id.parse::<ProcId>().ok()?, host)))
+            .filter(|(id, _)| books_now.unstarted.contains(id))
+            .collect();
+        let mut hosts: Vec<String> = books_now
+            .placed
+            .values()
+            .chain(taken.iter().map(|(_, h)| h))
+            .cloned()
+            .collect();
+        drop(books_now);
         hosts.sort();
         hosts.dedup();
         if hosts.is_empty() {
@@ -214,9 +218,12 @@ fn watch_hosts(
                 .filter(|(_, by)| *by == host)
                 .map(|(id, _)| *id)
                 .collect();
-            if let (Ok(mut placed), Ok(mut queued)) = (placed.lock(), queued.lock()) {
-                placed.retain(|_, on| *on != host);
-                took.iter().for_each(|id| drop(queued.remove(id)));
+            if let Ok(mut books) = books.lock() {
+                books.placed.retain(|_, on| *on != host);
+                for id in &took {
+                    books.queued.remove(id);
+                    books.unstarted.remove(id);
+                }
             }
             let message = FromRelay::HostLost {
                 host,
@@ -235,8 +242,7 @@ fn carry_up(
     mut redis: Connection,
     keys: &RunKeys,
     writer: &Mutex<UnixStream>,
-    queued: &Queued,
-    placed: &Placed,
+    books: &Mutex<Books>,
     url: &str,
 ) {
     let up = keys.up();
@@ -264,9 +270,10 @@ fn carry_up(
                     host,
                     event: UpEvent::Started { .. },
                 }) => {
-                    if let (Ok(mut queued), Ok(mut placed)) = (queued.lock(), placed.lock()) {
-                        queued.remove(&id);
-                        placed.entry(id).or_insert(host);
+                    if let Ok(mut books) = books.lock() {
+                        books.queued.remove(&id);
+                        books.unstarted.remove(&id);
+                        books.placed.entry(id).or_insert(host);
                     }
                     let forgot: Result<(), _> = redis::cmd("HDEL")
                         .arg(keys.taken())
@@ -281,10 +288,12 @@ fn carry_up(
                     host,
                     event: UpEvent::Exited { .. } | UpEvent::HandedBack,
                 }) => {
-                    if let Ok(mut placed) = placed.lock()
-                        && placed.get(&id) == Some(&host)
-                    {
-                        placed.remove(&id);
+                    if let Ok(mut books) = books.lock() {
+                        books.queued.remove(&id);
+                        books.unstarted.remove(&id);
+                        if books.placed.get(&id) == Some(&host) {
+                            books.placed.remove(&id);
+                        }
                     }
                     // Its messages' list goes, and off the run's index.
                     let dropped: Result<(), _> = redis::Script::new(DROP_LISTED)
@@ -309,7 +318,7 @@ fn carry_down(
     redis: &mut Connection,
     keys: &RunKeys,
     writer: &Mutex<UnixStream>,
-    queued: &Queued,
+    books: &Mutex<Books>,
     message: ToRelay,
 ) -> Result<(), String> {
     let pushed: i64 = match message {
@@ -317,8 +326,9 @@ fn carry_down(
             let entry = start
                 .to_queue_entry()
                 .map_err(|e| format!("cannot encode a message for the hosts: {e}"))?;
-            if let Ok(mut queued) = queued.lock() {
-                queued.insert(start.id, entry.clone());
+            if let Ok(mut books) = books.lock() {
+                books.queued.insert(start.id, entry.clone());
+                books.unstarted.insert(start.id);
             }
             redis::Script::new(PUSH_LISTED)
                 .key(keys.starts())
@@ -332,7 +342,7 @@ fn carry_down(
         }
         ToRelay::Bytes { id, bytes } => push(redis, keys, id, &Down::Bytes(bytes))?,
         ToRelay::Signal { id, signal } => {
-            let entry = queued.lock().ok().and_then(|mut q| q.remove(&id));
+            let entry = books.lock().ok().and_then(|mut b| b.queued.remove(&id));
             if let Some(entry) = entry {
                 let taken_back: i64 = redis::cmd("LREM")
                     .arg(keys.starts())
@@ -342,6 +352,9 @@ fn carry_down(
                     .map_err(|e| first_line(&e))?;
                 if taken_back == 1 {
                     // Never started: it ends here, by that signal.
+                    if let Ok(mut books) = books.lock() {
+                        books.unstarted.remove(&id);
+                    }
                     let ended = Up {
                         id,
                         host: String::new(),
@@ -395,9 +408,10 @@ fn first_line(e: &redis::RedisError) -> String {
     e.to_string().lines().next().unwrap_or_default().to_string()
 }
 
-/// Judges the hosts ARGV[3..] by Redis's time: a host whose key (ARGV[2]
-/// and its name) is gone, or whose last beat is older than the lease
-/// (ARGV[1] ms), is lost, and fenced: added to the run's fenced set
+/// Judges the hosts ARGV[3..] (each `NAME#PID`, one incarnation) by
+/// Redis's time: a host whose key (ARGV[2] and its name) is gone or names
+/// another pid, or whose last beat is older than the lease (ARGV[1] ms),
+/// is lost, and fenced: added to the run's fenced set
 /// (KEYS[1], listed in its index KEYS[2], living as long as its lease
 /// KEYS[3]). Returns each lost host with why.
 const JUDGE_HOSTS: &str = r#"
@@ -407,12 +421,20 @@ local now = redis.call('TIME')
 local ms = now[1] * 1000 + math.floor(now[2] / 1000)
 local lost = {}
 for i = 3, #ARGV do
-  local beat = tonumber(redis.call('HGET', ARGV[2] .. ARGV[i], 'beat'))
+  local name, pid = string.match(ARGV[i], '^(.*)#(%d+)$')
   local why = nil
-  if not beat then
-    why = 'it left the cluster'
-  elseif ms - beat > tonumber(ARGV[1]) then
-    why = 'silent for ' .. (ms - beat) .. ' ms, longer than the lease'
+  if not name then
+    why = 'it is no host'
+  else
+    local host = redis.call('HMGET', ARGV[2] .. name, 'pid', 'beat')
+    local beat = tonumber(host[2])
+    if not beat then
+      why = 'it left the cluster'
+    elseif host[1] ~= pid then
+      why = 'it was restarted'
+    elseif ms - beat > tonumber(ARGV[1]) then
+      why = 'silent for ' .. (ms - beat) .. ' ms, longer than the lease'
+    end
   end
   if why then
     redis.call('SADD', KEYS[1], ARGV[i])

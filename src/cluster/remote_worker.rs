@@ -91,6 +91,7 @@ pub fn start(
         role: start.role,
         script: run.script.clone(),
         modules: start.modules,
+        max_memory: start.max_memory,
     };
     let launch = launch_memfd(&launch)?;
     let descriptors = [
@@ -223,6 +224,8 @@ impl Carrier {
                 Ok(0) => break,
                 Ok(n) => n,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                // Closed with replies it never read: its end, as EOF is.
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => break,
                 Err(_) => {
                     // A socket that failed rather than closed: the worker
                     // may live on, unheard; it goes.

@@ -114,6 +114,7 @@ pub fn run(
         epoll,
         conns: HashMap::new(),
         remote,
+        shipped: HashMap::new(),
     };
     let mut core = Core::new(io, hub_pid, Box::new(store), output, progress, trace);
     if let Some((local, max_redeliveries)) = placement {
@@ -148,6 +149,8 @@ pub struct Io<'p> {
     conns: HashMap<ProcId, Conn>,
     /// A cluster run's remote workers, and its relay.
     remote: Option<RemoteWorkers>,
+    /// The module sources sent to remote workers, by the imports asked.
+    shipped: HashMap<Vec<String>, Vec<(String, String)>>,
 }
 
 impl Host for Io<'_> {
@@ -177,13 +180,21 @@ impl Host for Io<'_> {
         }
         .map(|(_, path)| path.clone())
         .collect();
-        let modules = crate::script::module_sources(&self.program.info.script_dir(), &imports);
+        // Read once for each set of imports, so every remote worker of the
+        // run runs the same modules, and the hub reads no file per start.
+        let script_dir = self.program.info.script_dir();
+        let modules = self
+            .shipped
+            .entry(imports)
+            .or_insert_with_key(|imports| crate::script::module_sources(&script_dir, imports))
+            .clone();
         let stand_in = remote.start(RemoteStart {
             id,
             name: identity.name,
             parent_pid: identity.parent_pid,
             role,
             modules,
+            max_memory: self.program.info.settings.max_memory,
         })?;
         self.flush_relay();
         Ok(stand_in)
@@ -446,9 +457,10 @@ impl Driver<'_> {
                     why,
                     stand_ins,
                 } => self.core.host_lost(&host, &why, stand_ins),
-                Heard::Refused { host, reason } => self
-                    .core
-                    .warn(format!("worker host {host} refuses this run: {reason}")),
+                Heard::Refused { host, reason } => self.core.warn(format!(
+                    "worker host {} refuses this run: {reason}",
+                    super::core::host_name(&host)
+                )),
                 Heard::Lost(line) => return Some(self.relay_lost(&line)),
             }
         }

@@ -45,7 +45,7 @@ pub fn launch(
         SockFlag::SOCK_CLOEXEC,
     )?;
     let inherited = match program.info.settings.max_memory {
-        Some(_) => address_space_bytes(),
+        Some(_) => crate::child::address_space_bytes(),
         None => 0,
     };
     // SAFETY: the hub has a single thread (see the module doc), and the child
@@ -71,11 +71,9 @@ pub fn launch(
                 let mut keep = vec![child_end.as_raw_fd()];
                 keep.extend(Arena::get().map(Arena::fd));
                 keep.extend(role.progress_fd());
-                // The arena it maps is the hub's shared memory, not its own.
-                let limit = settings
-                    .max_memory
-                    .map(|m| m.saturating_add(crate::shm::ARENA_BYTES as u64));
-                exec_worker(hub_pid, &keep, &launch, limit);
+                // It limits itself once it has mapped the hub's shared
+                // memory, which is not its own (`Launch::max_memory`).
+                exec_worker(hub_pid, &keep, &launch, None);
             }
             // A forked child starts with the hub's address space mapped: the
             // limit is on what it adds to that.
@@ -100,17 +98,6 @@ pub fn abandon(child: Pid) {
     let _ = nix::sys::wait::waitpid(child, None);
 }
 
-/// This process's address-space size (`VmSize`), 0 if unknown.
-fn address_space_bytes() -> u64 {
-    std::fs::read_to_string("/proc/self/statm")
-        .ok()
-        .and_then(|s| s.split_whitespace().next()?.parse::<u64>().ok())
-        // SAFETY: sysconf has no preconditions.
-        .map_or(0, |pages| {
-            pages * unsafe { libc::sysconf(libc::_SC_PAGESIZE) } as u64
-        })
-}
-
 /// What an exec'd worker must be told; `None` for the main process.
 fn launch_of(role: &Role, identity: &Identity, program: &Program) -> Option<Launch> {
     let info = &program.info;
@@ -122,6 +109,7 @@ fn launch_of(role: &Role, identity: &Identity, program: &Program) -> Option<Laun
         role: role.to_wire()?,
         script: info.script_text(),
         modules: Vec::new(),
+        max_memory: info.settings.max_memory,
     })
 }
 

@@ -79,6 +79,8 @@ pub struct RemoteWorkers {
     links: HashMap<ProcId, RemoteLink>,
     by_stand_in: HashMap<Pid, ProcId>,
     refused_by: HashSet<String>,
+    /// Hosts the run was told are lost.
+    lost_hosts: HashSet<String>,
 }
 
 impl RemoteWorkers {
@@ -91,6 +93,7 @@ impl RemoteWorkers {
             links: HashMap::new(),
             by_stand_in: HashMap::new(),
             refused_by: HashSet::new(),
+            lost_hosts: HashSet::new(),
         }
     }
 
@@ -192,6 +195,11 @@ impl RemoteWorkers {
                 Ok(Some(FromRelay::Lost(line))) => heard.push(Heard::Lost(line)),
                 Ok(Some(FromRelay::HostLost { host, why, taken })) => {
                     let stand_ins = self.forget_host(&host, &taken);
+                    // Said once a host, unless it lost workers again.
+                    if stand_ins.is_empty() && !self.lost_hosts.insert(host.clone()) {
+                        continue;
+                    }
+                    self.lost_hosts.insert(host.clone());
                     heard.push(Heard::HostLost {
                         host,
                         why,
@@ -286,12 +294,21 @@ impl RemoteWorkers {
                 self.by_stand_in.remove(&stand_in);
                 heard.push(Heard::HandedBack { stand_in });
             }
-            UpEvent::Refused { reason }
-                if link.host.is_none() && self.refused_by.insert(up.host.clone()) =>
-            {
-                heard.push(Heard::Refused {
-                    host: up.host,
-                    reason,
+            UpEvent::Refused { reason } if link.host.is_none() => {
+                // Taken and not started: a failed start, said once a host.
+                let stand_in = link.stand_in;
+                self.links.remove(&up.id);
+                self.by_stand_in.remove(&stand_in);
+                if self.refused_by.insert(up.host.clone()) {
+                    heard.push(Heard::Refused {
+                        host: up.host,
+                        reason,
+                    });
+                }
+                heard.push(Heard::Exited {
+                    stand_in,
+                    status: crate::wire::RemoteExit::Code(2),
+                    started: None,
                 });
             }
             _ => {}

@@ -52,6 +52,7 @@ pub fn run_launched() -> i32 {
         role,
         script,
         modules,
+        max_memory,
     } = launch;
     crate::script::use_shipped_modules(modules);
     // The progress slot follows the arena's memfd, when there is one.
@@ -66,11 +67,15 @@ pub fn run_launched() -> i32 {
     } else {
         ARENA_FD
     };
+    // The limit is on what the worker adds: its script, its values.
+    if let Some(bytes) = max_memory {
+        crate::child::limit_address_space_growth(bytes);
+    }
     let settings = RunSettings {
         args: script.args,
         workers: script.workers,
         start_method: StartMethod::Spawn,
-        // Already applied to this process, before exec.
+        // Applied to this process above.
         max_memory: None,
         // The hub's business.
         tag_output: false,

@@ -28,7 +28,6 @@ mod crash_item;
 mod lock_word;
 pub mod ring;
 
-pub use arena::ARENA_BYTES;
 #[cfg(test)]
 pub use arena::ARENA_RINGS;
 pub use arena::{Arena, Slots};

@@ -79,4 +79,7 @@ pub struct Launch {
     /// Module sources its imports find before any file (a worker on a
     /// cluster's host); empty otherwise.
     pub modules: Vec<(String, String)>,
+    /// `--max-memory`: what the worker may add to its address space once
+    /// it has mapped the memory it was passed.
+    pub max_memory: Option<u64>,
 }

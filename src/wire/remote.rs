@@ -30,6 +30,8 @@ pub struct RemoteStart {
     /// The sources of the modules its role imports (path as imported,
     /// source), read on the run's machine: the host may have no such file.
     pub modules: Vec<(String, String)>,
+    /// The run's `--max-memory`, for the worker.
+    pub max_memory: Option<u64>,
 }
 
 impl RemoteStart {
@@ -42,11 +44,17 @@ impl RemoteStart {
         Ok(entry)
     }
 
+    /// The id a queue entry starts with, even if the rest does not read.
+    pub fn queue_entry_id(entry: &[u8]) -> Option<ProcId> {
+        let colon = entry.iter().position(|&b| b == b':')?;
+        std::str::from_utf8(&entry[..colon]).ok()?.parse().ok()
+    }
+
     /// A queue entry read back; `None` if it is not one, or its two ids
     /// disagree.
     pub fn from_queue_entry(entry: &[u8]) -> Option<RemoteStart> {
+        let id = Self::queue_entry_id(entry)?;
         let colon = entry.iter().position(|&b| b == b':')?;
-        let id: ProcId = std::str::from_utf8(&entry[..colon]).ok()?.parse().ok()?;
         let start: RemoteStart = super::decode_body(&entry[colon + 1..]).ok()?;
         (start.id == id).then_some(start)
     }
@@ -144,6 +152,7 @@ mod tests {
                 setup: WorkerSetup::default(),
             },
             modules: vec![("m".into(), "fn f() {}".into())],
+            max_memory: Some(1 << 24),
         };
         let entry = start.to_queue_entry().expect("encodes");
         assert!(entry.starts_with(b"42:"));

@@ -449,7 +449,9 @@ fn a_host_stopped_mid_map_hands_its_chunks_back_and_exits_0() {
         (Some(0), vec!["true", "12"]),
         "{run:#?}"
     );
+    // Handed back, not lost: no failure, no host declared lost.
     assert!(!run.stderr.contains("failed"), "{run:#?}");
+    assert!(!run.stderr.contains("was lost"), "{run:#?}");
 }
 
 #[test]
@@ -683,9 +685,10 @@ fn the_acl_user_the_guide_documents_can_run_a_cluster_job() {
     });
     let run = run_file(
         &script(
-            "let q = queue(); print(pool_map(|x| { q.put(x); x * 3 }, [1, 2], 1)); print(q.get() + q.get());",
+            "let q = queue(); print(pool_map(|x| { q.put(x); sleep(0.8); x * 3 }, [1, 2], 1)); print(q.get() + q.get());",
         ),
-        &["--cluster", &url, "--local-workers", "0"],
+        // Long enough for the run to judge its host as this user, twice.
+        &["--cluster", &url, "--local-workers", "0", "--lease", "0.5"],
         &[],
         &[],
     );
@@ -875,4 +878,26 @@ fn a_cluster_over_tls_runs_with_its_ca_and_is_refused_without() {
     );
     kill(host.id() as i32, SIGTERM);
     assert_eq!(host.wait().expect("wait for the host").code(), Some(0));
+}
+
+#[test]
+fn max_memory_bounds_a_hosts_workers_too() {
+    let cluster = Cluster::start(1, 1);
+    let run = cluster.run_with(
+        r#"
+        fn grow() { let s = "x"; loop { s += s; } }
+        try { pool_map(|x| grow(), [1], 1); } catch (e) { print(e); }
+        print(pool_map(|x| x + 1, [1, 2], 1));
+        "#,
+        &["--local-workers", "0", "--max-memory", "256M"],
+    );
+    assert_eq!(run.code, Some(0), "{run:#?}");
+    let lines = run.lines();
+    assert!(
+        lines[0].starts_with("pool_map: worker PoolWorker-1 (pid ")
+            && lines[0]
+                .ends_with(" on h1) was killed by signal 6 (SIGABRT) while computing item 0"),
+        "{run:#?}"
+    );
+    assert_eq!(lines[1], "[2, 3]", "{run:#?}");
 }

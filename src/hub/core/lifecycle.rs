@@ -89,7 +89,8 @@ impl<H: Host> Core<H> {
     /// queued again, their attempt counted.
     pub fn host_lost(&mut self, host: &str, why: &str, stand_ins: Vec<Pid>) {
         self.warn(format!(
-            "worker host {host} was lost ({why}); its {} worker(s) are given up and their chunks queued again",
+            "worker host {} was lost ({why}); its {} worker(s) are given up and their chunks queued again",
+            super::processes::host_name(host),
             stand_ins.len()
         ));
         for stand_in in stand_ins {

@@ -58,6 +58,7 @@ use waits::Waits;
 
 pub use output::Output;
 pub use processes::ExitStatus as ProcessExit;
+pub use processes::host_name;
 pub use progress_bars::Progress;
 pub use trace_collector::{Trace, TraceFile};
 

@@ -176,7 +176,7 @@ impl Proc {
                 }),
                 _,
             ) => {
-                format!("{} (pid {pid} on {host})", self.name)
+                format!("{} (pid {pid} on {})", self.name, host_name(host))
             }
             (Some(Remote { on: None, .. }), _) => {
                 format!("{} (not started by a host)", self.name)
@@ -289,6 +289,12 @@ impl ProcessTable {
     pub fn parked_mut(&mut self, id: ProcId) -> Option<&mut Parked> {
         self.get_mut(id)?.parked.as_mut()
     }
+}
+
+/// A host as messages name it: its name, without the `#PID` of its
+/// incarnation that the cluster knows it by.
+pub fn host_name(host: &str) -> &str {
+    host.rsplit_once('#').map_or(host, |(name, _)| name)
 }
 
 /// The conventional name of a signal number, for messages ("SIGKILL").

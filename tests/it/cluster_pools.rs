@@ -16,6 +16,32 @@ const SIGTERM: i32 = 15;
 const SIGCONT: i32 = 18;
 const SIGSTOP: i32 = 19;
 
+/// Starts `mphost worker URL --name NAME --workers N` with `env` added,
+/// and waits until it has registered on `server`.
+fn start_host(
+    server: &RedisServer,
+    url: &str,
+    name: &str,
+    workers: usize,
+    env: &[(&str, &str)],
+) -> Child {
+    let host = Command::new(BIN)
+        .args(["worker", url, "--name", name])
+        .args(["--workers", &workers.to_string()])
+        .envs(env.iter().copied())
+        .env_remove("MPHOST_CLUSTER")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start mphost worker");
+    let key = format!("mph:host:{name}");
+    eventually("the host registers", || {
+        server.cli(&["hget", &key, "pid"]).concat() == host.id().to_string()
+    });
+    host
+}
+
 /// A Redis and worker hosts on it; the hosts are stopped (SIGTERM) and
 /// waited for when it is dropped.
 struct Cluster {
@@ -38,19 +64,7 @@ impl Cluster {
     }
 
     fn add_host(&mut self, name: &str, workers: usize) {
-        let host = Command::new(BIN)
-            .args(["worker", &self.url(), "--name", name])
-            .args(["--workers", &workers.to_string()])
-            .env_remove("MPHOST_CLUSTER")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start mphost worker");
-        let key = format!("mph:host:{name}");
-        eventually("the host registers", || {
-            self.server.cli(&["hget", &key, "pid"]).concat() == host.id().to_string()
-        });
+        let host = start_host(&self.server, &self.url(), name, workers, &[]);
         self.hosts.push(host);
     }
 
@@ -672,17 +686,7 @@ fn the_acl_user_the_guide_documents_can_run_a_cluster_job() {
     let words: Vec<&str> = rule.split_whitespace().collect();
     assert_eq!(server.cli(&words), ["OK"]);
     let url = server.url("user=mphost&pass=s3cret");
-    let mut host = Command::new(BIN)
-        .args(["worker", &url, "--name", "least", "--workers", "1"])
-        .env_remove("MPHOST_CLUSTER")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start mphost worker");
-    eventually("the host registers", || {
-        server.cli(&["hget", "mph:host:least", "pid"]).concat() == host.id().to_string()
-    });
+    let mut host = start_host(&server, &url, "least", 1, &[]);
     let run = run_file(
         &script(
             "let q = queue(); print(pool_map(|x| { q.put(x); sleep(0.8); x * 3 }, [1, 2], 1)); print(q.get() + q.get());",
@@ -707,29 +711,8 @@ fn a_host_that_dies_after_taking_a_worker_loses_it_to_another_host() {
     let mut cluster = Cluster::start(0, 0);
     // The first host takes the run's one worker off the queue and dies
     // before it starts it or says a word.
-    let doomed = Command::new(BIN)
-        .args([
-            "worker",
-            &cluster.url(),
-            "--name",
-            "doomed",
-            "--workers",
-            "1",
-        ])
-        .env("MPHOST_TEST_FAULT", "host-dies-after-taking")
-        .env_remove("MPHOST_CLUSTER")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start mphost worker");
-    eventually("the doomed host registers", || {
-        cluster
-            .server
-            .cli(&["hget", "mph:host:doomed", "pid"])
-            .concat()
-            == doomed.id().to_string()
-    });
+    let fault = [("MPHOST_TEST_FAULT", "host-dies-after-taking")];
+    let doomed = start_host(&cluster.server, &cluster.url(), "doomed", 1, &fault);
     let (_script, run) = cluster.start_run(
         "print(pool_map(|x| x * 2, [1, 2, 3], 1));",
         &["--local-workers", "0", "--lease", "1"],
@@ -852,19 +835,8 @@ fn a_cluster_over_tls_runs_with_its_ca_and_is_refused_without() {
             .starts_with(&format!("mphost: cannot reach Redis at {url}")),
         "{refused:#?}"
     );
-    let mut host = Command::new(BIN)
-        .args(["worker", &url, "--name", "tls", "--workers", "1"])
-        .envs(ca_env.iter().map(|(k, v)| (k, v)))
-        .env_remove("MPHOST_CLUSTER")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start mphost worker");
-    eventually("the host registers over TLS", || {
-        server.cli(&["hget", "mph:host:tls", "pid"]).concat() == host.id().to_string()
-    });
     let env: Vec<(&str, &str)> = ca_env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let mut host = start_host(&server, &url, "tls", 1, &env);
     let run = run_file(
         &script("print(pool_map(|x| x + 1, [1, 2], 1));"),
         &["--cluster", &url, "--local-workers", "0"],

@@ -232,13 +232,15 @@ impl RemoteWorkers {
             })
             .map(|(&id, _)| id)
             .collect();
-        gone.into_iter()
-            .filter_map(|id| self.links.remove(&id))
-            .map(|link| {
-                self.by_stand_in.remove(&link.stand_in);
-                link.stand_in
-            })
-            .collect()
+        gone.into_iter().filter_map(|id| self.forget(id)).collect()
+    }
+
+    /// Forgets remote worker `id` (it ended, or its host is gone); its
+    /// stand-in.
+    fn forget(&mut self, id: ProcId) -> Option<Pid> {
+        let link = self.links.remove(&id)?;
+        self.by_stand_in.remove(&link.stand_in);
+        Some(link.stand_in)
     }
 
     /// One host's message, checked: about a worker this run has, from the
@@ -280,8 +282,7 @@ impl RemoteWorkers {
             }
             UpEvent::Exited { status, started } if from_its_host || link.host.is_none() => {
                 let stand_in = link.stand_in;
-                self.links.remove(&up.id);
-                self.by_stand_in.remove(&stand_in);
+                self.forget(up.id);
                 heard.push(Heard::Exited {
                     stand_in,
                     status,
@@ -290,15 +291,13 @@ impl RemoteWorkers {
             }
             UpEvent::HandedBack if from_its_host => {
                 let stand_in = link.stand_in;
-                self.links.remove(&up.id);
-                self.by_stand_in.remove(&stand_in);
+                self.forget(up.id);
                 heard.push(Heard::HandedBack { stand_in });
             }
             UpEvent::Refused { reason } if link.host.is_none() => {
                 // Taken and not started: a failed start, said once a host.
                 let stand_in = link.stand_in;
-                self.links.remove(&up.id);
-                self.by_stand_in.remove(&stand_in);
+                self.forget(up.id);
                 if self.refused_by.insert(up.host.clone()) {
                     heard.push(Heard::Refused {
                         host: up.host,

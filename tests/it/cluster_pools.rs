@@ -72,14 +72,20 @@ impl Cluster {
         self.server.url("")
     }
 
+    /// `--cluster URL` and `flags`, for `mphost run`.
+    fn flags(&self, flags: &[&str]) -> Vec<String> {
+        let mut all = vec!["--cluster".to_string(), self.url()];
+        all.extend(flags.iter().map(|f| f.to_string()));
+        all
+    }
+
     /// Runs `source` with every pool worker on the hosts.
     fn run(&self, source: &str) -> Run {
         self.run_with(source, &["--local-workers", "0"])
     }
 
     fn run_with(&self, source: &str, flags: &[&str]) -> Run {
-        let mut all = vec!["--cluster".to_string(), self.url()];
-        all.extend(flags.iter().map(|f| f.to_string()));
+        let all = self.flags(flags);
         let all: Vec<&str> = all.iter().map(String::as_str).collect();
         run_file(&script(source), &all, &[], &[])
     }
@@ -88,8 +94,7 @@ impl Cluster {
     /// file lives as long as the run's `Script`.
     fn start_run(&self, source: &str, flags: &[&str]) -> (crate::common::Script, Child) {
         let script = script(source);
-        let mut all = vec!["--cluster".to_string(), self.url()];
-        all.extend(flags.iter().map(|f| f.to_string()));
+        let all = self.flags(flags);
         let all: Vec<&str> = all.iter().map(String::as_str).collect();
         let child = start_file(&script.path, &all);
         (script, child)
@@ -97,8 +102,7 @@ impl Cluster {
 
     /// Streams `source` with `flags` after `--cluster URL`.
     fn stream(&self, source: &str, flags: &[&str]) -> Streaming {
-        let mut all = vec!["--cluster".to_string(), self.url()];
-        all.extend(flags.iter().map(|f| f.to_string()));
+        let all = self.flags(flags);
         let all: Vec<&str> = all.iter().map(String::as_str).collect();
         Streaming::start_with(source, &all)
     }

@@ -22,6 +22,17 @@ pub fn host(name: &str) -> String {
     format!("mph:host:{name}")
 }
 
+/// The contents of one collection object (`RunKeys::contents`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Contents {
+    /// A queue's or a manager list's items (a list).
+    Items(u64),
+    /// What waits to be received at one end of a pipe (a list).
+    Inbox(u64, u8),
+    /// A manager dict's entries (a hash).
+    Entries(u64),
+}
+
 /// The keys of one run.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RunKeys {
@@ -101,6 +112,24 @@ impl RunKeys {
     /// The hosts the run declared lost: their messages are refused.
     pub fn fenced(&self) -> String {
         self.key("fenced")
+    }
+
+    /// The run's shared objects: a hash of each object's id to the object,
+    /// encoded (`store::RedisStore`); a collection's there is its head (its
+    /// settings and flags), its contents are in `contents`.
+    pub fn objects(&self) -> String {
+        self.key("objects")
+    }
+
+    /// Where the contents of a collection are: a list of a queue's or a
+    /// manager list's items, or of what waits at one end of a pipe; a hash
+    /// of a manager dict's entries.
+    pub fn contents(&self, of: Contents) -> String {
+        match of {
+            Contents::Items(id) => self.key(&format!("items:{id}")),
+            Contents::Inbox(id, end) => self.key(&format!("inbox:{id}:{end}")),
+            Contents::Entries(id) => self.key(&format!("entries:{id}")),
+        }
     }
 
     /// Messages from the run to its remote worker `id` (`wire::Down`).

@@ -13,15 +13,17 @@
 //! The relay also judges the hosts by their beats (Redis's clock only) and
 //! fences a lost one; the hub's core queues its chunks again.
 //!
-//! What it must not touch: the hub's core. Shared objects stay in the
-//! run's hub, reached by remote workers through the same requests as local
-//! ones; objects in Redis (`RedisStore`) are not built yet, so the flags
-//! stay hidden.
+//! A run's shared objects are in Redis too (`objects`, the keys and
+//! commands `store::RedisStore` uses), reached by every process through
+//! the hub with the same requests as on one machine.
+//!
+//! What it must not touch: the hub's core, or what an object means.
 
 mod connect;
 mod host;
 mod keys;
 mod lease;
+pub mod objects;
 mod relay;
 mod remote_worker;
 mod url;
@@ -29,6 +31,7 @@ mod url;
 pub use connect::connect;
 pub use host::{HostError, default_name, serve};
 pub use lease::{DEFAULT_LEASE, LostRedis, RunLease};
+pub use objects::RunObjects;
 pub use relay::{Relay, start as start_relay};
 pub use url::ClusterUrl;
 

@@ -27,8 +27,9 @@ use super::writer::{self, EXIT_OUTPUT_FAILED, FlushError};
 use super::{launch, signals};
 use crate::child::{ChildEntry, Identity, Role};
 use crate::cluster::RunLease;
+use crate::cluster::RunObjects;
 use crate::script::Program;
-use crate::store::LocalStore;
+use crate::store::{LocalStore, ObjectStore, RedisStore};
 use crate::wire::{ProcId, RemoteExit, RemoteStart, WorkerRole};
 
 const SIGNAL_TOKEN: u64 = u64::MAX;
@@ -77,17 +78,26 @@ pub fn run(
             return Err(e.into());
         }
     };
-    let remote = relay.map(RemoteWorkers::new);
-    // A cluster's objects are reached through the hub by every process,
-    // remote or not: none is in this machine's shared memory.
-    let store = match remote {
-        Some(_) => LocalStore::in_hub_memory_only(),
+    // A cluster's objects are in Redis, reached through the hub by every
+    // process, remote or not: none is in this machine's shared memory.
+    let store: Box<dyn ObjectStore> = match lease.as_ref().map(RunObjects::open) {
+        Some(Ok(objects)) => Box::new(RedisStore::new(objects)),
+        Some(Err(e)) => {
+            if let Some(relay) = relay {
+                RemoteWorkers::new(relay).close();
+            }
+            if let Some(lease) = lease {
+                let _ = lease.release();
+            }
+            return Err(e.into());
+        }
         None => {
             // Without the arena (no memfd), locks still work, through the hub.
             let _ = crate::shm::Arena::create();
-            LocalStore::default()
+            Box::new(LocalStore::default())
         }
     };
+    let remote = relay.map(RemoteWorkers::new);
     let signals = signals::install()?;
     let epoll = Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC)?;
     epoll.add(
@@ -116,7 +126,7 @@ pub fn run(
         remote,
         shipped: HashMap::new(),
     };
-    let mut core = Core::new(io, hub_pid, Box::new(store), output, progress, trace);
+    let mut core = Core::new(io, hub_pid, store, output, progress, trace);
     if let Some((local, max_redeliveries)) = placement {
         core = core.with_remote_workers(local, max_redeliveries);
     }
@@ -368,6 +378,10 @@ impl Driver<'_> {
                 }
             }
             self.core.turn();
+            if let Some(line) = self.core.store_lost() {
+                let line = line.to_string();
+                return self.relay_lost(&line);
+            }
         }
     }
 

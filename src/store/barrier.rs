@@ -8,6 +8,7 @@
 use super::Applied;
 use crate::wire::{ErrorKind, FnRef, ObjectId, Op, ProcId, Value};
 
+#[derive(serde::Serialize, serde::Deserialize)]
 pub struct Barrier {
     parties: u64,
     action: Option<FnRef>,

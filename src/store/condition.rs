@@ -13,6 +13,7 @@ use super::Applied;
 use super::locks::Mutex;
 use crate::wire::{ObjectId, Op, ProcId, Value};
 
+#[derive(serde::Serialize, serde::Deserialize)]
 pub struct Condition {
     pub lock: ObjectId,
     waiting: VecDeque<ProcId>,

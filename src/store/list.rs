@@ -3,7 +3,9 @@
 
 use crate::wire::{ListOp, Value};
 
-fn resolve(index: i64, len: usize, allow_end: bool) -> Result<usize, String> {
+/// Where `index` is in a list of `len` items (`allow_end`: one past the
+/// last is allowed, as for an insert), or the error saying it is not.
+pub fn resolve(index: i64, len: usize, allow_end: bool) -> Result<usize, String> {
     let limit = if allow_end { len + 1 } else { len };
     let resolved = if index < 0 { len as i64 + index } else { index };
     if resolved < 0 || resolved as usize >= limit {

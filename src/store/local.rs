@@ -14,9 +14,13 @@ use super::{Applied, Created, Forgotten, Holder, ObjectStore};
 use crate::shm::ring::{Corrupt, Held, HubRing};
 use crate::shm::{SharedWord, Slots, owner_tag};
 use crate::wire::{
-    ErrorKind, HubError, NewObject, ObjectId, ObjectKind, Op, ProcId, Value, decode_body,
+    ErrorKind, FrameError, HubError, NewObject, ObjectId, ObjectKind, Op, ProcId, Value,
+    decode_body, encode_body,
 };
 
+/// Encoded (`encoded`), an object leaves its shared memory behind: what a
+/// store keeping its objects elsewhere (`RedisStore`) reads and writes.
+#[derive(serde::Serialize, serde::Deserialize)]
 enum Object {
     Queue(Queue),
     Mutex(Mutex),
@@ -28,7 +32,7 @@ enum Object {
     Dict(BTreeMap<String, Value>),
     /// A manager list, and the ring its pushes may wait in (drained into
     /// it before every operation on it).
-    List(Vec<Value>, Option<HubRing>),
+    List(Vec<Value>, #[serde(skip)] Option<HubRing>),
     Pipe(Pipe),
 }
 
@@ -63,6 +67,36 @@ impl LocalStore {
             slots: Slots::none(),
             ..LocalStore::default()
         }
+    }
+
+    /// Takes object `id` out of the store, encoded; `None` when there is no
+    /// such object. An object with shared memory cannot be taken out.
+    pub(super) fn take_encoded(&mut self, id: ObjectId) -> Option<Vec<u8>> {
+        if self.arena.contains_key(&id) {
+            return None;
+        }
+        let object = self.objects.remove(&id)?;
+        // Every part of an object encodes (values already crossed the wire).
+        encode_body(&object).ok()
+    }
+
+    /// Puts back object `id` as `take_encoded` gave it.
+    pub(super) fn put_encoded(&mut self, id: ObjectId, bytes: &[u8]) -> Result<(), FrameError> {
+        let object = decode_body(bytes)?;
+        self.objects.insert(id, object);
+        Ok(())
+    }
+
+    /// A fresh id for an object kept elsewhere (`RedisStore`'s collections):
+    /// ids are never reused, whoever keeps the object.
+    pub(super) fn new_id(&mut self) -> ObjectId {
+        self.next_id += 1;
+        self.next_id
+    }
+
+    /// The ids of the objects the store holds now.
+    pub(super) fn ids(&self) -> Vec<ObjectId> {
+        self.objects.keys().copied().collect()
     }
 
     /// Stores a new object under a fresh id (ids are never reused, so a
@@ -197,7 +231,7 @@ impl ObjectStore for LocalStore {
         true
     }
 
-    fn handles_in(&self, id: ObjectId, out: &mut Vec<ObjectId>) -> usize {
+    fn handles_in(&mut self, id: ObjectId, out: &mut Vec<ObjectId>) -> usize {
         fn each<'v>(
             values: impl ExactSizeIterator<Item = &'v Value>,
             out: &mut Vec<ObjectId>,
@@ -273,15 +307,7 @@ impl ObjectStore for LocalStore {
             // lock with no deadline: it returns only once it holds the lock.
             return self.apply(id, who, op);
         }
-        match op {
-            Op::Get => Applied::failed(ErrorKind::Empty, "Empty: queue get timed out"),
-            Op::Put(_) => Applied::failed(ErrorKind::Full, "Full: queue put timed out"),
-            Op::Acquire | Op::Wait | Op::Poll { .. } | Op::JoinQueue => {
-                Applied::done(Value::Bool(false))
-            }
-            Op::Recv { .. } => Applied::failed(ErrorKind::Timeout, "Timeout: recv timed out"),
-            other => Applied::invalid(format!("{other:?} cannot time out")),
-        }
+        timed_out_answer(op)
     }
 
     fn withdraw(&mut self, id: ObjectId, who: ProcId, _op: Op) -> Vec<ObjectId> {
@@ -370,6 +396,20 @@ impl ObjectStore for LocalStore {
 }
 
 /// The one warning line for a ring the hub gave up.
+/// What an operation that waits on its object alone answers when its
+/// time-out passes (a condition's or barrier's wait also settles its object).
+pub(super) fn timed_out_answer(op: Op) -> Applied {
+    match op {
+        Op::Get => Applied::failed(ErrorKind::Empty, "Empty: queue get timed out"),
+        Op::Put(_) => Applied::failed(ErrorKind::Full, "Full: queue put timed out"),
+        Op::Acquire | Op::Wait | Op::Poll { .. } | Op::JoinQueue => {
+            Applied::done(Value::Bool(false))
+        }
+        Op::Recv { .. } => Applied::failed(ErrorKind::Timeout, "Timeout: recv timed out"),
+        other => Applied::invalid(format!("{other:?} cannot time out")),
+    }
+}
+
 fn ring_given_up(kind: &str, id: ObjectId, damage: &Corrupt) -> String {
     format!(
         "the shared memory of {kind} #{id} was damaged ({damage}); \

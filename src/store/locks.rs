@@ -11,8 +11,12 @@ use super::Applied;
 use crate::shm::{LockWord, Released, SharedWord};
 use crate::wire::{ObjectId, Op, ProcId, Value};
 
+#[derive(serde::Serialize, serde::Deserialize)]
 pub struct Mutex {
     reentrant: bool,
+    /// Kept as its value when the object is stored elsewhere (a cluster
+    /// run's objects, in Redis): then it is the hub's own word.
+    #[serde(with = "word_value")]
     word: SharedWord,
 }
 
@@ -85,6 +89,7 @@ impl Mutex {
     }
 }
 
+#[derive(serde::Serialize, serde::Deserialize)]
 pub struct Semaphore {
     value: u64,
     initial: u64,
@@ -195,5 +200,24 @@ mod tests {
             s.apply(1, 11, Op::Release).outcome.is_err(),
             "bounded: cannot exceed 2"
         );
+    }
+}
+
+/// A lock word stored as its value, read back as a word of the hub's own
+/// memory (nothing else maps an object that was stored away).
+mod word_value {
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    use crate::shm::SharedWord;
+
+    pub fn serialize<S: Serializer>(word: &SharedWord, to: S) -> Result<S::Ok, S::Error> {
+        to.serialize_u64(word.load(Ordering::Acquire))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(from: D) -> Result<SharedWord, D::Error> {
+        let value = u64::deserialize(from)?;
+        Ok(SharedWord::Private(Box::new(AtomicU64::new(value))))
     }
 }

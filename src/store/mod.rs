@@ -1,13 +1,15 @@
 //! The shared objects every process sees: queues, locks, rlocks, semaphores,
 //! events, conditions, barriers, values, dicts, lists and pipes.
 //!
-//! `ObjectStore` is the whole interface the hub uses, so a second backend (a
-//! Redis-backed store for workers on several machines) can replace
-//! `LocalStore` without touching the hub. It is small on purpose: create an
+//! `ObjectStore` is the whole interface the hub uses: `LocalStore` keeps
+//! the objects in the hub's memory and this machine's shared memory;
+//! `RedisStore` keeps a cluster run's in Redis, with the same code for
+//! each kind. It is small on purpose: create an
 //! object, apply an operation, settle a time-out, forget a dead process,
 //! free an object nobody can reach (the hub decides when, see `hub::core::refs`).
 //!
-//! The store never blocks and never talks to a process. An operation that
+//! The store never waits on a process and never talks to one (`RedisStore`
+//! waits on Redis, as the lease does, for a bounded time). An operation that
 //! cannot complete now comes back as `Outcome::Blocked`, naming the object
 //! whose change could let it through; the hub parks it there and applies it
 //! again whenever the store reports that object `changed`. One that found
@@ -22,9 +24,11 @@ mod local;
 mod locks;
 mod pipe;
 mod queue;
+mod redis;
 mod shared;
 
 pub use local::LocalStore;
+pub use redis::RedisStore;
 
 use crate::wire::{ErrorKind, HubError, NewObject, ObjectId, ObjectKind, Op, ProcId, Value};
 
@@ -136,7 +140,7 @@ pub trait ObjectStore {
     /// entries, messages, a barrier's action, a condition's lock), one per
     /// occurrence: what it keeps reachable (see `hub::core::refs`). Returns how
     /// many values it looked through, the cost of asking.
-    fn handles_in(&self, id: ObjectId, out: &mut Vec<ObjectId>) -> usize;
+    fn handles_in(&mut self, id: ObjectId, out: &mut Vec<ObjectId>) -> usize;
     fn apply(&mut self, id: ObjectId, who: ProcId, op: Op) -> Applied;
     /// A parked `op` reached its deadline: what it answers, and the clean-up.
     fn timed_out(&mut self, id: ObjectId, who: ProcId, op: Op) -> Applied;
@@ -162,4 +166,10 @@ pub trait ObjectStore {
     /// Warnings for the run's stderr, one line each (a damaged ring given
     /// up), taken once.
     fn take_warnings(&mut self) -> Vec<String>;
+    /// The store can no longer serve the run (a cluster run's Redis is
+    /// lost): the one line that ends it, given once. A store that cannot
+    /// be lost never says so.
+    fn lost(&mut self) -> Option<String> {
+        None
+    }
 }

@@ -22,12 +22,17 @@ use crate::shm::ring::{
 use crate::wire::{ErrorKind, ObjectId, Op, Value, decode_body, encode_body};
 
 /// An encoded item the hub keeps, with the object handles inside it.
+#[derive(serde::Serialize, serde::Deserialize)]
 struct Kept {
     bytes: Vec<u8>,
     handles: Vec<ObjectId>,
 }
 
+/// Stored elsewhere (a cluster run's objects, in Redis), a queue has no
+/// ring: its shared memory stays behind.
+#[derive(serde::Serialize, serde::Deserialize)]
 pub struct Queue {
+    #[serde(skip)]
     ring: Option<HubRing>,
     /// Items that come after the ring's.
     overflow: VecDeque<Kept>,
@@ -37,6 +42,7 @@ pub struct Queue {
     /// Items put and not yet marked done (joinable queues).
     unfinished: u64,
     /// Why the ring was given up, for the hub's one warning line.
+    #[serde(skip)]
     damage: Option<Corrupt>,
 }
 
@@ -125,7 +131,7 @@ impl Queue {
 
     fn put(&mut self, id: ObjectId, value: Value, inside: &mut Inside<'_>) -> Applied {
         if self.closed {
-            return Applied::failed(ErrorKind::Closed, "Closed: the queue is closed");
+            return closed();
         }
         // Checked and marked in one visit, so a get that makes room after
         // the check sees the mark.
@@ -138,7 +144,7 @@ impl Queue {
         }
         let bytes = match encode_body(&value) {
             Ok(bytes) => bytes,
-            Err(e) => return Applied::invalid(format!("put: {e}")),
+            Err(e) => return unencodable(&e),
         };
         let mut handles = Vec::new();
         value.object_ids(&mut handles);
@@ -163,11 +169,8 @@ impl Queue {
         let taken = taken.or_else(|| self.overflow.pop_front().map(|kept| kept.bytes));
         self.refill(inside);
         match taken {
-            Some(bytes) => match decode_body::<Value>(&bytes) {
-                Ok(value) => Applied::changed(value, id),
-                Err(e) => Applied::invalid(format!("get: a damaged item: {e}")),
-            },
-            None => Applied::failed(ErrorKind::Closed, "Closed: the queue is closed and empty"),
+            Some(bytes) => got(id, &bytes),
+            None => closed_and_empty(),
         }
     }
 
@@ -197,25 +200,10 @@ impl Queue {
                 }
                 Applied::changed(Value::Unit, id)
             }
-            Op::TaskDone if !self.joinable => {
-                Applied::invalid("task_done: only a joinable queue counts tasks")
+            Op::TaskDone | Op::JoinQueue => {
+                task_counting(id, op, self.joinable, &mut self.unfinished)
             }
-            Op::TaskDone if self.unfinished == 0 => {
-                Applied::invalid("task_done: called more times than items were put")
-            }
-            Op::TaskDone => {
-                self.unfinished -= 1;
-                if self.unfinished == 0 {
-                    return Applied::changed(Value::Unit, id);
-                }
-                Applied::done(Value::Unit)
-            }
-            Op::JoinQueue if !self.joinable => {
-                Applied::invalid("join: only a joinable queue can be joined")
-            }
-            Op::JoinQueue if self.unfinished == 0 => Applied::done(Value::Unit),
-            Op::JoinQueue => Applied::blocked(Op::JoinQueue, id),
-            other => Applied::invalid(format!("a queue has no operation {other:?}")),
+            other => no_operation(&other),
         }
     }
 
@@ -255,5 +243,59 @@ impl Queue {
     /// after a death such a queue counts as changed.
     pub fn has_marked_waiters(&self) -> bool {
         self.ring.as_ref().is_some_and(HubRing::has_waiter_marks)
+    }
+}
+
+// What queues answer wherever their items are (`LocalStore` here,
+// `RedisStore` in Redis): one place for each answer.
+
+/// A put into a closed queue.
+pub fn closed() -> Applied {
+    Applied::failed(ErrorKind::Closed, "Closed: the queue is closed")
+}
+
+/// A get from a closed queue with nothing left.
+pub fn closed_and_empty() -> Applied {
+    Applied::failed(ErrorKind::Closed, "Closed: the queue is closed and empty")
+}
+
+/// A put of a value that does not encode.
+pub fn unencodable(e: &crate::wire::FrameError) -> Applied {
+    Applied::invalid(format!("put: {e}"))
+}
+
+/// A get that took the item `bytes`.
+pub fn got(id: ObjectId, bytes: &[u8]) -> Applied {
+    match decode_body::<Value>(bytes) {
+        Ok(value) => Applied::changed(value, id),
+        Err(e) => Applied::invalid(format!("get: a damaged item: {e}")),
+    }
+}
+
+pub fn no_operation(op: &Op) -> Applied {
+    Applied::invalid(format!("a queue has no operation {op:?}"))
+}
+
+/// `task_done` or `join` (`op`) on a queue that is `joinable` or not, with
+/// `unfinished` items put and not yet marked done.
+pub fn task_counting(id: ObjectId, op: Op, joinable: bool, unfinished: &mut u64) -> Applied {
+    match op {
+        Op::TaskDone if !joinable => {
+            Applied::invalid("task_done: only a joinable queue counts tasks")
+        }
+        Op::TaskDone if *unfinished == 0 => {
+            Applied::invalid("task_done: called more times than items were put")
+        }
+        Op::TaskDone => {
+            *unfinished -= 1;
+            if *unfinished == 0 {
+                return Applied::changed(Value::Unit, id);
+            }
+            Applied::done(Value::Unit)
+        }
+        Op::JoinQueue if !joinable => Applied::invalid("join: only a joinable queue can be joined"),
+        Op::JoinQueue if *unfinished == 0 => Applied::done(Value::Unit),
+        Op::JoinQueue => Applied::blocked(Op::JoinQueue, id),
+        other => no_operation(&other),
     }
 }

@@ -9,6 +9,7 @@ mod bad_input;
 mod cli;
 mod cluster;
 mod cluster_mode;
+mod cluster_objects;
 mod cluster_pools;
 mod data;
 mod docs;

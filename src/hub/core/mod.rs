@@ -144,6 +144,8 @@ pub struct Core<H: Host> {
     /// Cluster mode: how many times a chunk lost with its host is queued
     /// again before its job fails (`--max-redeliveries`).
     max_redeliveries: u32,
+    /// The store can no longer serve the run: the line that ends it.
+    store_lost: Option<String>,
 }
 
 type HubResult<T> = Result<T, HubError>;
@@ -181,6 +183,7 @@ impl<H: Host> Core<H> {
             trace,
             local_workers: None,
             max_redeliveries: 0,
+            store_lost: None,
         }
     }
 
@@ -259,6 +262,14 @@ impl<H: Host> Core<H> {
     /// passed, operations put back on held memory, the store's warnings, and
     /// a look for a run in which nobody can move.
     pub fn turn(&mut self) {
+        if self.store_lost.is_none() {
+            self.store_lost = self.store.lost();
+        }
+        if self.store_lost.is_some() {
+            // The run ends now (`store_lost`): no deadline, no deadlock
+            // report, no operation more.
+            return;
+        }
         self.fire_timers();
         self.run_deferred();
         for warning in self.store.take_warnings() {
@@ -267,6 +278,12 @@ impl<H: Host> Core<H> {
         if std::mem::take(&mut self.check_stuck) {
             self.break_stuck_run();
         }
+    }
+
+    /// The store can no longer serve the run (a cluster run lost Redis):
+    /// the one line that ends it.
+    pub fn store_lost(&self) -> Option<&str> {
+        self.store_lost.as_deref()
     }
 
     /// The pids of the processes still running.

@@ -173,7 +173,7 @@ impl<H: Host> Core<H> {
             return;
         }
         let (in_flight, looked) = self.kept_handles();
-        let store = &self.store;
+        let store = &mut self.store;
         let unreached = self
             .refs
             .collect(&in_flight, looked, |id, out| store.handles_in(id, out));

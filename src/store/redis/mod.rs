@@ -1,0 +1,510 @@
+//! `RedisStore`: a cluster run's objects, kept in Redis
+//! (`cluster::RunObjects`).
+//!
+//! - A collection (queue, pipe, manager list and dict) keeps its contents
+//!   in a Redis list or hash of its own, each item or entry encoded, and
+//!   each operation touches only what it needs (a `get` pops one item, a
+//!   dict's `set` writes one entry): `queue`, `pipe`, `list`, `dict`. Its
+//!   head (a queue's size limit and flags, a pipe's closed ends) is a field
+//!   of the run's objects, and the hub keeps a copy of it.
+//! - Any other object (lock, rlock, semaphore, event, condition, barrier,
+//!   value) is small: the store loads it, applies the operation with the
+//!   code of its kind (`LocalStore`'s), and stores it back when it changed.
+//!   Between calls its only copy is in Redis.
+//!
+//! Either way the answers are those of the store on one machine (the same
+//! code, or the same answer functions), and Redis holds every change
+//! before the process that made it is answered. The hub is the only one
+//! that reads or writes a run's objects, so no call needs a lock in Redis;
+//! every process, local or remote, reaches them through it, and the hub
+//! keeps their waits, time-outs and deadlock report as on one machine.
+//!
+//! A call waits on Redis for at most `cluster::connect`'s bound, as the
+//! lease's renewals do. Redis lost is the end of the run: the store says so
+//! once (`lost`) and refuses every call after it, and the hub ends the run
+//! with 69 at the end of its turn.
+//!
+//! What it must not touch: shared memory (a cluster run has none), or what
+//! an object means (each kind's module in `store`).
+
+mod dict;
+mod list;
+mod pipe;
+mod queue;
+
+use std::collections::HashMap;
+
+use self::pipe::PipeHead;
+use self::queue::QueueHead;
+use super::local::timed_out_answer;
+use super::{Applied, Created, Forgotten, LocalStore, ObjectStore};
+use crate::cluster::objects::{Contents, LARGEST_OBJECT};
+use crate::cluster::{LostRedis, RunObjects};
+use crate::wire::{
+    ErrorKind, FrameError, HubError, NewObject, ObjectId, ObjectKind, Op, ProcId, Value,
+    decode_body, encode_body,
+};
+
+pub struct RedisStore {
+    /// Holds the small objects of one call while it runs (empty between
+    /// calls), and gives every new object its id.
+    working: LocalStore,
+    redis: RunObjects,
+    /// What each live object is: how to reach it, which lock a condition
+    /// needs with it, what a process that ended may have left something in.
+    kinds: HashMap<ObjectId, ObjectKind>,
+    /// The heads of the queues and pipes (their copy in Redis is written
+    /// with every change).
+    heads: HashMap<ObjectId, Head>,
+    /// Redis lost: the line that ends the run, until the hub takes it.
+    lost: Option<String>,
+    /// Redis was lost: every call is refused.
+    gone: bool,
+}
+
+enum Head {
+    Queue(QueueHead),
+    Pipe(PipeHead),
+}
+
+/// Why a call could not be made.
+enum Failed {
+    /// Redis was lost (the store is `gone`).
+    Lost,
+    /// An object would outgrow what Redis stores in one value: nothing of
+    /// the call was stored.
+    TooBig(ObjectId, usize),
+}
+
+/// Why a collection's operation has no value to answer.
+enum Stop {
+    Lost(LostRedis),
+    /// It answers this error instead (an index out of range, an item that
+    /// does not decode).
+    Refused(String),
+}
+
+impl From<LostRedis> for Stop {
+    fn from(lost: LostRedis) -> Stop {
+        Stop::Lost(lost)
+    }
+}
+
+/// A collection operation's answer.
+fn finish(answer: Result<Value, Stop>) -> Result<Applied, LostRedis> {
+    match answer {
+        Ok(value) => Ok(Applied::done(value)),
+        Err(Stop::Refused(why)) => Ok(Applied::invalid(why)),
+        Err(Stop::Lost(lost)) => Err(lost),
+    }
+}
+
+/// An item or entry read from Redis (what the hub stored: one that does
+/// not decode was damaged there).
+fn decoded(bytes: &[u8]) -> Result<Value, Stop> {
+    decode_body(bytes).map_err(|e| Stop::Refused(format!("a damaged item in Redis: {e}")))
+}
+
+/// A value to store as an item or entry.
+fn encoded(value: &Value) -> Result<Vec<u8>, Stop> {
+    encode_body(value).map_err(|e: FrameError| Stop::Refused(e.to_string()))
+}
+
+/// A head, as stored in the run's objects.
+fn encoded_head<T: serde::Serialize>(head: &T) -> Vec<u8> {
+    // Numbers and flags only: nothing in them can fail to encode.
+    encode_body(head).unwrap_or_default()
+}
+
+/// A length as a script's integer.
+fn count(len: u64) -> i64 {
+    i64::try_from(len).unwrap_or(i64::MAX)
+}
+
+/// Where a collection's contents are: what freeing it deletes.
+fn contents_of(id: ObjectId, kind: ObjectKind) -> Vec<Contents> {
+    match kind {
+        ObjectKind::Queue { .. } | ObjectKind::List => vec![Contents::Items(id)],
+        ObjectKind::PipeEnd { .. } => vec![Contents::Inbox(id, 0), Contents::Inbox(id, 1)],
+        ObjectKind::Dict => vec![Contents::Entries(id)],
+        _ => Vec::new(),
+    }
+}
+
+fn is_collection(kind: ObjectKind) -> bool {
+    matches!(
+        kind,
+        ObjectKind::Queue { .. } | ObjectKind::PipeEnd { .. } | ObjectKind::List | ObjectKind::Dict
+    )
+}
+
+fn too_big(id: ObjectId, size: usize) -> String {
+    format!(
+        "object #{id} would take {size} bytes, more than Redis stores in one value ({LARGEST_OBJECT}); nothing changed"
+    )
+}
+
+impl RedisStore {
+    pub fn new(redis: RunObjects) -> RedisStore {
+        RedisStore {
+            working: LocalStore::in_hub_memory_only(),
+            redis,
+            kinds: HashMap::new(),
+            heads: HashMap::new(),
+            lost: None,
+            gone: false,
+        }
+    }
+
+    fn kind(&self, id: ObjectId) -> Option<ObjectKind> {
+        self.kinds.get(&id).copied()
+    }
+
+    /// `id`, and the lock it works on if it is a condition: what a call on
+    /// a small object needs loaded.
+    fn with_lock(&self, id: ObjectId) -> Vec<ObjectId> {
+        match self.kind(id) {
+            Some(ObjectKind::Condition { lock }) => vec![id, lock],
+            _ => vec![id],
+        }
+    }
+
+    /// Runs `call` on the working store with the small objects `ids`
+    /// loaded from Redis (those that exist), then stores back every object
+    /// the call changed or made, in one step.
+    fn with_loaded<R>(
+        &mut self,
+        ids: &[ObjectId],
+        call: impl FnOnce(&mut LocalStore) -> R,
+    ) -> Result<R, Failed> {
+        if self.gone {
+            return Err(Failed::Lost);
+        }
+        let ids: Vec<ObjectId> = ids
+            .iter()
+            .copied()
+            .filter(|&id| self.kind(id).is_some_and(|kind| !is_collection(kind)))
+            .collect();
+        let loaded = match self.redis.load(&ids) {
+            Ok(loaded) => loaded,
+            Err(lost) => return Err(self.lose(&lost)),
+        };
+        let mut before = HashMap::new();
+        for (id, bytes) in ids.into_iter().zip(loaded) {
+            let put = match &bytes {
+                Some(bytes) => self
+                    .working
+                    .put_encoded(id, bytes)
+                    .map_err(|e| format!("object #{id} in Redis is damaged: {e}")),
+                None => Err(format!(
+                    "object #{id} is gone from Redis (the run's lease lapsed, or it was deleted)"
+                )),
+            };
+            if let Err(why) = put {
+                self.clear_working();
+                return Err(self.lose_because(why));
+            }
+            before.insert(id, bytes);
+        }
+        let result = call(&mut self.working);
+        let mut changed = Vec::new();
+        let mut too_big = None;
+        for id in self.working.ids() {
+            let Some(bytes) = self.working.take_encoded(id) else {
+                continue;
+            };
+            if bytes.len() > LARGEST_OBJECT {
+                too_big = Some((id, bytes.len()));
+            } else if before.get(&id).and_then(Option::as_ref) != Some(&bytes) {
+                changed.push((id, bytes));
+            }
+        }
+        if let Some((id, size)) = too_big {
+            return Err(Failed::TooBig(id, size));
+        }
+        match self.redis.save(&changed) {
+            Ok(()) => Ok(result),
+            Err(lost) => Err(self.lose(&lost)),
+        }
+    }
+
+    fn clear_working(&mut self) {
+        for id in self.working.ids() {
+            self.working.take_encoded(id);
+        }
+    }
+
+    /// Applies `op` to collection `id` (of `kind`).
+    fn apply_to_collection(&mut self, id: ObjectId, kind: ObjectKind, op: Op) -> Applied {
+        let again = op.clone();
+        let applied = match (kind, self.heads.get_mut(&id)) {
+            (ObjectKind::Queue { .. }, Some(Head::Queue(head))) => {
+                queue::apply(&mut self.redis, id, head, op)
+            }
+            (ObjectKind::PipeEnd { .. }, Some(Head::Pipe(head))) => {
+                pipe::apply(&mut self.redis, id, head, op)
+            }
+            (ObjectKind::List, _) => list::apply(&mut self.redis, id, op),
+            (ObjectKind::Dict, _) => dict::apply(&mut self.redis, id, op),
+            _ => return Applied::invalid(format!("no such object (#{id}) in this run")),
+        };
+        applied.unwrap_or_else(|lost| {
+            self.lose(&lost);
+            Applied::blocked(again, id)
+        })
+    }
+
+    /// The object handles in collection `id`'s contents.
+    fn handles_in_collection(
+        &mut self,
+        id: ObjectId,
+        out: &mut Vec<ObjectId>,
+    ) -> Result<usize, Stop> {
+        let mut values = Vec::new();
+        match self.kind(id) {
+            Some(ObjectKind::Dict) => {
+                values.extend(dict::all(&mut self.redis, id)?.into_iter().map(|(_, v)| v));
+            }
+            Some(ObjectKind::List) => values = list::all(&mut self.redis, id)?,
+            Some(kind) => {
+                for of in contents_of(id, kind) {
+                    for bytes in self.redis.items(of)? {
+                        values.push(decoded(&bytes)?);
+                    }
+                }
+            }
+            None => {}
+        }
+        for value in &values {
+            value.object_ids(out);
+        }
+        Ok(values.len())
+    }
+
+    /// Makes collection `object`, or gives it back when it is not one.
+    fn create_collection(&mut self, object: NewObject) -> Result<Result<Created, Stop>, NewObject> {
+        let id = match &object {
+            NewObject::Queue { .. }
+            | NewObject::Pipe { .. }
+            | NewObject::Dict(_)
+            | NewObject::List(_) => self.working.new_id(),
+            _ => return Err(object),
+        };
+        Ok(self.store_collection(id, object))
+    }
+
+    fn store_collection(&mut self, id: ObjectId, object: NewObject) -> Result<Created, Stop> {
+        let kind = match object {
+            NewObject::Queue { maxsize, joinable } => {
+                let head = QueueHead {
+                    maxsize,
+                    closed: false,
+                    joinable,
+                    unfinished: 0,
+                };
+                self.redis.save(&[(id, encoded_head(&head))])?;
+                self.heads.insert(id, Head::Queue(head));
+                ObjectKind::Queue { maxsize, joinable }
+            }
+            NewObject::Pipe { duplex } => {
+                let head = PipeHead::default();
+                self.redis.save(&[(id, encoded_head(&head))])?;
+                self.heads.insert(id, Head::Pipe(head));
+                // The first end of a one-way pipe receives, the second sends.
+                ObjectKind::PipeEnd {
+                    end: 0,
+                    can_send: duplex,
+                    can_recv: true,
+                }
+            }
+            NewObject::Dict(entries) => {
+                let mut encoded_entries = Vec::with_capacity(entries.len());
+                for (key, value) in &entries {
+                    encoded_entries.push((key.as_str(), encoded(value)?));
+                }
+                self.redis
+                    .set_entries(Contents::Entries(id), &encoded_entries)?;
+                ObjectKind::Dict
+            }
+            NewObject::List(items) => {
+                let items = items.iter().map(encoded).collect::<Result<Vec<_>, _>>()?;
+                if !items.is_empty() {
+                    self.redis.push(Contents::Items(id), &items, None)?;
+                }
+                ObjectKind::List
+            }
+            _ => unreachable!("`create_collection` passes only collections"),
+        };
+        self.kinds.insert(id, kind);
+        Ok(Created {
+            id,
+            kind,
+            direct: None,
+        })
+    }
+
+    fn lose(&mut self, lost: &LostRedis) -> Failed {
+        self.lose_because(lost.to_string())
+    }
+
+    fn lose_because(&mut self, line: String) -> Failed {
+        if !self.gone {
+            self.gone = true;
+            self.lost = Some(line);
+        }
+        Failed::Lost
+    }
+
+    /// An operation that could not be made: after Redis was lost it waits
+    /// (the run is ending, and its process gets no answer that could print
+    /// a second line); an object too big is the caller's error.
+    fn refused(failed: Failed, id: ObjectId, op: Op) -> Applied {
+        match failed {
+            Failed::Lost => Applied::blocked(op, id),
+            Failed::TooBig(big, size) => Applied::invalid(too_big(big, size)),
+        }
+    }
+}
+
+impl ObjectStore for RedisStore {
+    fn create(&mut self, who: ProcId, object: NewObject) -> Result<Created, HubError> {
+        let lost = || HubError::new(ErrorKind::Invalid, "the run lost Redis");
+        if self.gone {
+            return Err(lost());
+        }
+        let object = match self.create_collection(object) {
+            Ok(Ok(created)) => return Ok(created),
+            Ok(Err(Stop::Refused(why))) => return Err(HubError::new(ErrorKind::Invalid, why)),
+            Ok(Err(Stop::Lost(e))) => {
+                self.lose(&e);
+                return Err(lost());
+            }
+            Err(object) => object,
+        };
+        let needs: Vec<ObjectId> = match &object {
+            NewObject::Condition { lock } => vec![*lock],
+            _ => Vec::new(),
+        };
+        match self.with_loaded(&needs, |working| working.create(who, object)) {
+            Ok(Ok(created)) => {
+                self.kinds.insert(created.id, created.kind);
+                Ok(created)
+            }
+            Ok(Err(e)) => Err(e),
+            Err(Failed::TooBig(id, size)) => {
+                Err(HubError::new(ErrorKind::Invalid, too_big(id, size)))
+            }
+            Err(Failed::Lost) => Err(lost()),
+        }
+    }
+
+    fn free(&mut self, id: ObjectId) -> bool {
+        let Some(kind) = self.kinds.remove(&id) else {
+            return false;
+        };
+        self.heads.remove(&id);
+        if !self.gone
+            && let Err(lost) = self.redis.remove(id, &contents_of(id, kind))
+        {
+            self.lose(&lost);
+        }
+        true
+    }
+
+    fn handles_in(&mut self, id: ObjectId, out: &mut Vec<ObjectId>) -> usize {
+        if self.gone {
+            return 0;
+        }
+        if self.kind(id).is_some_and(is_collection) {
+            return match self.handles_in_collection(id, out) {
+                Ok(looked) => looked,
+                Err(Stop::Lost(lost)) => {
+                    self.lose(&lost);
+                    0
+                }
+                // A damaged item holds nothing the hub can follow.
+                Err(Stop::Refused(_)) => 0,
+            };
+        }
+        self.with_loaded(&[id], |working| working.handles_in(id, out))
+            .unwrap_or(0)
+    }
+
+    fn apply(&mut self, id: ObjectId, who: ProcId, op: Op) -> Applied {
+        if self.gone {
+            return Applied::blocked(op, id);
+        }
+        if let Some(kind) = self.kind(id).filter(|&kind| is_collection(kind)) {
+            return self.apply_to_collection(id, kind, op);
+        }
+        let ids = self.with_lock(id);
+        // Kept for a refusal: the call consumes it.
+        let again = op.clone();
+        self.with_loaded(&ids, |working| working.apply(id, who, op))
+            .unwrap_or_else(|failed| Self::refused(failed, id, again))
+    }
+
+    fn timed_out(&mut self, id: ObjectId, who: ProcId, op: Op) -> Applied {
+        if self.kind(id).is_some_and(is_collection) {
+            // A collection's wait changed nothing that must be undone.
+            return timed_out_answer(op);
+        }
+        let ids = self.with_lock(id);
+        let again = op.clone();
+        self.with_loaded(&ids, |working| working.timed_out(id, who, op))
+            .unwrap_or_else(|failed| Self::refused(failed, id, again))
+    }
+
+    fn withdraw(&mut self, id: ObjectId, who: ProcId, op: Op) -> Vec<ObjectId> {
+        if self.kind(id).is_some_and(is_collection) {
+            return Vec::new();
+        }
+        let ids = self.with_lock(id);
+        self.with_loaded(&ids, |working| working.withdraw(id, who, op))
+            .unwrap_or_default()
+    }
+
+    fn unwatched(&mut self, id: ObjectId) {
+        // Only a lock keeps a mark of its waiters outside shared memory.
+        if matches!(self.kind(id), Some(ObjectKind::Lock | ObjectKind::RLock)) {
+            let _ = self.with_loaded(&[id], |working| working.unwatched(id));
+        }
+    }
+
+    fn forget_process(&mut self, who: ProcId, abnormally: bool) -> Forgotten {
+        // What a process can leave something in: a lock it holds, the
+        // units of a semaphore, a barrier or condition it waits on.
+        let mut ids: Vec<ObjectId> = self
+            .kinds
+            .iter()
+            .filter(|(_, kind)| match kind {
+                ObjectKind::Lock
+                | ObjectKind::RLock
+                | ObjectKind::Barrier { .. }
+                | ObjectKind::Condition { .. } => true,
+                ObjectKind::Semaphore { .. } => abnormally,
+                _ => false,
+            })
+            .map(|(&id, _)| id)
+            .collect();
+        ids.sort_unstable();
+        self.with_loaded(&ids, |working| working.forget_process(who, abnormally))
+            .unwrap_or_default()
+    }
+
+    fn free_shared_memory(&mut self, _holder: u64) {
+        // A cluster run's objects have no shared memory.
+    }
+
+    fn set_hub_first(&mut self, _id: ObjectId, _on: bool) {
+        // Nor rings to put around.
+    }
+
+    fn take_warnings(&mut self) -> Vec<String> {
+        self.working.take_warnings()
+    }
+
+    fn lost(&mut self) -> Option<String> {
+        self.lost.take()
+    }
+}

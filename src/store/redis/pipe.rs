@@ -1,0 +1,60 @@
+//! A pipe in Redis: what waits at each end a list (`Contents::Inbox`), its
+//! head (which ends are closed) a field of the run's objects. Answers are
+//! `store::pipe`'s, so a pipe behaves the same in either store.
+
+use serde::{Deserialize, Serialize};
+
+use super::{Contents, RunObjects, decoded, encoded_head};
+use crate::cluster::LostRedis;
+use crate::store::Applied;
+use crate::store::pipe::{broken_pipe, end_closed, end_of, eof};
+use crate::wire::{ObjectId, Op, Value, encode_body};
+
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+pub struct PipeHead {
+    pub closed: [bool; 2],
+}
+
+pub fn apply(
+    redis: &mut RunObjects,
+    id: ObjectId,
+    head: &mut PipeHead,
+    op: Op,
+) -> Result<Applied, LostRedis> {
+    let end = match end_of(&op) {
+        Ok(end) => end,
+        Err(refused) => return Ok(Applied::invalid(refused)),
+    };
+    let peer = 1 - end;
+    // `end_of` checked it is 0 or 1.
+    let inbox = |end: usize| Contents::Inbox(id, end as u8);
+    Ok(match op {
+        Op::Send { .. } | Op::Recv { .. } | Op::Poll { .. } if head.closed[end] => end_closed(),
+        Op::Send { .. } if head.closed[peer] => broken_pipe(),
+        Op::Send { value, .. } => match encode_body(&value) {
+            Ok(bytes) => {
+                redis.push(inbox(peer), &[bytes], None)?;
+                Applied::changed(Value::Unit, id)
+            }
+            Err(e) => Applied::invalid(format!("send: {e}")),
+        },
+        Op::Recv { .. } => match redis.pop_front(inbox(end))? {
+            Some(bytes) => match decoded(&bytes) {
+                Ok(value) => Applied::done(value),
+                Err(stop) => return super::finish(Err(stop)),
+            },
+            None if head.closed[peer] => eof(),
+            None => Applied::blocked(op, id),
+        },
+        Op::Poll { .. } if head.closed[peer] || redis.len(inbox(end))? > 0 => {
+            Applied::done(Value::Bool(true))
+        }
+        Op::Poll { .. } => Applied::blocked(op, id),
+        Op::CloseEnd { .. } => {
+            head.closed[end] = true;
+            redis.save(&[(id, encoded_head(head))])?;
+            Applied::changed(Value::Unit, id)
+        }
+        _ => unreachable!("`end_of` lets only a pipe's operations through"),
+    })
+}

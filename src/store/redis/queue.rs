@@ -1,0 +1,74 @@
+//! A queue in Redis: its items a list (`Contents::Items`), its head (size
+//! limit, closed, joinable, tasks not yet done) a field of the run's
+//! objects. Answers are `store::queue`'s, so a queue behaves the same in
+//! either store.
+
+use serde::{Deserialize, Serialize};
+
+use super::{Contents, RunObjects, count, encoded_head};
+use crate::cluster::LostRedis;
+use crate::store::Applied;
+use crate::store::queue::{
+    closed, closed_and_empty, got, no_operation, task_counting, unencodable,
+};
+use crate::wire::{ObjectId, Op, Value, encode_body};
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct QueueHead {
+    pub maxsize: Option<u64>,
+    pub closed: bool,
+    pub joinable: bool,
+    /// Items put and not yet marked done (joinable queues).
+    pub unfinished: u64,
+}
+
+pub fn apply(
+    redis: &mut RunObjects,
+    id: ObjectId,
+    head: &mut QueueHead,
+    op: Op,
+) -> Result<Applied, LostRedis> {
+    let items = Contents::Items(id);
+    Ok(match op {
+        Op::Put(_) if head.closed => closed(),
+        Op::Put(value) => {
+            if let Some(max) = head.maxsize
+                && redis.len(items)? >= max
+            {
+                return Ok(Applied::blocked(Op::Put(value), id));
+            }
+            let bytes = match encode_body(&value) {
+                Ok(bytes) => bytes,
+                Err(e) => return Ok(unencodable(&e)),
+            };
+            if head.joinable {
+                head.unfinished += 1;
+                redis.push(items, &[bytes], Some((id, &encoded_head(head))))?;
+            } else {
+                redis.push(items, &[bytes], None)?;
+            }
+            Applied::changed(Value::Unit, id)
+        }
+        Op::Get => match redis.pop_front(items)? {
+            Some(bytes) => got(id, &bytes),
+            None if head.closed => closed_and_empty(),
+            None => Applied::blocked(Op::Get, id),
+        },
+        Op::Len => Applied::done(Value::Int(count(redis.len(items)?))),
+        Op::Wake => Applied::changed(Value::Unit, id),
+        Op::Close => {
+            head.closed = true;
+            redis.save(&[(id, encoded_head(head))])?;
+            Applied::changed(Value::Unit, id)
+        }
+        Op::TaskDone | Op::JoinQueue => {
+            let before = head.unfinished;
+            let applied = task_counting(id, op, head.joinable, &mut head.unfinished);
+            if head.unfinished != before {
+                redis.save(&[(id, encoded_head(head))])?;
+            }
+            applied
+        }
+        other => no_operation(&other),
+    })
+}

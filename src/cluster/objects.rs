@@ -1,15 +1,25 @@
 //! A run's shared objects in Redis: one hash, `mph:{RUN}:objects`, from
-//! each object's id to the object as `store::RedisStore` encodes it. The
-//! hash is made, and lives, under the run's lease like every key of the
-//! run: listed in its index and given what is left of the lease in the
-//! step that writes it, so it expires with a run whose `mphost` was
-//! SIGKILLed, and the run's release deletes it.
+//! each object's id to the object (or a collection's head) as
+//! `store::RedisStore` encodes it, and a key for each collection's
+//! contents. Every key is made, and lives, under the run's lease like
+//! every key of the run: listed in its index and given what is left of the
+//! lease in the step that writes it, so it expires with a run whose
+//! `mphost` was SIGKILLed, and the run's release deletes it.
+//!
+//! Writes are sent without waiting for their replies: Redis applies a
+//! connection's commands in order, so every later command sees them, and
+//! their replies are read (`settle`) before the next read, when many are
+//! waiting, or soon after (`settle_if_due`). A write Redis refused is then
+//! Redis lost: the run ends (exit 69) before anything reads what it should
+//! have written.
 //!
 //! What it must not do: know what an object is (that is the store's), or
-//! wait on Redis longer than `connect`'s bound. Any failure is Redis lost:
-//! the run ends (exit 69).
+//! wait on Redis longer than `connect`'s bound.
 
-use redis::Connection;
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+use redis::{Cmd, Connection, Script, Value};
 
 pub use super::keys::Contents;
 use super::keys::RunKeys;
@@ -22,38 +32,123 @@ pub const LARGEST_OBJECT: usize = 512 * 1024 * 1024;
 /// A hash's field and value, as Redis has them.
 pub type RawEntry = (Vec<u8>, Vec<u8>);
 
+/// How many writes may wait for their replies before they are read.
+const UNANSWERED_MAX: usize = 1024;
+
+/// How long a write's reply may stay unread (`settle_if_due`).
+const ANSWER_READ_WITHIN: Duration = Duration::from_millis(20);
+
 /// The hub's connection to its run's objects.
 pub struct RunObjects {
     connection: Connection,
     keys: RunKeys,
     /// The URL as it may be printed.
     url: String,
+    /// The writes sent whose replies are not read yet, in order: what each
+    /// must answer.
+    unanswered: VecDeque<Expect>,
+    /// When the oldest of them was sent.
+    unanswered_since: Option<Instant>,
+}
+
+/// What a write must answer.
+#[derive(Clone, Copy)]
+enum Expect {
+    /// A script that makes keys: 0 when the lease was gone.
+    UnderLease,
+    /// Anything but an error.
+    NoError,
 }
 
 impl RunObjects {
     /// Opens a connection of its own to the Redis of `lease`'s run.
     pub fn open(lease: &RunLease) -> Result<RunObjects, LostRedis> {
         let url = lease.cluster().to_string();
-        let connection = connect::open(lease.cluster())
+        let mut connection = connect::open(lease.cluster())
             .map_err(|e| LostRedis::during_run(&url, &e.to_string()))?;
+        // Sent by their hash without waiting: loaded first.
+        for script in [&*SET_FIELDS, &*PUSH, &*INSERT] {
+            script
+                .load(&mut connection)
+                .map_err(|e| LostRedis::during_run(&url, &e.to_string()))?;
+        }
         Ok(RunObjects {
             connection,
             keys: lease.keys().clone(),
             url,
+            unanswered: VecDeque::new(),
+            unanswered_since: None,
         })
     }
 
-    /// The objects `ids`, encoded, in that order; `None` for an id the
-    /// hash does not have.
-    pub fn load(&mut self, ids: &[ObjectId]) -> Result<Vec<Option<Vec<u8>>>, LostRedis> {
-        if ids.is_empty() {
-            return Ok(Vec::new());
+    /// Reads the replies of the writes sent so far; an error among them
+    /// (or a lease gone) is Redis lost.
+    pub fn settle(&mut self) -> Result<(), LostRedis> {
+        while let Some(expect) = self.unanswered.pop_front() {
+            let reply = match self.connection.recv_response() {
+                Ok(reply) => reply,
+                Err(e) => {
+                    self.unanswered.clear();
+                    return Err(self.lost(&e));
+                }
+            };
+            let refused = match (expect, reply) {
+                (_, Value::ServerError(e)) => Some(refusal(e.code(), e.details())),
+                (Expect::UnderLease, Value::Int(0)) => Some("the run's lease had lapsed".into()),
+                _ => None,
+            };
+            if let Some(reason) = refused {
+                self.unanswered.clear();
+                return Err(LostRedis::during_run(&self.url, &reason));
+            }
         }
-        redis::cmd("HMGET")
-            .arg(self.keys.objects())
-            .arg(ids)
-            .query(&mut self.connection)
-            .map_err(|e| self.lost(&e))
+        self.unanswered_since = None;
+        Ok(())
+    }
+
+    /// `settle`, once the oldest unread reply has had time to arrive.
+    pub fn settle_if_due(&mut self, now: Instant) -> Result<(), LostRedis> {
+        match self.unanswered_since {
+            Some(since) if now.duration_since(since) >= ANSWER_READ_WITHIN => self.settle(),
+            _ => Ok(()),
+        }
+    }
+
+    /// Sends a write, its reply read later.
+    fn send(&mut self, command: &Cmd, expect: Expect) -> Result<(), LostRedis> {
+        if let Err(e) = self
+            .connection
+            .send_packed_command(&command.get_packed_command())
+        {
+            return Err(self.lost(&e));
+        }
+        self.unanswered.push_back(expect);
+        self.unanswered_since.get_or_insert_with(Instant::now);
+        if self.unanswered.len() >= UNANSWERED_MAX {
+            self.settle()?;
+        }
+        Ok(())
+    }
+
+    /// Sends `script` (loaded at `open`) with the run's index and lease as
+    /// its second and third keys.
+    fn send_script(
+        &mut self,
+        script: &Script,
+        first: String,
+        more_keys: &[String],
+        args: impl FnOnce(&mut Cmd),
+    ) -> Result<(), LostRedis> {
+        let mut command = redis::cmd("EVALSHA");
+        command
+            .arg(script.get_hash())
+            .arg(3 + more_keys.len())
+            .arg(first)
+            .arg(self.keys.index())
+            .arg(self.keys.lease())
+            .arg(more_keys);
+        args(&mut command);
+        self.send(&command, Expect::UnderLease)
     }
 
     /// Stores `objects` (id and encoding) in one step, under the lease.
@@ -61,30 +156,28 @@ impl RunObjects {
         if objects.is_empty() {
             return Ok(());
         }
-        let mut save = SET_FIELDS.prepare_invoke();
-        save.key(self.keys.objects())
-            .key(self.keys.index())
-            .key(self.keys.lease());
-        for (id, bytes) in objects {
-            save.arg(*id).arg(bytes.as_slice());
-        }
-        let saved: i64 = save
-            .invoke(&mut self.connection)
-            .map_err(|e| self.lost(&e))?;
-        self.under_lease(saved)
+        self.send_script(&SET_FIELDS, self.keys.objects(), &[], |save| {
+            for (id, bytes) in objects {
+                save.arg(*id).arg(bytes.as_slice());
+            }
+        })
     }
 
     /// Deletes object `id`, and the keys of its contents.
     pub fn remove(&mut self, id: ObjectId, contents: &[Contents]) -> Result<(), LostRedis> {
-        let mut pipe = redis::pipe();
-        pipe.cmd("HDEL").arg(self.keys.objects()).arg(id).ignore();
+        self.send(
+            redis::cmd("HDEL").arg(self.keys.objects()).arg(id),
+            Expect::NoError,
+        )?;
         for &of in contents {
             let key = self.keys.contents(of);
-            pipe.cmd("UNLINK").arg(&key).ignore();
-            pipe.cmd("SREM").arg(self.keys.index()).arg(&key).ignore();
+            self.send(redis::cmd("UNLINK").arg(&key), Expect::NoError)?;
+            self.send(
+                redis::cmd("SREM").arg(self.keys.index()).arg(&key),
+                Expect::NoError,
+            )?;
         }
-        pipe.query::<()>(&mut self.connection)
-            .map_err(|e| self.lost(&e))
+        Ok(())
     }
 
     // ----- lists: a queue's or a manager list's items, a pipe's inboxes ---
@@ -97,22 +190,16 @@ impl RunObjects {
         items: &[Vec<u8>],
         head: Option<(ObjectId, &[u8])>,
     ) -> Result<(), LostRedis> {
-        let mut push = PUSH.prepare_invoke();
-        push.key(self.keys.contents(of))
-            .key(self.keys.index())
-            .key(self.keys.lease())
-            .key(self.keys.objects());
-        match head {
-            Some((id, bytes)) => push.arg(id).arg(bytes),
-            None => push.arg("").arg(""),
-        };
-        for item in items {
-            push.arg(item.as_slice());
-        }
-        let pushed: i64 = push
-            .invoke(&mut self.connection)
-            .map_err(|e| self.lost(&e))?;
-        self.under_lease(pushed)
+        let objects = [self.keys.objects()];
+        self.send_script(&PUSH, self.keys.contents(of), &objects, |push| {
+            match head {
+                Some((id, bytes)) => push.arg(id).arg(bytes),
+                None => push.arg("").arg(""),
+            };
+            for item in items {
+                push.arg(item.as_slice());
+            }
+        })
     }
 
     pub fn len(&mut self, of: Contents) -> Result<u64, LostRedis> {
@@ -134,30 +221,26 @@ impl RunObjects {
 
     /// Replaces the item at `index`, which must exist.
     pub fn set_item(&mut self, of: Contents, index: u64, item: &[u8]) -> Result<(), LostRedis> {
-        self.query(
+        self.send(
             redis::cmd("LSET")
                 .arg(self.keys.contents(of))
                 .arg(index)
                 .arg(item),
+            Expect::NoError,
         )
     }
 
     /// Puts `item` before the item at `index` (at the end when there is
     /// none).
     pub fn insert(&mut self, of: Contents, index: u64, item: &[u8]) -> Result<(), LostRedis> {
-        let inserted: i64 = INSERT
-            .key(self.keys.contents(of))
-            .key(self.keys.index())
-            .key(self.keys.lease())
-            .arg(index)
-            .arg(item)
-            .invoke(&mut self.connection)
-            .map_err(|e| self.lost(&e))?;
-        self.under_lease(inserted)
+        self.send_script(&INSERT, self.keys.contents(of), &[], |insert| {
+            insert.arg(index).arg(item);
+        })
     }
 
     /// Takes out the item at `index`, which must exist.
     pub fn remove_item(&mut self, of: Contents, index: u64) -> Result<Option<Vec<u8>>, LostRedis> {
+        self.settle()?;
         REMOVE_ITEM
             .key(self.keys.contents(of))
             .arg(index)
@@ -177,7 +260,10 @@ impl RunObjects {
 
     /// Empties the list or hash `of`.
     pub fn clear(&mut self, of: Contents) -> Result<(), LostRedis> {
-        self.query(redis::cmd("UNLINK").arg(self.keys.contents(of)))
+        self.send(
+            redis::cmd("UNLINK").arg(self.keys.contents(of)),
+            Expect::NoError,
+        )
     }
 
     // ----- hashes: a manager dict's entries ---------------------------------
@@ -199,21 +285,16 @@ impl RunObjects {
         if entries.is_empty() {
             return Ok(());
         }
-        let mut set = SET_FIELDS.prepare_invoke();
-        set.key(self.keys.contents(of))
-            .key(self.keys.index())
-            .key(self.keys.lease());
-        for (key, value) in entries {
-            set.arg(*key).arg(value.as_slice());
-        }
-        let stored: i64 = set
-            .invoke(&mut self.connection)
-            .map_err(|e| self.lost(&e))?;
-        self.under_lease(stored)
+        self.send_script(&SET_FIELDS, self.keys.contents(of), &[], |set| {
+            for (key, value) in entries {
+                set.arg(*key).arg(value.as_slice());
+            }
+        })
     }
 
     /// Takes out the entry `key`, if there is one.
     pub fn remove_entry(&mut self, of: Contents, key: &str) -> Result<Option<Vec<u8>>, LostRedis> {
+        self.settle()?;
         REMOVE_ENTRY
             .key(self.keys.contents(of))
             .arg(key)
@@ -230,25 +311,24 @@ impl RunObjects {
         self.query(redis::cmd("HGETALL").arg(self.keys.contents(of)))
     }
 
-    fn query<T: redis::FromRedisValue>(&mut self, cmd: &redis::Cmd) -> Result<T, LostRedis> {
+    /// A read: after the replies of the writes before it.
+    fn query<T: redis::FromRedisValue>(&mut self, cmd: &Cmd) -> Result<T, LostRedis> {
+        self.settle()?;
         cmd.query(&mut self.connection).map_err(|e| self.lost(&e))
-    }
-
-    /// What a script that makes keys answered: 0 when the lease was gone.
-    fn under_lease(&self, answer: i64) -> Result<(), LostRedis> {
-        match answer {
-            0 => Err(LostRedis::during_run(
-                &self.url,
-                "the run's lease had lapsed",
-            )),
-            _ => Ok(()),
-        }
     }
 
     fn lost(&self, e: &redis::RedisError) -> LostRedis {
         let reason = e.to_string();
         LostRedis::during_run(&self.url, reason.lines().next().unwrap_or_default())
     }
+}
+
+/// What Redis said when it refused a write, as one line: its code and
+/// what it said, without where in a script it was.
+fn refusal(code: &str, details: Option<&str>) -> String {
+    let details = details.unwrap_or_default();
+    let details = details.split(" script: ").next().unwrap_or(details);
+    format!("{code} {}", details.trim_end_matches(['.', ' ']))
 }
 
 /// A script that makes keys: what every one of them starts with. The

@@ -69,18 +69,16 @@ impl LocalStore {
         }
     }
 
-    /// Takes object `id` out of the store, encoded; `None` when there is no
-    /// such object. An object with shared memory cannot be taken out.
-    pub(super) fn take_encoded(&mut self, id: ObjectId) -> Option<Vec<u8>> {
+    /// Object `id`, encoded; `None` when there is no such object, or it
+    /// has shared memory (which cannot be stored elsewhere).
+    pub(super) fn encoded(&self, id: ObjectId) -> Option<Vec<u8>> {
         if self.arena.contains_key(&id) {
             return None;
         }
-        let object = self.objects.remove(&id)?;
-        // Every part of an object encodes (values already crossed the wire).
-        encode_body(&object).ok()
+        encode_body(self.objects.get(&id)?).ok()
     }
 
-    /// Puts back object `id` as `take_encoded` gave it.
+    /// Puts object `id` back as `encoded` gave it.
     pub(super) fn put_encoded(&mut self, id: ObjectId, bytes: &[u8]) -> Result<(), FrameError> {
         let object = decode_body(bytes)?;
         self.objects.insert(id, object);
@@ -92,11 +90,6 @@ impl LocalStore {
     pub(super) fn new_id(&mut self) -> ObjectId {
         self.next_id += 1;
         self.next_id
-    }
-
-    /// The ids of the objects the store holds now.
-    pub(super) fn ids(&self) -> Vec<ObjectId> {
-        self.objects.keys().copied().collect()
     }
 
     /// Stores a new object under a fresh id (ids are never reused, so a

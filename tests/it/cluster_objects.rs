@@ -137,3 +137,27 @@ fn losing_redis_while_using_objects_ends_the_run_with_69_and_one_line() {
         "{lines:?}"
     );
 }
+
+#[test]
+fn a_write_redis_refuses_ends_the_run_with_69_and_one_line() {
+    // Full, and not allowed to evict: Redis refuses the queue's next items.
+    let server = RedisServer::start_with(&["--maxmemory", "4mb"]);
+    let url = server.url("");
+    let mut run = Streaming::start_with(
+        r#"let q = queue();
+           let big = "x"; big.pad(100000, "x");
+           print("started");
+           for i in 0..1000 { q.put(big); }
+           print("all put");"#,
+        &["--cluster", &url],
+    );
+    assert_eq!(run.line(), "started");
+    assert_eq!(run.wait(), Some(69), "{}", run.stderr());
+    let lines: Vec<&str> = run.stderr().lines().collect();
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(
+        lines[0].starts_with(&format!("mphost: lost Redis at {url} during the run: OOM")),
+        "{lines:?}"
+    );
+    assert_eq!(run.line(), "", "the run never says it put them all");
+}

@@ -693,7 +693,11 @@ fn the_acl_user_the_guide_documents_can_run_a_cluster_job() {
     let mut host = start_host(&server, &url, "least", 1, &[]);
     let run = run_file(
         &script(
-            "let q = queue(); print(pool_map(|x| { q.put(x); sleep(0.8); x * 3 }, [1, 2], 1)); print(q.get() + q.get());",
+            // Every kind of key the run's objects use: a queue's and a
+            // list's items, a dict's entries, a lock in the objects hash.
+            "let q = queue(); let d = manager_dict(); let l = manager_list([5]); let k = lock();
+             print(pool_map(|x| { q.put(x); k.acquire(); d.set(`k${x}`, x); l.insert(0, x); k.release(); sleep(0.8); x * 3 }, [1, 2], 1));
+             print(q.get() + q.get()); print(d.keys()); print(l.remove(2) + l.len());",
         ),
         // Long enough for the run to judge its host as this user, twice.
         &["--cluster", &url, "--local-workers", "0", "--lease", "0.5"],
@@ -702,7 +706,7 @@ fn the_acl_user_the_guide_documents_can_run_a_cluster_job() {
     );
     assert_eq!(
         (run.code, run.lines()),
-        (Some(0), vec!["[3, 6]", "3"]),
+        (Some(0), vec!["[3, 6]", "3", r#"["k1", "k2"]"#, "7"]),
         "{run:#?}"
     );
     kill(host.id() as i32, SIGTERM);

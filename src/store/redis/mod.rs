@@ -33,6 +33,7 @@ mod pipe;
 mod queue;
 
 use std::collections::HashMap;
+use std::time::Instant;
 
 use self::pipe::PipeHead;
 use self::queue::QueueHead;
@@ -46,9 +47,13 @@ use crate::wire::{
 };
 
 pub struct RedisStore {
-    /// Holds the small objects of one call while it runs (empty between
-    /// calls), and gives every new object its id.
-    working: LocalStore,
+    /// The small objects, as last written to Redis (the hub is their only
+    /// writer: what it reads here is what Redis has), and every new
+    /// object's id.
+    small: LocalStore,
+    /// Each small object's encoding as last written: what a call must
+    /// change for it to be written again.
+    written: HashMap<ObjectId, Vec<u8>>,
     redis: RunObjects,
     /// What each live object is: how to reach it, which lock a condition
     /// needs with it, what a process that ended may have left something in.
@@ -147,7 +152,8 @@ fn too_big(id: ObjectId, size: usize) -> String {
 impl RedisStore {
     pub fn new(redis: RunObjects) -> RedisStore {
         RedisStore {
-            working: LocalStore::in_hub_memory_only(),
+            small: LocalStore::in_hub_memory_only(),
+            written: HashMap::new(),
             redis,
             kinds: HashMap::new(),
             heads: HashMap::new(),
@@ -161,7 +167,7 @@ impl RedisStore {
     }
 
     /// `id`, and the lock it works on if it is a condition: what a call on
-    /// a small object needs loaded.
+    /// a small object may change.
     fn with_lock(&self, id: ObjectId) -> Vec<ObjectId> {
         match self.kind(id) {
             Some(ObjectKind::Condition { lock }) => vec![id, lock],
@@ -169,10 +175,9 @@ impl RedisStore {
         }
     }
 
-    /// Runs `call` on the working store with the small objects `ids`
-    /// loaded from Redis (those that exist), then stores back every object
-    /// the call changed or made, in one step.
-    fn with_loaded<R>(
+    /// Runs `call` on the small objects, then writes to Redis each of `ids`
+    /// (those it may have changed) that did change, in one step.
+    fn with_objects<R>(
         &mut self,
         ids: &[ObjectId],
         call: impl FnOnce(&mut LocalStore) -> R,
@@ -180,58 +185,37 @@ impl RedisStore {
         if self.gone {
             return Err(Failed::Lost);
         }
-        let ids: Vec<ObjectId> = ids
-            .iter()
-            .copied()
-            .filter(|&id| self.kind(id).is_some_and(|kind| !is_collection(kind)))
-            .collect();
-        let loaded = match self.redis.load(&ids) {
-            Ok(loaded) => loaded,
-            Err(lost) => return Err(self.lose(&lost)),
-        };
-        let mut before = HashMap::new();
-        for (id, bytes) in ids.into_iter().zip(loaded) {
-            let put = match &bytes {
-                Some(bytes) => self
-                    .working
-                    .put_encoded(id, bytes)
-                    .map_err(|e| format!("object #{id} in Redis is damaged: {e}")),
-                None => Err(format!(
-                    "object #{id} is gone from Redis (the run's lease lapsed, or it was deleted)"
-                )),
-            };
-            if let Err(why) = put {
-                self.clear_working();
-                return Err(self.lose_because(why));
-            }
-            before.insert(id, bytes);
-        }
-        let result = call(&mut self.working);
-        let mut changed = Vec::new();
-        let mut too_big = None;
-        for id in self.working.ids() {
-            let Some(bytes) = self.working.take_encoded(id) else {
-                continue;
-            };
-            if bytes.len() > LARGEST_OBJECT {
-                too_big = Some((id, bytes.len()));
-            } else if before.get(&id).and_then(Option::as_ref) != Some(&bytes) {
-                changed.push((id, bytes));
-            }
-        }
-        if let Some((id, size)) = too_big {
-            return Err(Failed::TooBig(id, size));
-        }
-        match self.redis.save(&changed) {
-            Ok(()) => Ok(result),
-            Err(lost) => Err(self.lose(&lost)),
-        }
+        let result = call(&mut self.small);
+        self.write_changed(ids)?;
+        Ok(result)
     }
 
-    fn clear_working(&mut self) {
-        for id in self.working.ids() {
-            self.working.take_encoded(id);
+    /// Writes to Redis each of the small objects `ids` whose encoding
+    /// changed since it was last written. When one would be too big for
+    /// Redis, none is written, and each is put back as it was.
+    fn write_changed(&mut self, ids: &[ObjectId]) -> Result<(), Failed> {
+        let changed: Vec<(ObjectId, Vec<u8>)> = ids
+            .iter()
+            .filter_map(|&id| Some((id, self.small.encoded(id)?)))
+            .filter(|(id, bytes)| self.written.get(id) != Some(bytes))
+            .collect();
+        if let Some((id, bytes)) = changed.iter().find(|(_, b)| b.len() > LARGEST_OBJECT) {
+            let too_big = Failed::TooBig(*id, bytes.len());
+            for (id, _) in &changed {
+                match self.written.get(id) {
+                    // It decoded when it was written.
+                    Some(was) => drop(self.small.put_encoded(*id, was)),
+                    // Just made: it is not made.
+                    None => drop(self.small.free(*id)),
+                }
+            }
+            return Err(too_big);
         }
+        if let Err(lost) = self.redis.save(&changed) {
+            return Err(self.lose(&lost));
+        }
+        self.written.extend(changed);
+        Ok(())
     }
 
     /// Applies `op` to collection `id` (of `kind`).
@@ -287,7 +271,7 @@ impl RedisStore {
             NewObject::Queue { .. }
             | NewObject::Pipe { .. }
             | NewObject::Dict(_)
-            | NewObject::List(_) => self.working.new_id(),
+            | NewObject::List(_) => self.small.new_id(),
             _ => return Err(object),
         };
         Ok(self.store_collection(id, object))
@@ -381,16 +365,12 @@ impl ObjectStore for RedisStore {
             }
             Err(object) => object,
         };
-        let needs: Vec<ObjectId> = match &object {
-            NewObject::Condition { lock } => vec![*lock],
-            _ => Vec::new(),
-        };
-        match self.with_loaded(&needs, |working| working.create(who, object)) {
-            Ok(Ok(created)) => {
+        let created = self.small.create(who, object)?;
+        match self.write_changed(&[created.id]) {
+            Ok(()) => {
                 self.kinds.insert(created.id, created.kind);
                 Ok(created)
             }
-            Ok(Err(e)) => Err(e),
             Err(Failed::TooBig(id, size)) => {
                 Err(HubError::new(ErrorKind::Invalid, too_big(id, size)))
             }
@@ -403,6 +383,8 @@ impl ObjectStore for RedisStore {
             return false;
         };
         self.heads.remove(&id);
+        self.small.free(id);
+        self.written.remove(&id);
         if !self.gone
             && let Err(lost) = self.redis.remove(id, &contents_of(id, kind))
         {
@@ -426,8 +408,7 @@ impl ObjectStore for RedisStore {
                 Err(Stop::Refused(_)) => 0,
             };
         }
-        self.with_loaded(&[id], |working| working.handles_in(id, out))
-            .unwrap_or(0)
+        self.small.handles_in(id, out)
     }
 
     fn apply(&mut self, id: ObjectId, who: ProcId, op: Op) -> Applied {
@@ -440,7 +421,7 @@ impl ObjectStore for RedisStore {
         let ids = self.with_lock(id);
         // Kept for a refusal: the call consumes it.
         let again = op.clone();
-        self.with_loaded(&ids, |working| working.apply(id, who, op))
+        self.with_objects(&ids, |small| small.apply(id, who, op))
             .unwrap_or_else(|failed| Self::refused(failed, id, again))
     }
 
@@ -451,7 +432,7 @@ impl ObjectStore for RedisStore {
         }
         let ids = self.with_lock(id);
         let again = op.clone();
-        self.with_loaded(&ids, |working| working.timed_out(id, who, op))
+        self.with_objects(&ids, |small| small.timed_out(id, who, op))
             .unwrap_or_else(|failed| Self::refused(failed, id, again))
     }
 
@@ -460,14 +441,14 @@ impl ObjectStore for RedisStore {
             return Vec::new();
         }
         let ids = self.with_lock(id);
-        self.with_loaded(&ids, |working| working.withdraw(id, who, op))
+        self.with_objects(&ids, |small| small.withdraw(id, who, op))
             .unwrap_or_default()
     }
 
     fn unwatched(&mut self, id: ObjectId) {
         // Only a lock keeps a mark of its waiters outside shared memory.
         if matches!(self.kind(id), Some(ObjectKind::Lock | ObjectKind::RLock)) {
-            let _ = self.with_loaded(&[id], |working| working.unwatched(id));
+            let _ = self.with_objects(&[id], |small| small.unwatched(id));
         }
     }
 
@@ -488,7 +469,7 @@ impl ObjectStore for RedisStore {
             .map(|(&id, _)| id)
             .collect();
         ids.sort_unstable();
-        self.with_loaded(&ids, |working| working.forget_process(who, abnormally))
+        self.with_objects(&ids, |small| small.forget_process(who, abnormally))
             .unwrap_or_default()
     }
 
@@ -501,10 +482,15 @@ impl ObjectStore for RedisStore {
     }
 
     fn take_warnings(&mut self) -> Vec<String> {
-        self.working.take_warnings()
+        self.small.take_warnings()
     }
 
     fn lost(&mut self) -> Option<String> {
+        if !self.gone
+            && let Err(lost) = self.redis.settle_if_due(Instant::now())
+        {
+            self.lose(&lost);
+        }
         self.lost.take()
     }
 }

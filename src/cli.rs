@@ -1,5 +1,5 @@
-//! The command line: `mphost run`, `mphost check`, `mphost test` and
-//! `mphost man`, as clap sees them.
+//! The command line: `mphost run`, `mphost check`, `mphost test`,
+//! `mphost worker` and `mphost man`, as clap sees them.
 //! Parsing only; what each command does is in `main.rs`.
 
 use std::path::PathBuf;
@@ -38,9 +38,9 @@ pub enum Command {
     /// Internal: a worker started by the hub with `--start-method spawn`.
     #[command(name = "__worker", hide = true)]
     Worker,
-    /// Serve the pool work of every run on a cluster's Redis (cluster mode:
-    /// hidden until it is complete).
-    #[command(name = "worker", hide = true)]
+    /// Serve the pool work of every run on a cluster's Redis until stopped
+    /// (SIGINT or SIGTERM: its chunks are handed back, then it exits 0).
+    #[command(name = "worker")]
     ClusterWorker(WorkerArgs),
 }
 
@@ -99,27 +99,29 @@ pub struct RunArgs {
     /// when it is a terminal).
     #[arg(long)]
     pub no_progress: bool,
-    /// Cluster mode (hidden until it is complete): run pool work and keep
-    /// shared objects on the Redis at URL (MPHOST_CLUSTER gives it when the
-    /// flag is absent).
+    /// Cluster mode: run pool work on the hosts serving the Redis at URL
+    /// (`mphost worker`) and keep the shared objects there:
+    /// redis://[user:password@]host:port[/db], rediss://... (TLS) or
+    /// unix:///path/to/socket (MPHOST_CLUSTER gives it when the flag is
+    /// absent).
     #[arg(
         long,
         value_name = "URL",
         env = "MPHOST_CLUSTER",
-        hide_env_values = true,
-        hide = true
+        hide_env_values = true
     )]
     pub cluster: Option<String>,
-    /// Cluster mode: pool workers on this machine besides the remote hosts'.
-    #[arg(long, value_name = "N", requires = "cluster", hide = true)]
+    /// Cluster mode: at most N of a pool's workers run on this machine, the
+    /// rest on the hosts (default: as without a cluster; 0 sends all out).
+    #[arg(long, value_name = "N", requires = "cluster")]
     pub local_workers: Option<u32>,
     /// Cluster mode: how long a host may go silent before it is declared
-    /// lost.
-    #[arg(long, value_name = "SECONDS", requires = "cluster", hide = true, value_parser = parse_lease)]
+    /// lost, and the run's keys outlive a run killed (default 10).
+    #[arg(long, value_name = "SECONDS", requires = "cluster", value_parser = parse_lease)]
     pub lease: Option<Duration>,
     /// Cluster mode: how often a chunk lost with its host is run again
-    /// before its job fails.
-    #[arg(long, value_name = "N", requires = "cluster", hide = true)]
+    /// before its job fails (default 3; 0 fails at once).
+    #[arg(long, value_name = "N", requires = "cluster")]
     pub max_redeliveries: Option<u32>,
     /// The script to run, then the arguments it sees as ARGS. Everything after
     /// the script's name is the script's, flags included (as with `python3 script.py --x`).

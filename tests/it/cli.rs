@@ -244,6 +244,7 @@ fn the_committed_man_pages_are_what_mphost_man_writes_now() {
             "mphost-man.1",
             "mphost-run.1",
             "mphost-test.1",
+            "mphost-worker.1",
             "mphost.1"
         ]
     );

@@ -127,8 +127,8 @@ pub fn run(
         shipped: HashMap::new(),
     };
     let mut core = Core::new(io, hub_pid, store, output, progress, trace);
-    if let Some((local, max_redeliveries)) = placement {
-        core = core.with_remote_workers(local, max_redeliveries);
+    if let Some(((local, max_redeliveries), lease)) = placement.zip(lease.as_ref()) {
+        core = core.with_remote_workers(local, max_redeliveries, lease.length());
     }
     let mut driver = Driver {
         core,

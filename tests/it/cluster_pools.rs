@@ -526,6 +526,13 @@ fn a_runs_queued_workers_outlive_its_lease_until_a_host_comes() {
         (Some(0), vec!["[2, 4, 6]"]),
         "{run:#?}"
     );
+    // The run said, once, what it waited for.
+    assert_eq!(
+        run.stderr,
+        "mphost: 2 pool workers wait for a worker host: none has started a worker of this run \
+         for 0.5 s; `mphost worker` on this run's Redis starts them (Ctrl-C stops the run)\n",
+        "{run:#?}"
+    );
 }
 
 /// A network namespace joined to this one by a veth pair: the outer end

@@ -2,6 +2,8 @@
 //! signals from scripts, reaping, and everything that follows a death
 //! (locks passed on, joiners answered, a pool run failed, the run's end).
 
+use std::time::{Duration, Instant};
+
 use nix::sys::signal::Signal;
 use nix::unistd::Pid;
 
@@ -24,7 +26,37 @@ impl<H: Host> Core<H> {
         if let Some(proc) = self.procs.get_mut(id) {
             proc.remote = Some(Remote::default());
         }
+        let now = self.host.now();
+        self.host_wait.queued(now);
         Ok(pid)
+    }
+
+    /// Says once, on stderr, that pool workers have waited a lease for a
+    /// host while no host started any worker of the run: a cluster with no
+    /// `mphost worker` (or none of this version) would otherwise wait in
+    /// silence.
+    pub(super) fn tell_of_host_wait(&mut self) {
+        let Some(due) = self.host_wait.due() else {
+            return;
+        };
+        let waiting = self
+            .procs
+            .iter()
+            .filter(|p| p.is_running() && p.is_unplaced() && !p.is_withdrawn())
+            .count();
+        if waiting == 0 {
+            self.host_wait.none_waits();
+        } else if self.host.now() >= due {
+            self.host_wait.told();
+            let (workers, them) = match waiting {
+                1 => ("1 pool worker waits", "it"),
+                _ => (&*format!("{waiting} pool workers wait"), "them"),
+            };
+            self.warn(format!(
+                "{workers} for a worker host: none has started a worker of this run for {:.1} s; `mphost worker` on this run's Redis starts {them} (Ctrl-C stops the run)",
+                self.host_wait.after.as_secs_f64()
+            ));
+        }
     }
 
     /// Starts process `id` with `start`, and records it running.
@@ -50,6 +82,8 @@ impl<H: Host> Core<H> {
     /// A cluster's host started remote process `id` as `pid` there. Said
     /// once: a host's later word on it is not taken.
     pub fn remote_started(&mut self, id: ProcId, host: String, pid: i32) {
+        let now = self.host.now();
+        self.host_wait.started(now);
         if let Some(proc) = self.procs.get_mut(id)
             && let Some(remote) = proc.remote.as_mut().filter(|r| r.on.is_none())
         {
@@ -366,5 +400,52 @@ impl<H: Host> Core<H> {
                 self.withdraw_wait(id);
             }
         }
+    }
+}
+
+/// Cluster mode: whether pool workers wait for a host with none started
+/// meanwhile, and whether the run said so (once a run).
+#[derive(Debug, Default)]
+pub struct HostWait {
+    /// How long a wait goes untold: the run's lease.
+    after: Duration,
+    /// Since when workers have waited with no host starting any.
+    since: Option<Instant>,
+    told: bool,
+}
+
+impl HostWait {
+    pub fn after(lease: Duration) -> HostWait {
+        HostWait {
+            after: lease,
+            ..HostWait::default()
+        }
+    }
+
+    /// When to tell of the wait, if there is one still untold.
+    pub fn due(&self) -> Option<Instant> {
+        match self.told {
+            true => None,
+            false => self.since.map(|since| since + self.after),
+        }
+    }
+
+    fn queued(&mut self, now: Instant) {
+        self.since.get_or_insert(now);
+    }
+
+    /// A host started a worker: whoever still waits, waits from now.
+    fn started(&mut self, now: Instant) {
+        if self.since.is_some() {
+            self.since = Some(now);
+        }
+    }
+
+    fn none_waits(&mut self) {
+        self.since = None;
+    }
+
+    fn told(&mut self) {
+        self.told = true;
     }
 }

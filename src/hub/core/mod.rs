@@ -52,6 +52,7 @@ use crate::child::{Identity, Role};
 use crate::store::ObjectStore;
 use crate::wire::{ErrorKind, HubError, ObjectId, ProcId, Reply, WorkerRole, encode_frame};
 use jobs::Job;
+use lifecycle::HostWait;
 use pools::{JobId, Pool, PoolId};
 use processes::{ExitStatus, Lifecycle, Link, Proc, ProcKind, ProcessTable};
 use waits::Waits;
@@ -146,6 +147,8 @@ pub struct Core<H: Host> {
     max_redeliveries: u32,
     /// The store can no longer serve the run: the line that ends it.
     store_lost: Option<String>,
+    /// Cluster mode: remote workers waiting for a host, to tell of.
+    host_wait: HostWait,
 }
 
 type HubResult<T> = Result<T, HubError>;
@@ -184,15 +187,23 @@ impl<H: Host> Core<H> {
             local_workers: None,
             max_redeliveries: 0,
             store_lost: None,
+            host_wait: HostWait::default(),
         }
     }
 
     /// Cluster mode: each pool runs at most `local` workers on this
     /// machine, and asks the hosts for the rest; a chunk lost with its host
-    /// is queued again at most `max_redeliveries` times.
-    pub fn with_remote_workers(mut self, local: usize, max_redeliveries: u32) -> Self {
+    /// is queued again at most `max_redeliveries` times; workers that wait
+    /// `lease` for a host with none started meanwhile are told of.
+    pub fn with_remote_workers(
+        mut self,
+        local: usize,
+        max_redeliveries: u32,
+        lease: Duration,
+    ) -> Self {
         self.local_workers = Some(local);
         self.max_redeliveries = max_redeliveries;
+        self.host_wait = HostWait::after(lease);
         self
     }
 
@@ -251,6 +262,7 @@ impl<H: Host> Core<H> {
             self.waits.next_deadline(),
             self.progress.wake(),
             retry.map(|d| now + d),
+            self.host_wait.due(),
         ]
         .into_iter()
         .flatten()
@@ -271,6 +283,7 @@ impl<H: Host> Core<H> {
             return;
         }
         self.fire_timers();
+        self.tell_of_host_wait();
         self.run_deferred();
         for warning in self.store.take_warnings() {
             self.warn(warning);

@@ -255,6 +255,7 @@ impl Run {
     /// Cluster mode, `local` workers of each pool on this machine.
     fn in_cluster(mut self, local: usize) -> Run {
         self.core.local_workers = Some(local);
+        self.core.host_wait = super::HostWait::after(Duration::from_secs(10));
         self
     }
 
@@ -1005,6 +1006,46 @@ fn in_cluster_mode_a_pool_runs_its_local_share_here_and_asks_the_hosts_for_the_r
     let mut run = Run::new().in_cluster(0);
     let workers = start_map(&mut run, 8, 2, 1);
     assert_eq!(run.remote_workers(), workers);
+}
+
+#[test]
+fn workers_that_wait_a_lease_for_a_host_are_told_of_once() {
+    let mut run = Run::new().in_cluster(0);
+    start_map(&mut run, 4, 2, 1);
+    run.after(9.0);
+    assert_eq!(run.stderr(), "");
+    run.after(1.5);
+    assert_eq!(
+        run.stderr(),
+        "mphost: 2 pool workers wait for a worker host: none has started a worker of this run \
+         for 10.0 s; `mphost worker` on this run's Redis starts them (Ctrl-C stops the run)\n"
+    );
+    run.after(30.0);
+    assert_eq!(run.stderr().lines().count(), 1, "told once");
+}
+
+#[test]
+fn a_host_starting_a_worker_puts_off_the_notice_and_none_waiting_ends_it() {
+    let mut run = Run::new().in_cluster(0);
+    let workers = start_map(&mut run, 4, 2, 1);
+    run.after(8.0);
+    run.placed(workers[0], "box-2");
+    run.after(8.0);
+    assert_eq!(run.stderr(), "", "a host started one 8 s ago");
+    run.after(2.5);
+    assert!(
+        run.stderr()
+            .starts_with("mphost: 1 pool worker waits for a worker host"),
+        "{}",
+        run.stderr()
+    );
+    // Every worker started: nothing waits, nothing to tell.
+    let mut run = Run::new().in_cluster(0);
+    let workers = start_map(&mut run, 4, 2, 1);
+    run.placed(workers[0], "box-2");
+    run.placed(workers[1], "box-3");
+    run.after(30.0);
+    assert_eq!(run.stderr(), "");
 }
 
 #[test]

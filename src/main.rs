@@ -45,6 +45,10 @@ fn main() -> ExitCode {
     // Before any Engine exists; only fails if already set.
     let _ = rhai::config::hashing::set_hashing_seed(Some(HASHING_SEED));
     let cli = cli::Cli::parse();
+    // The cluster's URL, password and all, is read: the processes a run or
+    // a host starts do not inherit it.
+    // SAFETY: nothing else runs yet (one thread, no other reader).
+    unsafe { std::env::remove_var("MPHOST_CLUSTER") };
     match cli.command {
         cli::Command::Check { file } => check(&file),
         cli::Command::Run(args) => run(args),

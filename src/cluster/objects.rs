@@ -9,9 +9,9 @@
 //! Writes are sent without waiting for their replies: Redis applies a
 //! connection's commands in order, so every later command sees them, and
 //! their replies are read (`settle`) before the next read, when many are
-//! waiting, or soon after (`settle_if_due`). A write Redis refused is then
-//! Redis lost: the run ends (exit 69) before anything reads what it should
-//! have written.
+//! waiting, within 20 ms (`settle_if_due`), and when the run ends. A write
+//! Redis refused is then Redis lost: the run ends (exit 69), and no read
+//! from Redis comes after it.
 //!
 //! What it must not do: know what an object is (that is the store's), or
 //! wait on Redis longer than `connect`'s bound.
@@ -104,6 +104,12 @@ impl RunObjects {
         }
         self.unanswered_since = None;
         Ok(())
+    }
+
+    /// When `settle_if_due` will read the replies waiting now.
+    pub fn settle_due(&self) -> Option<Instant> {
+        self.unanswered_since
+            .map(|since| since + ANSWER_READ_WITHIN)
     }
 
     /// `settle`, once the oldest unread reply has had time to arrive.
@@ -373,7 +379,9 @@ end
 });
 
 /// Puts ARGV[2] before the item at ARGV[1] of the list KEYS[1] (at its
-/// end when there is none).
+/// end when there is none). In the middle, the item there is swapped for
+/// an empty string, which no encoded value is, to mark the place for
+/// `LINSERT`: Redis walks the list once and copies nothing.
 static INSERT: std::sync::LazyLock<redis::Script> = std::sync::LazyLock::new(|| {
     redis::Script::new(concat!(
         under_lease!(),
@@ -384,30 +392,27 @@ if at == 0 then
 elseif at >= redis.call('LLEN', KEYS[1]) then
   redis.call('RPUSH', KEYS[1], ARGV[2])
 else
-  local tail = redis.call('LRANGE', KEYS[1], at, -1)
-  redis.call('LTRIM', KEYS[1], 0, at - 1)
-  redis.call('RPUSH', KEYS[1], ARGV[2])
-  for _, item in ipairs(tail) do redis.call('RPUSH', KEYS[1], item) end
+  local was = redis.call('LINDEX', KEYS[1], at)
+  redis.call('LSET', KEYS[1], at, '')
+  redis.call('LINSERT', KEYS[1], 'BEFORE', '', ARGV[2])
+  redis.call('LSET', KEYS[1], at + 1, was)
 end
 ",
         listed!()
     ))
 });
 
-/// Takes out the item at ARGV[1] of the list KEYS[1]: it, or nil.
+/// Takes out the item at ARGV[1] of the list KEYS[1]: it, or nil. The item
+/// is swapped for an empty string (which no encoded value is), then that
+/// is removed.
 static REMOVE_ITEM: std::sync::LazyLock<redis::Script> = std::sync::LazyLock::new(|| {
     redis::Script::new(
         "
 local at = tonumber(ARGV[1])
 local item = redis.call('LINDEX', KEYS[1], at)
 if not item then return false end
-if at == 0 then
-  redis.call('LPOP', KEYS[1])
-else
-  local tail = redis.call('LRANGE', KEYS[1], at + 1, -1)
-  redis.call('LTRIM', KEYS[1], 0, at - 1)
-  for _, rest in ipairs(tail) do redis.call('RPUSH', KEYS[1], rest) end
-end
+redis.call('LSET', KEYS[1], at, '')
+redis.call('LREM', KEYS[1], 1, '')
 return item
 ",
     )

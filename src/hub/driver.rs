@@ -363,6 +363,14 @@ impl Driver<'_> {
                     return self.shut_down(1, false);
                 }
             };
+            // A hub stopped for longer than its lease (SIGSTOP) finds it
+            // lapsed before it serves a request: the run's objects may
+            // have expired with it.
+            if self.lease.is_some()
+                && let Some(code) = self.renew_lease()
+            {
+                return code;
+            }
             for event in &events[..ready] {
                 let token = event.data();
                 if token == SIGNAL_TOKEN {
@@ -555,6 +563,12 @@ impl Driver<'_> {
             let _ = waitpid(pid, None);
         }
         let mut code = code;
+        if let Some(line) = self.core.settle_store()
+            && code != i32::from(crate::exit_status::UNAVAILABLE)
+        {
+            self.core.say(&line);
+            code = i32::from(crate::exit_status::UNAVAILABLE);
+        }
         // What the relay has queued (the kills of remote workers among it)
         // is written to it before the keys go; whatever it has not carried
         // out by then, a host learns from the run's lease gone, within a

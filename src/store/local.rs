@@ -388,7 +388,6 @@ impl ObjectStore for LocalStore {
     }
 }
 
-/// The one warning line for a ring the hub gave up.
 /// What an operation that waits on its object alone answers when its
 /// time-out passes (a condition's or barrier's wait also settles its object).
 pub(super) fn timed_out_answer(op: Op) -> Applied {
@@ -403,6 +402,7 @@ pub(super) fn timed_out_answer(op: Op) -> Applied {
     }
 }
 
+/// The one warning line for a ring the hub gave up.
 fn ring_given_up(kind: &str, id: ObjectId, damage: &Corrupt) -> String {
     format!(
         "the shared memory of {kind} #{id} was damaged ({damage}); \

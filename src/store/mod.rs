@@ -30,6 +30,8 @@ mod shared;
 pub use local::LocalStore;
 pub use redis::RedisStore;
 
+use std::time::Instant;
+
 use crate::wire::{ErrorKind, HubError, NewObject, ObjectId, ObjectKind, Op, ProcId, Value};
 
 #[derive(Debug, PartialEq)]
@@ -170,6 +172,17 @@ pub trait ObjectStore {
     /// lost): the one line that ends it, given once. A store that cannot
     /// be lost never says so.
     fn lost(&mut self) -> Option<String> {
+        None
+    }
+    /// When `lost` must be asked again with no event (a cluster run's
+    /// writes whose replies are due), if ever.
+    fn wake_at(&self) -> Option<Instant> {
+        None
+    }
+    /// The run ends: finish what is still owed to the backend (the replies
+    /// of a cluster run's last writes); the line that ends the run with 69
+    /// if that found it lost.
+    fn settle(&mut self) -> Option<String> {
         None
     }
 }

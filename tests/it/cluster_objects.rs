@@ -147,8 +147,7 @@ fn a_write_redis_refuses_ends_the_run_with_69_and_one_line() {
         r#"let q = queue();
            let big = "x"; big.pad(100000, "x");
            print("started");
-           for i in 0..1000 { q.put(big); }
-           print("all put");"#,
+           for i in 0..1000 { q.put(big); }"#,
         &["--cluster", &url],
     );
     assert_eq!(run.line(), "started");
@@ -159,5 +158,37 @@ fn a_write_redis_refuses_ends_the_run_with_69_and_one_line() {
         lines[0].starts_with(&format!("mphost: lost Redis at {url} during the run: OOM")),
         "{lines:?}"
     );
-    assert_eq!(run.line(), "", "the run never says it put them all");
 }
+
+#[test]
+fn a_hub_stopped_past_its_lease_serves_nothing_from_the_expired_objects() {
+    let server = RedisServer::start();
+    let url = server.url("");
+    // The main script asks for the queue's length while its hub is
+    // stopped; the queue's item has expired with the lease by the time the
+    // hub reads the request.
+    let mut run = Streaming::start_with(
+        r#"let q = queue(); q.put(1);
+           print("ready");
+           sleep(3.0);
+           print(q.len());"#,
+        &["--cluster", &url, "--lease", "0.6"],
+    );
+    assert_eq!(run.line(), "ready");
+    kill(run.pid(), SIGSTOP);
+    eventually("the stopped run's keys expire", || {
+        server.run_keys().is_empty()
+    });
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    kill(run.pid(), SIGCONT);
+    assert_eq!(run.wait(), Some(69), "{}", run.stderr());
+    assert!(
+        run.stderr().contains("the run's lease had lapsed"),
+        "{}",
+        run.stderr()
+    );
+    assert_eq!(run.line(), "", "no length was answered");
+}
+
+const SIGCONT: i32 = 18;
+const SIGSTOP: i32 = 19;

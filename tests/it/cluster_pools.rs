@@ -888,3 +888,41 @@ fn max_memory_bounds_a_hosts_workers_too() {
     );
     assert_eq!(lines[1], "[2, 3]", "{run:#?}");
 }
+
+#[test]
+fn a_hosts_workers_do_not_inherit_the_cluster_url_it_was_given() {
+    let server = RedisServer::start();
+    let url = server.url("");
+    let host = Command::new(BIN)
+        .args(["worker", "--name", "from-env", "--workers", "1"])
+        .env("MPHOST_CLUSTER", &url)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start mphost worker");
+    let host_pid = host.id() as i32;
+    eventually("the host registers", || {
+        server.cli(&["hget", "mph:host:from-env", "pid"]).concat() == host_pid.to_string()
+    });
+    let job = script("print(pool_map(|x| { sleep(30.0); x }, [1], 1));");
+    let mut run = start_file(&job.path, &["--cluster", &url, "--local-workers", "0"]);
+    let mut workers = Vec::new();
+    eventually("the host starts the run's worker", || {
+        workers = children_of(host_pid);
+        !workers.is_empty()
+    });
+    for worker in workers {
+        let environ = std::fs::read(format!("/proc/{worker}/environ")).unwrap_or_default();
+        let environ = String::from_utf8_lossy(&environ);
+        assert!(
+            !environ.contains("MPHOST_CLUSTER="),
+            "worker {worker} inherited the URL"
+        );
+    }
+    kill(run.id() as i32, SIGTERM);
+    let _ = run.wait();
+    kill(host_pid, SIGTERM);
+    let host = finish_host(host);
+    assert_eq!(host.code, Some(0), "{host:#?}");
+}

@@ -263,6 +263,7 @@ impl<H: Host> Core<H> {
             self.progress.wake(),
             retry.map(|d| now + d),
             self.host_wait.due(),
+            self.store.wake_at(),
         ]
         .into_iter()
         .flatten()
@@ -274,10 +275,7 @@ impl<H: Host> Core<H> {
     /// passed, operations put back on held memory, the store's warnings, and
     /// a look for a run in which nobody can move.
     pub fn turn(&mut self) {
-        if self.store_lost.is_none() {
-            self.store_lost = self.store.lost();
-        }
-        if self.store_lost.is_some() {
+        if self.store_is_lost() {
             // The run ends now (`store_lost`): no deadline, no deadlock
             // report, no operation more.
             return;
@@ -297,6 +295,24 @@ impl<H: Host> Core<H> {
     /// the one line that ends it.
     pub fn store_lost(&self) -> Option<&str> {
         self.store_lost.as_deref()
+    }
+
+    /// The run ends: what the store still owes its backend is settled; the
+    /// line that ends the run with 69 if that found the store lost.
+    pub fn settle_store(&mut self) -> Option<String> {
+        match self.store_lost {
+            Some(_) => None,
+            None => self.store.settle(),
+        }
+    }
+
+    /// Whether the store has been lost: the run is ending, and nobody is
+    /// answered or warned any more (one line says why it ends).
+    fn store_is_lost(&mut self) -> bool {
+        if self.store_lost.is_none() {
+            self.store_lost = self.store.lost();
+        }
+        self.store_lost.is_some()
     }
 
     /// The pids of the processes still running.
@@ -331,6 +347,9 @@ impl<H: Host> Core<H> {
     }
 
     pub fn warn(&mut self, message: String) {
+        if self.store_is_lost() {
+            return;
+        }
         self.output
             .stderr
             .extend_from_slice(format!("mphost: {message}\n").as_bytes());
@@ -370,6 +389,9 @@ impl<H: Host> Core<H> {
     }
 
     fn reply(&mut self, to: ProcId, reply: Reply) {
+        if self.store_is_lost() {
+            return;
+        }
         let mut handles = Vec::new();
         match &reply {
             Reply::Value(v) | Reply::Joined { value: v, .. } => v.object_ids(&mut handles),

@@ -8,21 +8,27 @@
 //!   head (a queue's size limit and flags, a pipe's closed ends) is a field
 //!   of the run's objects, and the hub keeps a copy of it.
 //! - Any other object (lock, rlock, semaphore, event, condition, barrier,
-//!   value) is small: the store loads it, applies the operation with the
-//!   code of its kind (`LocalStore`'s), and stores it back when it changed.
-//!   Between calls its only copy is in Redis.
+//!   value) is small: the store applies each operation with the code of
+//!   its kind (`LocalStore`'s, on a `LocalStore` of its own that holds
+//!   these objects), and writes the object to the run's objects hash when
+//!   it changed. The hub is the only writer of a run's objects, so its copy
+//!   is what Redis has, once the writes sent have arrived: it reads its copy.
 //!
 //! Either way the answers are those of the store on one machine (the same
-//! code, or the same answer functions), and Redis holds every change
-//! before the process that made it is answered. The hub is the only one
-//! that reads or writes a run's objects, so no call needs a lock in Redis;
-//! every process, local or remote, reaches them through it, and the hub
-//! keeps their waits, time-outs and deadlock report as on one machine.
+//! code, or the same answer functions), and every change is sent to Redis
+//! before the process that made it is answered (Redis applies a
+//! connection's commands in order: every later read sees it). The hub is
+//! the only one that reads or writes a run's objects, so no call needs a
+//! lock in Redis; every process, local or remote, reaches them through it,
+//! and the hub keeps their waits, time-outs and deadlock report as on one
+//! machine.
 //!
-//! A call waits on Redis for at most `cluster::connect`'s bound, as the
-//! lease's renewals do. Redis lost is the end of the run: the store says so
-//! once (`lost`) and refuses every call after it, and the hub ends the run
-//! with 69 at the end of its turn.
+//! A read waits on Redis for at most `cluster::connect`'s bound, as the
+//! lease's renewals do. Redis lost, or a write it refused (full), is the
+//! end of the run: the store says so once (`lost`, asked every turn and
+//! before every answer) and refuses every call after it, and the hub ends
+//! the run with 69 at the end of its turn; the replies still unread when
+//! the run ends are read then (`settle`).
 //!
 //! What it must not touch: shared memory (a cluster run has none), or what
 //! an object means (each kind's module in `store`).
@@ -110,9 +116,17 @@ fn decoded(bytes: &[u8]) -> Result<Value, Stop> {
     decode_body(bytes).map_err(|e| Stop::Refused(format!("a damaged item in Redis: {e}")))
 }
 
-/// A value to store as an item or entry.
+/// A value to store as an item or entry: refused when it does not encode,
+/// or is bigger than Redis stores in one value.
 fn encoded(value: &Value) -> Result<Vec<u8>, Stop> {
-    encode_body(value).map_err(|e: FrameError| Stop::Refused(e.to_string()))
+    let bytes = encode_body(value).map_err(|e: FrameError| Stop::Refused(e.to_string()))?;
+    if bytes.len() > LARGEST_OBJECT {
+        return Err(Stop::Refused(format!(
+            "a value of {} bytes is more than Redis stores in one item ({LARGEST_OBJECT})",
+            bytes.len()
+        )));
+    }
+    Ok(bytes)
 }
 
 /// A head, as stored in the run's objects.
@@ -426,6 +440,9 @@ impl ObjectStore for RedisStore {
     }
 
     fn timed_out(&mut self, id: ObjectId, who: ProcId, op: Op) -> Applied {
+        if self.gone {
+            return Applied::blocked(op, id);
+        }
         if self.kind(id).is_some_and(is_collection) {
             // A collection's wait changed nothing that must be undone.
             return timed_out_answer(op);
@@ -488,6 +505,22 @@ impl ObjectStore for RedisStore {
     fn lost(&mut self) -> Option<String> {
         if !self.gone
             && let Err(lost) = self.redis.settle_if_due(Instant::now())
+        {
+            self.lose(&lost);
+        }
+        self.lost.take()
+    }
+
+    fn wake_at(&self) -> Option<Instant> {
+        match self.gone {
+            true => None,
+            false => self.redis.settle_due(),
+        }
+    }
+
+    fn settle(&mut self) -> Option<String> {
+        if !self.gone
+            && let Err(lost) = self.redis.settle()
         {
             self.lose(&lost);
         }

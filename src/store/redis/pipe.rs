@@ -4,11 +4,11 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Contents, RunObjects, decoded, encoded_head};
+use super::{Contents, RunObjects, Stop, decoded, encoded, encoded_head};
 use crate::cluster::LostRedis;
 use crate::store::Applied;
 use crate::store::pipe::{broken_pipe, end_closed, end_of, eof};
-use crate::wire::{ObjectId, Op, Value, encode_body};
+use crate::wire::{ObjectId, Op, Value};
 
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
 pub struct PipeHead {
@@ -31,12 +31,13 @@ pub fn apply(
     Ok(match op {
         Op::Send { .. } | Op::Recv { .. } | Op::Poll { .. } if head.closed[end] => end_closed(),
         Op::Send { .. } if head.closed[peer] => broken_pipe(),
-        Op::Send { value, .. } => match encode_body(&value) {
+        Op::Send { value, .. } => match encoded(&value) {
             Ok(bytes) => {
                 redis.push(inbox(peer), &[bytes], None)?;
                 Applied::changed(Value::Unit, id)
             }
-            Err(e) => Applied::invalid(format!("send: {e}")),
+            Err(Stop::Refused(why)) => Applied::invalid(format!("send: {why}")),
+            Err(Stop::Lost(lost)) => return Err(lost),
         },
         Op::Recv { .. } => match redis.pop_front(inbox(end))? {
             Some(bytes) => match decoded(&bytes) {

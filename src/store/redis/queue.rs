@@ -5,13 +5,11 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Contents, RunObjects, count, encoded_head};
+use super::{Contents, RunObjects, Stop, count, encoded, encoded_head};
 use crate::cluster::LostRedis;
 use crate::store::Applied;
-use crate::store::queue::{
-    closed, closed_and_empty, got, no_operation, task_counting, unencodable,
-};
-use crate::wire::{ObjectId, Op, Value, encode_body};
+use crate::store::queue::{closed, closed_and_empty, got, no_operation, task_counting};
+use crate::wire::{ObjectId, Op, Value};
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 pub struct QueueHead {
@@ -37,9 +35,10 @@ pub fn apply(
             {
                 return Ok(Applied::blocked(Op::Put(value), id));
             }
-            let bytes = match encode_body(&value) {
+            let bytes = match encoded(&value) {
                 Ok(bytes) => bytes,
-                Err(e) => return Ok(unencodable(&e)),
+                Err(Stop::Refused(why)) => return Ok(Applied::invalid(format!("put: {why}"))),
+                Err(Stop::Lost(lost)) => return Err(lost),
             };
             if head.joinable {
                 head.unfinished += 1;

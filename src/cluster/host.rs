@@ -2,8 +2,11 @@
 //! `mph:host:{NAME}` (its mphost version, pid and worker count, and the
 //! Redis time of its last heartbeat) and beats every `BEAT`, so that a run
 //! can tell by Redis's clock alone how long a host has been silent. It stops
-//! on SIGINT or SIGTERM, deregistering, with status 0; Redis lost is one
-//! line and status 69.
+//! on SIGINT or SIGTERM, deregistering, with status 0. Redis lost (or
+//! restarted) stops its workers, whose runs are lost with it, and it
+//! connects again, waiting longer after each failure (`reconnect`): it
+//! serves the runs that come after. Redis it cannot reach when it starts is
+//! one line and status 69 (`main`).
 //!
 //! Between beats it serves: it waits on its version's `ready()` list for a
 //! ticket (a run queued a worker), takes the run's oldest queued worker and
@@ -53,15 +56,69 @@ pub enum HostError {
     Fenced,
 }
 
+/// The first wait before a host connects again after losing Redis; each
+/// failure doubles it, up to `LONGEST_BACKOFF`.
+const FIRST_BACKOFF: Duration = Duration::from_millis(100);
+const LONGEST_BACKOFF: Duration = Duration::from_secs(5);
+
 /// Registers this host as `name` with `workers` worker processes, and
-/// serves the runs' queued workers until SIGINT or SIGTERM.
+/// serves the runs' queued workers until SIGINT or SIGTERM, connecting
+/// again whenever it loses Redis.
 pub fn serve(
-    mut connection: Connection,
+    connection: Connection,
     url: &ClusterUrl,
     name: &str,
     workers: usize,
 ) -> Result<(), HostError> {
     let signals = stop_signals().map_err(HostError::Signals)?;
+    let mut connection = connection;
+    loop {
+        match serve_connected(connection, url, name, workers, &signals) {
+            Err(lost @ HostError::Lost { .. }) => {
+                eprintln!("{lost}; its workers are stopped, and it connects again");
+            }
+            stopped => return stopped,
+        }
+        connection = match reconnect(url, &signals)? {
+            Some(connection) => connection,
+            None => return Ok(()),
+        };
+        eprintln!("mphost worker: connected to Redis at {url} again");
+    }
+}
+
+/// Connects to `url` again (with the checks a first connection makes),
+/// waiting `FIRST_BACKOFF` first and twice as long after each failure;
+/// `None` when SIGINT or SIGTERM comes first.
+fn reconnect(url: &ClusterUrl, signals: &SignalFd) -> Result<Option<Connection>, HostError> {
+    let mut wait = FIRST_BACKOFF;
+    loop {
+        let mut fds = [PollFd::new(signals.as_fd(), PollFlags::POLLIN)];
+        match poll(
+            &mut fds,
+            PollTimeout::try_from(wait).unwrap_or(PollTimeout::MAX),
+        ) {
+            Ok(_) | Err(nix::errno::Errno::EINTR) => {}
+            Err(e) => return Err(HostError::Signals(e)),
+        }
+        if fds[0].any().unwrap_or(false) {
+            return Ok(None);
+        }
+        if let Ok(connection) = connect::connect(url) {
+            return Ok(Some(connection));
+        }
+        wait = (wait * 2).min(LONGEST_BACKOFF);
+    }
+}
+
+/// `serve` on one connection: until a signal (`Ok`), or Redis lost.
+fn serve_connected(
+    mut connection: Connection,
+    url: &ClusterUrl,
+    name: &str,
+    workers: usize,
+    signals: &SignalFd,
+) -> Result<(), HostError> {
     let shown = url.to_string();
     let key = keys::host(name);
     let pid = std::process::id().to_string();

@@ -2,6 +2,7 @@
 //! before anything runs (exit 69 and one line naming the URL, its password
 //! hidden), against a real `redis-server` each test starts.
 
+use std::io::{BufRead, BufReader, Read};
 use std::process::{Command, Stdio};
 
 use crate::common::{BIN, Run, Streaming, eventually, finish, kill, run_file, script};
@@ -112,20 +113,70 @@ fn two_live_workers_cannot_share_a_name_and_by_default_do_not() {
 }
 
 #[test]
-fn a_worker_that_loses_redis_exits_69_with_one_line() {
+fn a_worker_that_loses_redis_connects_again_and_serves_the_runs_after() {
     let mut server = RedisServer::start();
     let url = server.url("");
     let host = start_worker(&url, &["--name", "h2"]);
     eventually("the host registers", || {
         !host_field(&server, "h2", "pid").is_empty()
     });
-    server.kill();
-    let lost = finish(host);
-    assert_eq!(lost.code, UNAVAILABLE, "{lost:#?}");
-    assert!(
-        one_line(&lost).starts_with(&format!("mphost worker: lost Redis at {url}")),
-        "{lost:#?}"
+    // A Redis restarted has none of the host's keys: it registers again.
+    server.restart();
+    eventually("the host registers again", || {
+        !host_field(&server, "h2", "pid").is_empty()
+    });
+    let run = run_file(
+        &script("print(pool_map(|x| x + 1, [1, 2], 1));"),
+        &["--cluster", &url, "--local-workers", "0"],
+        &[],
+        &[],
     );
+    assert_eq!(
+        (run.code, run.lines()),
+        (Some(0), vec!["[2, 3]"]),
+        "{run:#?}"
+    );
+    kill(host.id() as i32, SIGTERM);
+    let stopped = finish(host);
+    assert_eq!(stopped.code, Some(0), "{stopped:#?}");
+    let lines: Vec<&str> = stopped.stderr.lines().collect();
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert!(
+        lines[0].starts_with(&format!("mphost worker: lost Redis at {url}: "))
+            && lines[0].ends_with("; its workers are stopped, and it connects again"),
+        "{lines:?}"
+    );
+    assert_eq!(
+        lines[1],
+        format!("mphost worker: connected to Redis at {url} again")
+    );
+}
+
+#[test]
+fn a_worker_waiting_to_connect_again_stops_on_sigterm() {
+    let mut server = RedisServer::start();
+    let url = server.url("");
+    let mut host = start_worker(&url, &["--name", "h3"]);
+    eventually("the host registers", || {
+        !host_field(&server, "h3", "pid").is_empty()
+    });
+    let mut stderr = BufReader::new(host.stderr.take().expect("piped stderr"));
+    server.kill();
+    // Lost (it says so), it waits to connect again; a stop signal ends the wait.
+    let mut lost = String::new();
+    stderr.read_line(&mut lost).expect("read the host's stderr");
+    assert!(
+        lost.starts_with(&format!("mphost worker: lost Redis at {url}")),
+        "{lost:?}"
+    );
+    kill(host.id() as i32, SIGTERM);
+    let status = host.wait().expect("wait for the host");
+    assert_eq!(status.code(), Some(0));
+    let mut rest = String::new();
+    stderr
+        .read_to_string(&mut rest)
+        .expect("read the host's stderr");
+    assert_eq!(rest, "");
 }
 
 /// A run that prints, naps `secs`, and prints again.

@@ -4,20 +4,24 @@
 //! (and the item it was on, from its progress slot) is told to the run.
 //!
 //! Two threads carry it, each with its own connection: one reads the
-//! worker's socket and pushes `Up::Bytes` onto the run's `up` list; the
-//! other waits on the worker's `down` list and writes its bytes to the
-//! socket, or signals the worker. A run that has gone (its lease lapsed or
+//! worker's socket and its stderr (a pipe: what it writes there itself, a
+//! panic or the line of a worker out of memory) and pushes `Up::Bytes`
+//! and `Up::Stderr` onto the run's `up` list; the other waits on the
+//! worker's `down` list and writes its bytes to the socket, or signals the
+//! worker. A run that has gone (its lease lapsed or
 //! released), or Redis lost, kills the worker.
 //!
 //! What it must not do: read the bytes it carries (the run's hub checks
 //! them), or outlive its worker by more than one wait on the `down` list.
 
 use std::io::{Read, Write};
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
+use nix::fcntl::OFlag;
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::signal::{Signal, kill};
 use nix::sys::socket::{AddressFamily, SockFlag, SockType, socketpair};
 use nix::sys::wait::{Id, WaitPidFlag, WaitStatus, waitid, waitpid};
@@ -99,9 +103,13 @@ pub fn start(
         launch.as_raw_fd(),
         progress.writer().fd(),
     ];
-    let pid = crate::hub::fork_exec_worker(&descriptors)
+    // Its own stderr (a panic, out of memory) goes to the run's, as a local
+    // worker's does: read here, carried up.
+    let (stderr, stderr_end) = nix::unistd::pipe2(OFlag::O_CLOEXEC | OFlag::O_NONBLOCK)
+        .map_err(|e| format!("cannot make a worker's stderr: {e}"))?;
+    let pid = crate::hub::fork_exec_worker(&descriptors, stderr_end.as_raw_fd())
         .map_err(|e| format!("cannot start a worker: {e}"))?;
-    drop((worker_end, launch));
+    drop((worker_end, launch, stderr_end));
     let carrier = Carrier {
         id: start.id,
         host: host.to_string(),
@@ -132,7 +140,7 @@ pub fn start(
     let (down_carrier, up_carrier) = (carrier.clone(), carrier.clone());
     std::thread::spawn(move || down_carrier.carry_down(down, socket));
     std::thread::spawn(move || {
-        up_carrier.carry_up(up, reader, &progress);
+        up_carrier.carry_up(up, reader, std::fs::File::from(stderr), &progress);
         ended();
     });
     Ok(Running(carrier))
@@ -214,12 +222,34 @@ impl Carrier {
         }
     }
 
-    /// Carries the worker's bytes to the run until its socket closes; then
-    /// reaps it and tells the run how it ended.
-    fn carry_up(&self, mut redis: Connection, mut socket: UnixStream, progress: &ProgressSlot) {
+    /// Carries the worker's bytes, and what it writes to its stderr, to the
+    /// run until its socket closes; then reaps it, carries the rest of its
+    /// stderr and tells the run how it ended.
+    fn carry_up(
+        &self,
+        mut redis: Connection,
+        mut socket: UnixStream,
+        mut stderr: std::fs::File,
+        progress: &ProgressSlot,
+    ) {
         let mut buffer = vec![0u8; 64 * 1024];
         let mut pushing = true;
+        let mut stderr_open = true;
         loop {
+            let (socket_ready, stderr_ready) = wait_for_either(&socket, &stderr, stderr_open);
+            if stderr_ready {
+                match self.carry_stderr(&mut redis, &mut stderr, &mut buffer, pushing) {
+                    Carried::Some | Carried::Nothing => {}
+                    Carried::Closed => stderr_open = false,
+                    Carried::RunGone => {
+                        pushing = false;
+                        self.kill(Signal::SIGKILL);
+                    }
+                }
+            }
+            if !socket_ready {
+                continue;
+            }
             let n = match socket.read(&mut buffer) {
                 Ok(0) => break,
                 Ok(n) => n,
@@ -256,6 +286,13 @@ impl Carrier {
             *reaped = true;
             status
         };
+        // Whatever it wrote last (it has ended: nothing more comes).
+        while stderr_open {
+            match self.carry_stderr(&mut redis, &mut stderr, &mut buffer, pushing) {
+                Carried::Some => {}
+                Carried::Nothing | Carried::Closed | Carried::RunGone => stderr_open = false,
+            }
+        }
         let started = progress.read();
         if pushing {
             let event = match self.handing_back.load(Ordering::Acquire) {
@@ -265,6 +302,29 @@ impl Carrier {
             let _ = self.push(&mut redis, event);
         }
         self.ended.store(true, Ordering::Release);
+    }
+
+    /// Reads what the worker wrote to its stderr and, while `pushing`,
+    /// carries it to the run.
+    fn carry_stderr(
+        &self,
+        redis: &mut Connection,
+        stderr: &mut std::fs::File,
+        buffer: &mut [u8],
+        pushing: bool,
+    ) -> Carried {
+        match stderr.read(buffer) {
+            Ok(0) => Carried::Closed,
+            Ok(n) if pushing => match self.push(redis, UpEvent::Stderr(buffer[..n].to_vec())) {
+                Pushed::Taken => Carried::Some,
+                _ => Carried::RunGone,
+            },
+            Ok(_) => Carried::Some,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => Carried::Some,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => Carried::Nothing,
+            // A pipe that failed: nothing more comes.
+            Err(_) => Carried::Closed,
+        }
     }
 
     /// Carries the run's messages to the worker until it has ended.
@@ -311,6 +371,36 @@ impl Carrier {
                 }
             }
         }
+    }
+}
+
+/// What reading a worker's stderr gave.
+enum Carried {
+    Some,
+    /// Nothing to read now.
+    Nothing,
+    /// Its end: the worker and everything it started have ended.
+    Closed,
+    /// The run takes nothing more from this worker.
+    RunGone,
+}
+
+/// Waits until the worker's socket or (while `stderr_open`) its stderr has
+/// something to read, or was closed: which.
+fn wait_for_either(socket: &UnixStream, stderr: &std::fs::File, stderr_open: bool) -> (bool, bool) {
+    let ready = |fd: &PollFd<'_>| {
+        fd.revents().is_some_and(|r| {
+            r.intersects(PollFlags::POLLIN | PollFlags::POLLHUP | PollFlags::POLLERR)
+        })
+    };
+    let mut fds = vec![PollFd::new(socket.as_fd(), PollFlags::POLLIN)];
+    if stderr_open {
+        fds.push(PollFd::new(stderr.as_fd(), PollFlags::POLLIN));
+    }
+    match poll(&mut fds, PollTimeout::NONE) {
+        Ok(_) => (ready(&fds[0]), fds.get(1).is_some_and(ready)),
+        // Interrupted, or a poll that failed: the socket's read says which.
+        Err(_) => (true, false),
     }
 }
 

@@ -474,6 +474,7 @@ impl Driver<'_> {
                     self.core.remote_exited(stand_in, status, started);
                 }
                 Heard::HandedBack { stand_in } => self.core.remote_handed_back(stand_in),
+                Heard::Stderr(bytes) => self.core.output_mut().stderr.extend_from_slice(&bytes),
                 Heard::HostLost {
                     host,
                     why,

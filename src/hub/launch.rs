@@ -137,16 +137,20 @@ fn exec_worker(hub_pid: Pid, descriptors: &[i32], launch: &Launch, max_memory: O
 
 /// Forks a process that becomes `mphost __worker` with `descriptors` (its
 /// socket, its `Launch` in a memfd, then its progress slot) at fds 3, 4,
-/// 5: how a cluster's worker host starts a run's worker. Everything the
-/// child needs is made before the fork, and the child only makes system
-/// calls before `exec`, so a process with threads may call it.
-pub fn fork_exec_worker(descriptors: &[i32]) -> nix::Result<Pid> {
+/// 5, and `stderr` as its stderr: how a cluster's worker host starts a
+/// run's worker. Everything the child needs is made before the fork, and
+/// the child only makes system calls before `exec`, so a process with
+/// threads may call it.
+pub fn fork_exec_worker(descriptors: &[i32], stderr: i32) -> nix::Result<Pid> {
     let parent = nix::unistd::getpid();
     // SAFETY: the child makes only system calls (`become_clean_child`)
     // before `exec` or `_exit`.
     match unsafe { fork() }? {
         ForkResult::Parent { child } => Ok(child),
         ForkResult::Child => {
+            // SAFETY: a syscall on descriptors this process owns; the
+            // original goes with every descriptor not kept.
+            unsafe { libc::dup2(stderr, 2) };
             become_clean_child(parent, descriptors, None);
             exec_mphost_worker()
         }

@@ -55,6 +55,8 @@ pub enum Heard {
         why: String,
         stand_ins: Vec<Pid>,
     },
+    /// What a remote worker wrote to its stderr itself, for the run's.
+    Stderr(Vec<u8>),
     /// A host refuses the run (said once per host).
     Refused { host: String, reason: String },
     /// Redis was lost: the one line to print.
@@ -289,6 +291,7 @@ impl RemoteWorkers {
                     started,
                 });
             }
+            UpEvent::Stderr(bytes) if from_its_host => heard.push(Heard::Stderr(bytes)),
             UpEvent::HandedBack if from_its_host => {
                 let stand_in = link.stand_in;
                 self.forget(up.id);

@@ -96,6 +96,9 @@ pub enum UpEvent {
     /// The host is stopping (SIGINT or SIGTERM): it stopped the worker, and
     /// hands back the chunks it held, to be run elsewhere.
     HandedBack,
+    /// What the worker wrote to its stderr itself (a panic, the line of a
+    /// worker out of memory), for the run's stderr, as a local worker's.
+    Stderr(Vec<u8>),
 }
 
 /// One message from the run to one remote worker.

@@ -887,6 +887,16 @@ fn max_memory_bounds_a_hosts_workers_too() {
         "{run:#?}"
     );
     assert_eq!(lines[1], "[2, 3]", "{run:#?}");
+    // The worker's own last line, written on its host, is the run's.
+    let pid = lines[0]["pool_map: worker PoolWorker-1 (pid ".len()..]
+        .split(' ')
+        .next()
+        .unwrap_or_default();
+    assert!(
+        run.stderr
+            .contains(&format!("mphost: pid {pid} ran out of memory allocating ")),
+        "{run:#?}"
+    );
 }
 
 #[test]

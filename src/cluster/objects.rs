@@ -212,10 +212,6 @@ impl RunObjects {
         self.query(redis::cmd("LLEN").arg(self.keys.contents(of)))
     }
 
-    pub fn pop_front(&mut self, of: Contents) -> Result<Option<Vec<u8>>, LostRedis> {
-        self.query(redis::cmd("LPOP").arg(self.keys.contents(of)))
-    }
-
     pub fn pop_back(&mut self, of: Contents) -> Result<Option<Vec<u8>>, LostRedis> {
         self.query(redis::cmd("RPOP").arg(self.keys.contents(of)))
     }
@@ -252,6 +248,33 @@ impl RunObjects {
             .arg(index)
             .invoke(&mut self.connection)
             .map_err(|e| self.lost(&e))
+    }
+
+    /// The first `count` items, in order.
+    pub fn first_items(&mut self, of: Contents, count: u64) -> Result<Vec<Vec<u8>>, LostRedis> {
+        let last = i64::try_from(count).unwrap_or(i64::MAX) - 1;
+        self.query(
+            redis::cmd("LRANGE")
+                .arg(self.keys.contents(of))
+                .arg(0)
+                .arg(last),
+        )
+    }
+
+    /// Drops the first item of the list `of`, which must have one.
+    pub fn drop_first(&mut self, of: Contents) -> Result<(), LostRedis> {
+        self.send(
+            redis::cmd("LTRIM")
+                .arg(self.keys.contents(of))
+                .arg(1)
+                .arg(-1),
+            Expect::NoError,
+        )
+    }
+
+    /// Redis does not hold what the run wrote there: as Redis lost.
+    pub fn gone(&self, what: &str) -> LostRedis {
+        LostRedis::during_run(&self.url, what)
     }
 
     /// Every item, in order.

@@ -34,6 +34,7 @@
 //! an object means (each kind's module in `store`).
 
 mod dict;
+mod known;
 mod list;
 mod pipe;
 mod queue;
@@ -41,8 +42,9 @@ mod queue;
 use std::collections::HashMap;
 use std::time::Instant;
 
-use self::pipe::PipeHead;
-use self::queue::QueueHead;
+use self::known::KnownList;
+use self::pipe::PipeState;
+use self::queue::{QueueHead, QueueState};
 use super::local::timed_out_answer;
 use super::{Applied, Created, Forgotten, LocalStore, ObjectStore};
 use crate::cluster::objects::{Contents, LARGEST_OBJECT};
@@ -74,8 +76,8 @@ pub struct RedisStore {
 }
 
 enum Head {
-    Queue(QueueHead),
-    Pipe(PipeHead),
+    Queue(QueueState),
+    Pipe(PipeState),
 }
 
 /// Why a call could not be made.
@@ -301,13 +303,15 @@ impl RedisStore {
                     unfinished: 0,
                 };
                 self.redis.save(&[(id, encoded_head(&head))])?;
-                self.heads.insert(id, Head::Queue(head));
+                let items = KnownList::new(0);
+                self.heads
+                    .insert(id, Head::Queue(QueueState { head, items }));
                 ObjectKind::Queue { maxsize, joinable }
             }
             NewObject::Pipe { duplex } => {
-                let head = PipeHead::default();
-                self.redis.save(&[(id, encoded_head(&head))])?;
-                self.heads.insert(id, Head::Pipe(head));
+                let pipe = PipeState::new();
+                self.redis.save(&[(id, encoded_head(&pipe.head))])?;
+                self.heads.insert(id, Head::Pipe(pipe));
                 // The first end of a one-way pipe receives, the second sends.
                 ObjectKind::PipeEnd {
                     end: 0,

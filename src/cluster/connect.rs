@@ -81,6 +81,16 @@ pub fn open(url: &ClusterUrl) -> Result<Connection, ClusterError> {
     Ok(connection)
 }
 
+/// Names a host's connection in Redis's `CLIENT LIST`
+/// (`mph-host:NAME#PID.SESSION`), so that an operator (or a test) can tell
+/// them apart. A Redis that refuses the name only leaves it unnamed.
+pub fn name_host_client(connection: &mut Connection, host: &str) {
+    let _ = redis::cmd("CLIENT")
+        .arg("SETNAME")
+        .arg(format!("mph-host:{host}"))
+        .query::<()>(connection);
+}
+
 /// Connects to `url`'s Redis and checks it can serve a run.
 pub fn connect(url: &ClusterUrl) -> Result<Connection, ClusterError> {
     let mut connection = open(url)?;

@@ -72,31 +72,55 @@ pub fn serve(
 ) -> Result<(), HostError> {
     let signals = stop_signals().map_err(HostError::Signals)?;
     let mut connection = connection;
-    loop {
-        match serve_connected(connection, url, name, workers, &signals) {
-            Err(lost @ HostError::Lost { .. }) => {
-                eprintln!("{lost}; its workers are stopped, and it connects again");
+    let mut wait = FIRST_BACKOFF;
+    let mut said = String::new();
+    // Whether the last loss was said: then so is the next registration.
+    let mut announce = false;
+    for session in 1.. {
+        let began = Instant::now();
+        let serving = Session { session, announce };
+        announce = false;
+        match serve_connected(connection, url, name, workers, serving, &signals) {
+            Err(HostError::Lost { url, reason }) => {
+                // Said once for one reason, however often it repeats.
+                if reason != said {
+                    announce = true;
+                    eprintln!(
+                        "mphost worker: lost Redis at {url}: {reason}; its workers are stopped, and it connects again"
+                    );
+                    said = reason;
+                }
             }
             stopped => return stopped,
         }
-        connection = match reconnect(url, &signals)? {
+        // A session that served a while starts the waits again; one lost
+        // at once (a Redis that connects but refuses writes) waits longer.
+        if began.elapsed() > 2 * LONGEST_BACKOFF {
+            wait = FIRST_BACKOFF;
+        }
+        connection = match reconnect(url, &signals, &mut wait)? {
             Some(connection) => connection,
             None => return Ok(()),
         };
-        eprintln!("mphost worker: connected to Redis at {url} again");
     }
+    Ok(())
 }
 
 /// Connects to `url` again (with the checks a first connection makes),
-/// waiting `FIRST_BACKOFF` first and twice as long after each failure;
-/// `None` when SIGINT or SIGTERM comes first.
-fn reconnect(url: &ClusterUrl, signals: &SignalFd) -> Result<Option<Connection>, HostError> {
-    let mut wait = FIRST_BACKOFF;
+/// waiting `wait` first and twice as long after each failure (up to
+/// `LONGEST_BACKOFF`); `None` when SIGINT or SIGTERM comes first.
+fn reconnect(
+    url: &ClusterUrl,
+    signals: &SignalFd,
+    wait: &mut Duration,
+) -> Result<Option<Connection>, HostError> {
     loop {
+        let pause = *wait;
+        *wait = (*wait * 2).min(LONGEST_BACKOFF);
         let mut fds = [PollFd::new(signals.as_fd(), PollFlags::POLLIN)];
         match poll(
             &mut fds,
-            PollTimeout::try_from(wait).unwrap_or(PollTimeout::MAX),
+            PollTimeout::try_from(pause).unwrap_or(PollTimeout::MAX),
         ) {
             Ok(_) | Err(nix::errno::Errno::EINTR) => {}
             Err(e) => return Err(HostError::Signals(e)),
@@ -107,16 +131,28 @@ fn reconnect(url: &ClusterUrl, signals: &SignalFd) -> Result<Option<Connection>,
         if let Ok(connection) = connect::connect(url) {
             return Ok(Some(connection));
         }
-        wait = (wait * 2).min(LONGEST_BACKOFF);
     }
 }
 
-/// `serve` on one connection: until a signal (`Ok`), or Redis lost.
+/// One connection of a host to Redis.
+#[derive(Clone, Copy)]
+struct Session {
+    /// 1 for the first.
+    session: u64,
+    /// Say, once registered, that it is connected again.
+    announce: bool,
+}
+
+/// `serve` on one connection, its `session` (1 for the first): until a
+/// signal (`Ok`), or Redis lost. Each session is an incarnation of its own
+/// to the runs (`NAME#PID.SESSION`): a run that did not see the host lose
+/// Redis finds it lost when it connects again, and its workers with it.
 fn serve_connected(
     mut connection: Connection,
     url: &ClusterUrl,
     name: &str,
     workers: usize,
+    Session { session, announce }: Session,
     signals: &SignalFd,
 ) -> Result<(), HostError> {
     let shown = url.to_string();
@@ -134,6 +170,7 @@ fn serve_connected(
         .arg(workers)
         .arg(KEY_LIFE.as_millis() as u64)
         .arg(name)
+        .arg(session)
         .invoke(&mut connection)
         .map_err(lost)?;
     if let Some(pid) = holder {
@@ -142,11 +179,15 @@ fn serve_connected(
             pid,
         });
     }
+    if announce {
+        eprintln!("mphost worker: connected to Redis at {shown} again");
+    }
     let mut host = Host {
         url: url.clone(),
-        // Its name and pid: a host restarted under the same name is
-        // another incarnation, which a run that fenced this one still takes.
-        name: format!("{name}#{pid}"),
+        // Its name, pid and session: a host restarted under the same name,
+        // or connected again, is another incarnation, which a run that
+        // fenced this one still takes.
+        name: format!("{name}#{pid}.{session}"),
         busy: Arc::new(AtomicUsize::new(0)),
         fenced: Arc::new(AtomicBool::new(false)),
         runs: HashMap::new(),
@@ -158,10 +199,12 @@ fn serve_connected(
         .map_err(|e| HostError::Signals(errno_of(&e)))?;
     // The heartbeat has a thread and a connection of its own: a slow start
     // of a worker must not make a live host look silent.
-    let beating = connect::open(url).map_err(|e| HostError::Lost {
+    let mut beating = connect::open(url).map_err(|e| HostError::Lost {
         url: shown.clone(),
         reason: e.to_string(),
     })?;
+    connect::name_host_client(&mut connection, &host.name);
+    connect::name_host_client(&mut beating, &host.name);
     let beat_failed: Arc<Mutex<Option<String>>> = Arc::default();
     let stopping = Arc::new(AtomicBool::new(false));
     {
@@ -458,14 +501,15 @@ pub fn default_name() -> String {
     format!("{}-{}", super::machine_name(), std::process::id())
 }
 
-/// Registers the host unless a live one holds the name: returns that one's
-/// pid, or nil. The beat is Redis's own time.
+/// Registers the host (ARGV[6]: its session, one per connection) unless a
+/// live one of another pid holds the name: returns that one's pid, or nil.
+/// The beat is Redis's own time.
 const REGISTER: &str = r"
 local holder = redis.call('HGET', KEYS[1], 'pid')
 if holder and holder ~= ARGV[1] then return holder end
 local now = redis.call('TIME')
 local ms = now[1] * 1000 + math.floor(now[2] / 1000)
-redis.call('HSET', KEYS[1], 'pid', ARGV[1], 'version', ARGV[2], 'workers', ARGV[3], 'beat', ms)
+redis.call('HSET', KEYS[1], 'pid', ARGV[1], 'version', ARGV[2], 'workers', ARGV[3], 'beat', ms, 'session', ARGV[6])
 redis.call('PEXPIRE', KEYS[1], ARGV[4])
 redis.call('ZADD', KEYS[2], ms, ARGV[5])
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ms - ARGV[4])

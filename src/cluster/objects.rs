@@ -250,15 +250,21 @@ impl RunObjects {
             .map_err(|e| self.lost(&e))
     }
 
-    /// The first `count` items, in order.
-    pub fn first_items(&mut self, of: Contents, count: u64) -> Result<Vec<Vec<u8>>, LostRedis> {
-        let last = i64::try_from(count).unwrap_or(i64::MAX) - 1;
-        self.query(
-            redis::cmd("LRANGE")
-                .arg(self.keys.contents(of))
-                .arg(0)
-                .arg(last),
-        )
+    /// The first items, in order: at most `count`, and no more once they
+    /// reach `bytes` (at least one, when there is one).
+    pub fn first_items(
+        &mut self,
+        of: Contents,
+        count: u64,
+        bytes: usize,
+    ) -> Result<Vec<Vec<u8>>, LostRedis> {
+        self.settle()?;
+        FIRST_ITEMS
+            .key(self.keys.contents(of))
+            .arg(count)
+            .arg(bytes)
+            .invoke(&mut self.connection)
+            .map_err(|e| self.lost(&e))
     }
 
     /// Drops the first item of the list `of`, which must have one.
@@ -423,6 +429,26 @@ end
 ",
         listed!()
     ))
+});
+
+/// The first items of the list KEYS[1]: at most ARGV[1], and no more once
+/// they reach ARGV[2] bytes. Read one by one, so a list of big items gives
+/// one, not a batch of them.
+static FIRST_ITEMS: std::sync::LazyLock<redis::Script> = std::sync::LazyLock::new(|| {
+    redis::Script::new(
+        "
+local items = {}
+local bytes = 0
+for i = 0, tonumber(ARGV[1]) - 1 do
+  local item = redis.call('LINDEX', KEYS[1], i)
+  if not item then break end
+  items[#items + 1] = item
+  bytes = bytes + #item
+  if bytes >= tonumber(ARGV[2]) then break end
+end
+return items
+",
+    )
 });
 
 /// Takes out the item at ARGV[1] of the list KEYS[1]: it, or nil. The item

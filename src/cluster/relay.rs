@@ -157,9 +157,15 @@ fn serve(
     }
 }
 
-/// Every third of the lease, judges the hosts that run the run's workers
-/// by Redis's clock: one silent for longer than the lease, or whose key is
-/// gone, is lost. It is fenced in the same step, and the hub is told.
+/// Every third of the lease (every `JUDGE_EVERY` at most), judges the hosts
+/// that run the run's workers by Redis's clock: one silent for longer than
+/// the lease, whose key is gone, or that was restarted or connected again
+/// (another incarnation), is lost. It is fenced in the same step, and the
+/// hub is told.
+/// The longest time between two judgements of the hosts: a host that was
+/// restarted or connected again is found lost this soon, whatever the lease.
+const JUDGE_EVERY: Duration = Duration::from_secs(1);
+
 fn watch_hosts(
     mut redis: Connection,
     keys: &RunKeys,
@@ -170,7 +176,7 @@ fn watch_hosts(
 ) {
     let lease_ms = u64::try_from(lease.as_millis()).unwrap_or(u64::MAX);
     loop {
-        std::thread::sleep(lease / 3);
+        std::thread::sleep((lease / 3).min(JUDGE_EVERY));
         // Workers a host took off the queue and has not said it started:
         // if that host is lost, so are they.
         let taken: Result<HashMap<String, String>, _> =
@@ -408,10 +414,10 @@ fn first_line(e: &redis::RedisError) -> String {
     e.to_string().lines().next().unwrap_or_default().to_string()
 }
 
-/// Judges the hosts ARGV[3..] (each `NAME#PID`, one incarnation) by
-/// Redis's time: a host whose key (ARGV[2] and its name) is gone or names
-/// another pid, or whose last beat is older than the lease (ARGV[1] ms),
-/// is lost, and fenced: added to the run's fenced set
+/// Judges the hosts ARGV[3..] (each `NAME#PID.SESSION`, one incarnation
+/// and one connection of it) by Redis's time: a host whose key (ARGV[2]
+/// and its name) is gone or names another pid or session, or whose last
+/// beat is older than the lease (ARGV[1] ms), is lost, and fenced: added to the run's fenced set
 /// (KEYS[1], listed in its index KEYS[2], living as long as its lease
 /// KEYS[3]). Returns each lost host with why.
 const JUDGE_HOSTS: &str = r#"
@@ -421,17 +427,19 @@ local now = redis.call('TIME')
 local ms = now[1] * 1000 + math.floor(now[2] / 1000)
 local lost = {}
 for i = 3, #ARGV do
-  local name, pid = string.match(ARGV[i], '^(.*)#(%d+)$')
+  local name, pid, session = string.match(ARGV[i], '^(.*)#(%d+)%.(%d+)$')
   local why = nil
   if not name then
     why = 'it is no host'
   else
-    local host = redis.call('HMGET', ARGV[2] .. name, 'pid', 'beat')
+    local host = redis.call('HMGET', ARGV[2] .. name, 'pid', 'beat', 'session')
     local beat = tonumber(host[2])
     if not beat then
       why = 'it left the cluster'
     elseif host[1] ~= pid then
       why = 'it was restarted'
+    elseif host[3] ~= session then
+      why = 'it lost Redis and connected again'
     elseif ms - beat > tonumber(ARGV[1]) then
       why = 'silent for ' .. (ms - beat) .. ' ms, longer than the lease'
     end

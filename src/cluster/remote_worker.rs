@@ -78,7 +78,9 @@ pub fn start(
     ended: impl FnOnce() + Send + 'static,
 ) -> Result<Running, String> {
     let open = || connect::open(url).map_err(|e| e.to_string());
-    let (mut up, down) = (open()?, open()?);
+    let (mut up, mut down) = (open()?, open()?);
+    connect::name_host_client(&mut up, host);
+    connect::name_host_client(&mut down, host);
     let (host_end, worker_end) = socketpair(
         AddressFamily::Unix,
         SockType::Stream,
@@ -105,7 +107,12 @@ pub fn start(
     ];
     // Its own stderr (a panic, out of memory) goes to the run's, as a local
     // worker's does: read here, carried up.
-    let (stderr, stderr_end) = nix::unistd::pipe2(OFlag::O_CLOEXEC | OFlag::O_NONBLOCK)
+    // Its end blocks (a worker never loses what it writes); ours does not.
+    let (stderr, stderr_end) = nix::unistd::pipe2(OFlag::O_CLOEXEC)
+        .and_then(|ends| {
+            nix::fcntl::fcntl(&ends.0, nix::fcntl::FcntlArg::F_SETFL(OFlag::O_NONBLOCK))
+                .map(|_| ends)
+        })
         .map_err(|e| format!("cannot make a worker's stderr: {e}"))?;
     let pid = crate::hub::fork_exec_worker(&descriptors, stderr_end.as_raw_fd())
         .map_err(|e| format!("cannot start a worker: {e}"))?;
@@ -236,7 +243,7 @@ impl Carrier {
         let mut pushing = true;
         let mut stderr_open = true;
         loop {
-            let (socket_ready, stderr_ready) = wait_for_either(&socket, &stderr, stderr_open);
+            let (socket_ready, stderr_ready) = wait_for_either(Some(&socket), &stderr, stderr_open);
             if stderr_ready {
                 match self.carry_stderr(&mut redis, &mut stderr, &mut buffer, pushing) {
                     Carried::Some | Carried::Nothing => {}
@@ -271,6 +278,19 @@ impl Carrier {
                 self.kill(Signal::SIGKILL);
             }
         }
+        // Whatever it writes to its stderr until it ends (it may write more
+        // than a pipe holds as it goes: read, it cannot block on it).
+        while stderr_open {
+            let (_, ready) = wait_for_either(None, &stderr, true);
+            if !ready {
+                continue;
+            }
+            match self.carry_stderr(&mut redis, &mut stderr, &mut buffer, pushing) {
+                Carried::Some | Carried::Nothing => {}
+                Carried::Closed => stderr_open = false,
+                Carried::RunGone => pushing = false,
+            }
+        }
         // Waited for without the lock (a kill from another thread must not
         // wait on it), then reaped under it, so a kill never reaches a pid
         // the kernel has given to another process.
@@ -286,13 +306,6 @@ impl Carrier {
             *reaped = true;
             status
         };
-        // Whatever it wrote last (it has ended: nothing more comes).
-        while stderr_open {
-            match self.carry_stderr(&mut redis, &mut stderr, &mut buffer, pushing) {
-                Carried::Some => {}
-                Carried::Nothing | Carried::Closed | Carried::RunGone => stderr_open = false,
-            }
-        }
         let started = progress.read();
         if pushing {
             let event = match self.handing_back.load(Ordering::Acquire) {
@@ -385,22 +398,34 @@ enum Carried {
     RunGone,
 }
 
-/// Waits until the worker's socket or (while `stderr_open`) its stderr has
-/// something to read, or was closed: which.
-fn wait_for_either(socket: &UnixStream, stderr: &std::fs::File, stderr_open: bool) -> (bool, bool) {
-    let ready = |fd: &PollFd<'_>| {
-        fd.revents().is_some_and(|r| {
+/// Waits until the worker's socket (if given) or (while `stderr_open`) its
+/// stderr has something to read, or was closed: which.
+fn wait_for_either(
+    socket: Option<&UnixStream>,
+    stderr: &std::fs::File,
+    stderr_open: bool,
+) -> (bool, bool) {
+    let ready = |fd: Option<&PollFd<'_>>| {
+        fd.and_then(PollFd::revents).is_some_and(|r| {
             r.intersects(PollFlags::POLLIN | PollFlags::POLLHUP | PollFlags::POLLERR)
         })
     };
-    let mut fds = vec![PollFd::new(socket.as_fd(), PollFlags::POLLIN)];
+    let mut fds = Vec::with_capacity(2);
+    if let Some(socket) = socket {
+        fds.push(PollFd::new(socket.as_fd(), PollFlags::POLLIN));
+    }
     if stderr_open {
         fds.push(PollFd::new(stderr.as_fd(), PollFlags::POLLIN));
     }
+    let at_stderr = usize::from(socket.is_some());
     match poll(&mut fds, PollTimeout::NONE) {
-        Ok(_) => (ready(&fds[0]), fds.get(1).is_some_and(ready)),
-        // Interrupted, or a poll that failed: the socket's read says which.
-        Err(_) => (true, false),
+        Ok(_) => (
+            socket.is_some() && ready(fds.first()),
+            stderr_open && ready(fds.get(at_stderr)),
+        ),
+        Err(nix::errno::Errno::EINTR) => (false, false),
+        // A poll that failed: the socket's read (blocking) goes on.
+        Err(_) => (socket.is_some(), false),
     }
 }
 

@@ -63,8 +63,22 @@ pub enum Heard {
     Lost(String),
 }
 
+/// The longest line of a remote worker's stderr kept until its end comes.
+const STDERR_LINE_MAX: usize = 64 * 1024;
+
+/// What a worker that ended left of a line on its stderr, ended.
+fn unfinished_line(link: &mut RemoteLink, heard: &mut Vec<Heard>) {
+    if !link.stderr.is_empty() {
+        let mut line = std::mem::take(&mut link.stderr);
+        line.push(b'\n');
+        heard.push(Heard::Stderr(line));
+    }
+}
+
 struct RemoteLink {
     stand_in: Pid,
+    /// What it wrote to its stderr after its last whole line.
+    stderr: Vec<u8>,
     /// The host that started it, once one has.
     host: Option<String>,
     decoder: FrameDecoder,
@@ -139,6 +153,7 @@ impl RemoteWorkers {
             id,
             RemoteLink {
                 stand_in,
+                stderr: Vec::new(),
                 host: None,
                 decoder: FrameDecoder::default(),
                 open: true,
@@ -284,6 +299,7 @@ impl RemoteWorkers {
             }
             UpEvent::Exited { status, started } if from_its_host || link.host.is_none() => {
                 let stand_in = link.stand_in;
+                unfinished_line(link, heard);
                 self.forget(up.id);
                 heard.push(Heard::Exited {
                     stand_in,
@@ -291,9 +307,22 @@ impl RemoteWorkers {
                     started,
                 });
             }
-            UpEvent::Stderr(bytes) if from_its_host => heard.push(Heard::Stderr(bytes)),
+            UpEvent::Stderr(bytes) if from_its_host => {
+                // Whole lines, so that they never mix with others'.
+                link.stderr.extend_from_slice(&bytes);
+                let whole = match link.stderr.iter().rposition(|&b| b == b'\n') {
+                    Some(end) => end + 1,
+                    // A line this long is written as it is.
+                    None if link.stderr.len() > STDERR_LINE_MAX => link.stderr.len(),
+                    None => 0,
+                };
+                if whole > 0 {
+                    heard.push(Heard::Stderr(link.stderr.drain(..whole).collect()));
+                }
+            }
             UpEvent::HandedBack if from_its_host => {
                 let stand_in = link.stand_in;
+                unfinished_line(link, heard);
                 self.forget(up.id);
                 heard.push(Heard::HandedBack { stand_in });
             }

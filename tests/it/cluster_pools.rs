@@ -936,3 +936,38 @@ fn a_hosts_workers_do_not_inherit_the_cluster_url_it_was_given() {
     let host = finish_host(host);
     assert_eq!(host.code, Some(0), "{host:#?}");
 }
+
+#[test]
+fn a_host_cut_off_from_redis_connects_again_and_its_lost_chunks_run_again() {
+    let cluster = Cluster::start(1, 2);
+    // A lease far longer than the test: the run does not wait it out.
+    let (_script, run) =
+        cluster.start_run(&slow_map(8, 2), &["--local-workers", "0", "--lease", "60"]);
+    let orphans = cluster.busy(0, 2);
+    // Redis drops every connection of the host (as a network cut would):
+    // it stops its workers and connects again, a new session.
+    let clients = cluster.server.cli(&["client", "list"]);
+    let ids: Vec<String> = clients
+        .iter()
+        .filter(|c| c.contains(" name=mph-host:h1#"))
+        .filter_map(|c| c.strip_prefix("id=")?.split(' ').next().map(str::to_string))
+        .collect();
+    assert!(ids.len() >= 4, "the host's named connections: {clients:?}");
+    for id in &ids {
+        cluster.server.cli(&["client", "kill", "id", id]);
+    }
+    let run = finish(run);
+    assert_eq!(
+        (run.code, run.lines()),
+        (Some(0), vec!["true", "8"]),
+        "{run:#?}"
+    );
+    assert!(
+        run.stderr
+            .contains("worker host h1 was lost (it lost Redis and connected again)"),
+        "{run:#?}"
+    );
+    eventually("the cut-off session's workers end", || {
+        orphans.iter().all(|&p| !alive(p))
+    });
+}

@@ -13,19 +13,15 @@ use std::collections::VecDeque;
 use crate::cluster::objects::Contents;
 use crate::cluster::{LostRedis, RunObjects};
 
-/// How many items one read ahead takes at first, and at most.
-const FIRST_BATCH: u64 = 8;
-const LARGEST_BATCH: u64 = 256;
-
-/// Read-ahead past this many bytes takes fewer items next time; well under
-/// it, more.
-const BATCH_BYTES: usize = 256 * 1024;
+/// How many items one read ahead takes at most, and the bytes past which
+/// it takes no more (it takes one, however big).
+const AHEAD_ITEMS: u64 = 256;
+const AHEAD_BYTES: usize = 256 * 1024;
 
 #[derive(Debug)]
 pub struct KnownList {
     len: u64,
     ahead: VecDeque<Vec<u8>>,
-    batch: u64,
 }
 
 impl KnownList {
@@ -34,7 +30,6 @@ impl KnownList {
         KnownList {
             len,
             ahead: VecDeque::new(),
-            batch: FIRST_BATCH,
         }
     }
 
@@ -61,13 +56,7 @@ impl KnownList {
             return Ok(None);
         }
         if self.ahead.is_empty() {
-            let items = redis.first_items(of, self.batch.min(self.len))?;
-            let bytes: usize = items.iter().map(Vec::len).sum();
-            self.batch = match bytes {
-                b if b > BATCH_BYTES => (self.batch / 2).max(1),
-                b if b < BATCH_BYTES / 4 => (self.batch * 2).min(LARGEST_BATCH),
-                _ => self.batch,
-            };
+            let items = redis.first_items(of, AHEAD_ITEMS.min(self.len), AHEAD_BYTES)?;
             self.ahead.extend(items);
         }
         let Some(first) = self.ahead.pop_front() else {

@@ -6,7 +6,7 @@ use std::io::{BufRead, BufReader, Read};
 use std::process::{Command, Stdio};
 
 use crate::common::{BIN, Run, Streaming, eventually, finish, kill, run_file, script};
-use crate::redis_server::RedisServer;
+use crate::redis_server::{RedisServer, assert_lost_redis};
 
 const UNAVAILABLE: Option<i32> = Some(69);
 
@@ -304,13 +304,7 @@ fn check_redis_lost(fault: fn(&mut RedisServer)) {
     let mut run = Streaming::start_with(&napping(30.0), &["--cluster", &url, "--lease", "0.6"]);
     assert_eq!(run.line(), "started");
     fault(&mut server);
-    assert_eq!(run.wait(), UNAVAILABLE, "{}", run.stderr());
-    let lines: Vec<&str> = run.stderr().lines().collect();
-    assert_eq!(lines.len(), 1, "{lines:?}");
-    assert!(
-        lines[0].starts_with(&format!("mphost: lost Redis at {url} during the run")),
-        "{lines:?}"
-    );
+    assert_lost_redis(&mut run, &url, "");
 }
 
 #[test]

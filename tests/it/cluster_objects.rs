@@ -5,7 +5,7 @@
 //! losing them is the end of the run.
 
 use crate::common::{Streaming, eventually, kill};
-use crate::redis_server::RedisServer;
+use crate::redis_server::{RedisServer, assert_lost_redis};
 
 /// The run's keys whose names end with `:{kind}:...`, sorted.
 fn keys_of(keys: &[String], kind: &str) -> Vec<String> {
@@ -129,13 +129,7 @@ fn losing_redis_while_using_objects_ends_the_run_with_69_and_one_line() {
     );
     assert_eq!(run.line(), "started");
     server.kill();
-    assert_eq!(run.wait(), Some(69), "{}", run.stderr());
-    let lines: Vec<&str> = run.stderr().lines().collect();
-    assert_eq!(lines.len(), 1, "{lines:?}");
-    assert!(
-        lines[0].starts_with(&format!("mphost: lost Redis at {url} during the run")),
-        "{lines:?}"
-    );
+    assert_lost_redis(&mut run, &url, "");
 }
 
 #[test]
@@ -151,13 +145,7 @@ fn a_write_redis_refuses_ends_the_run_with_69_and_one_line() {
         &["--cluster", &url],
     );
     assert_eq!(run.line(), "started");
-    assert_eq!(run.wait(), Some(69), "{}", run.stderr());
-    let lines: Vec<&str> = run.stderr().lines().collect();
-    assert_eq!(lines.len(), 1, "{lines:?}");
-    assert!(
-        lines[0].starts_with(&format!("mphost: lost Redis at {url} during the run: OOM")),
-        "{lines:?}"
-    );
+    assert_lost_redis(&mut run, &url, ": OOM");
 }
 
 #[test]

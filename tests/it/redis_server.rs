@@ -125,3 +125,14 @@ fn spawn_server(dir: &tempfile::TempDir, options: &[String]) -> Child {
             panic!("cannot start redis-server ({e}): .ci/run installs it (Debian's redis-server)")
         })
 }
+
+/// A run that lost the Redis at `url` ended with 69 and one line on
+/// stderr: `mphost: lost Redis at URL during the run`, then `reason`'s
+/// start.
+pub fn assert_lost_redis(run: &mut crate::common::Streaming, url: &str, reason: &str) {
+    assert_eq!(run.wait(), Some(69), "{}", run.stderr());
+    let lines: Vec<&str> = run.stderr().lines().collect();
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    let expected = format!("mphost: lost Redis at {url} during the run{reason}");
+    assert!(lines[0].starts_with(&expected), "{lines:?}");
+}

@@ -66,8 +66,8 @@ pub struct RedisStore {
     /// What each live object is: how to reach it, which lock a condition
     /// needs with it, what a process that ended may have left something in.
     kinds: HashMap<ObjectId, ObjectKind>,
-    /// The heads of the queues and pipes (their copy in Redis is written
-    /// with every change).
+    /// The queues and pipes as the hub holds them: their heads (written to
+    /// Redis with every change) and what it knows of their items.
     heads: HashMap<ObjectId, Head>,
     /// Redis lost: the line that ends the run, until the hub takes it.
     lost: Option<String>,
